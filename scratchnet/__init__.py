@@ -1,0 +1,14 @@
+"""scratchnet: a deep-learning library written from scratch in NumPy.
+
+Every layer has an explicit forward and backward pass (:mod:`scratchnet.ops` holds the math,
+:mod:`scratchnet.layers` the stateful wrappers), every gradient is checked by finite differences
+(:func:`scratchnet.gradcheck`) and against PyTorch in the test suite.
+"""
+
+from . import layers, losses, ops, optim
+from .gradcheck import GradCheckReport, gradcheck
+from .model import Sequential
+
+__version__ = "0.1.0"
+
+__all__ = ["GradCheckReport", "Sequential", "gradcheck", "layers", "losses", "ops", "optim"]

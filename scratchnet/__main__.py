@@ -1,0 +1,5 @@
+"""``python -m scratchnet``: the command-line interface (see :mod:`scratchnet.cli`)."""
+
+from .cli import main
+
+raise SystemExit(main())

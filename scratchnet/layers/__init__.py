@@ -1,0 +1,27 @@
+"""Stateful layers: each owns ``params``/``grads`` and wraps a forward/backward pair of ops."""
+
+from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .base import Layer, Parameter
+from .conv import Conv2D
+from .dense import Dense
+from .dropout import Dropout
+from .norm import BatchNorm2D
+from .pool import AvgPool2D, MaxPool2D
+from .shape import Flatten, Identity
+
+__all__ = [
+    "AvgPool2D",
+    "BatchNorm2D",
+    "Conv2D",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Layer",
+    "LeakyReLU",
+    "MaxPool2D",
+    "Parameter",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+]

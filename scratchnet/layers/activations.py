@@ -1,0 +1,58 @@
+"""Element-wise activation layers (no parameters); math in :mod:`scratchnet.ops.activations`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import activations as act
+from .base import Layer
+
+
+class _Elementwise(Layer):
+    """An activation given by a forward/backward pair of ops; any input shape."""
+
+    _fwd = staticmethod(act.relu_forward)
+    _bwd = staticmethod(act.relu_backward)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._cache = self._fwd(x)
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        cache = self._saved()
+        return self._bwd(dout, cache) if need_dx else None
+
+
+class ReLU(_Elementwise):
+    r""":math:`y = \max(x, 0)`; backward :math:`\partial L/\partial x = g\,[x>0]`."""
+
+
+class Sigmoid(_Elementwise):
+    r""":math:`y = 1/(1+e^{-x})` (overflow-free); backward :math:`g\,y(1-y)`."""
+
+    _fwd = staticmethod(act.sigmoid_forward)
+    _bwd = staticmethod(act.sigmoid_backward)
+
+
+class Tanh(_Elementwise):
+    r""":math:`y = \tanh x`; backward :math:`g\,(1-y^2)`."""
+
+    _fwd = staticmethod(act.tanh_forward)
+    _bwd = staticmethod(act.tanh_backward)
+
+
+class LeakyReLU(_Elementwise):
+    r""":math:`y = x` for :math:`x>0`, else :math:`a x`; backward :math:`g` or :math:`a g`."""
+
+    _bwd = staticmethod(act.leaky_relu_backward)
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._cache = act.leaky_relu_forward(x, self.negative_slope)
+        return y

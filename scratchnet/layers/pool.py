@@ -1,0 +1,67 @@
+"""``MaxPool2D`` and ``AvgPool2D``: stateful wrappers around :mod:`scratchnet.ops.pool`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops._util import conv_output_size, pair
+from ..ops.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from .base import Layer, shape_error
+
+
+class _Pool2D(Layer):
+    def __init__(
+        self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None
+    ) -> None:
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1:
+            raise ValueError(f"{self!r}: kernel_size and stride must be >= 1")
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+    def check_input(self, shape: tuple) -> tuple:
+        if len(shape) != 4:
+            raise shape_error(self, "(N, C, H, W)", shape)
+        N, C, H, W = shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        if kh > H or kw > W:
+            raise ValueError(f"{self!r}: kernel {kh}x{kw} is larger than the input {H}x{W}")
+        return (N, C, conv_output_size(H, kh, sh, 0), conv_output_size(W, kw, sw, 0))
+
+
+class MaxPool2D(_Pool2D):
+    r"""Max pooling, :math:`y_{n,c,i,j} = \max_{u,v} x_{n,c,s_h i+u,s_w j+v}` (no padding).
+
+    Backward routes each window's gradient to its first arg-max (row-major order, PyTorch's
+    rule); overlapping windows accumulate. Stride defaults to the kernel size. Rows/columns that
+    do not fill a window are dropped (``floor``). See :mod:`scratchnet.ops.pool`.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        y, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride)
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        cache = self._saved()
+        return maxpool2d_backward(dout, cache) if need_dx else None
+
+
+class AvgPool2D(_Pool2D):
+    r"""Average pooling, :math:`y_{n,c,i,j} = \frac{1}{k_h k_w}\sum_{u,v} x_{n,c,s_h i+u,s_w j+v}`.
+
+    Backward spreads each window's gradient evenly over its :math:`k_h k_w` inputs; overlapping
+    windows accumulate. Stride defaults to the kernel size. See :mod:`scratchnet.ops.pool`.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        y, self._cache = avgpool2d_forward(x, self.kernel_size, self.stride)
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        cache = self._saved()
+        return avgpool2d_backward(dout, cache) if need_dx else None

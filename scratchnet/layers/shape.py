@@ -1,0 +1,39 @@
+"""Layers that only change the shape of their input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .base import Layer, shape_error
+
+
+class Flatten(Layer):
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)``; backward reshapes the gradient back."""
+
+    def check_input(self, shape: tuple) -> tuple:
+        if len(shape) < 2:
+            raise shape_error(self, "(N, d1, ...) with at least 2 axes", shape)
+        return (shape[0], math.prod(shape[1:]))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        shape = self._saved()
+        return dout.reshape(shape) if need_dx else None
+
+
+class Identity(Layer):
+    """``y = x``; backward passes the gradient through unchanged."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._cache = True
+        return x
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        self._saved()
+        return dout if need_dx else None

@@ -1,0 +1,124 @@
+"""Loss objects: ``loss = L.forward(scores, targets)`` (a Python float), ``dscores = L.backward()``.
+
+The math lives in :mod:`scratchnet.ops.losses`; these classes validate inputs and keep the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ops import losses as ops
+
+
+class Loss:
+    """Base class: ``forward`` returns a float and remembers what ``backward`` needs."""
+
+    def __init__(self) -> None:
+        self._cache: tuple | None = None
+
+    def __call__(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        return self.forward(scores, targets)
+
+    def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _saved(self) -> tuple:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
+        return self._cache
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _same_shape(name: str, scores: np.ndarray, targets: np.ndarray) -> None:
+    if np.shape(scores) != np.shape(targets):
+        raise ValueError(
+            f"{name}: targets must have the shape of the predictions {np.shape(scores)}, "
+            f"got {np.shape(targets)}"
+        )
+
+
+class SoftmaxCrossEntropy(Loss):
+    r"""Softmax + cross-entropy with integer labels, mean over the batch.
+
+    :math:`L = -\frac1N\sum_n \log \operatorname{softmax}(s_n)_{y_n}`;
+    :math:`\partial L/\partial s = (\operatorname{softmax}(s) - \operatorname{onehot}(y))/N`.
+    Stable for huge logits (log-sum-exp with the row maximum subtracted). ``label_smoothing``
+    :math:`\varepsilon` mixes the one-hot target with the uniform distribution as PyTorch does.
+
+    Args:
+        scores (to ``forward``): logits of shape ``(N, C)``.
+        targets: integer class labels of shape ``(N,)`` in ``[0, C)``.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"SoftmaxCrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing}"
+            )
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        targets = np.asarray(targets)
+        if scores.ndim != 2:
+            raise ValueError(
+                f"SoftmaxCrossEntropy: expected scores of shape (N, C), got {scores.shape}"
+            )
+        if targets.shape != (scores.shape[0],) or not np.issubdtype(targets.dtype, np.integer):
+            raise ValueError(
+                f"SoftmaxCrossEntropy: expected integer labels of shape ({scores.shape[0]},), "
+                f"got {targets.dtype} array of shape {targets.shape}"
+            )
+        C = scores.shape[1]
+        if targets.size and (targets.min() < 0 or targets.max() >= C):
+            raise ValueError(
+                f"SoftmaxCrossEntropy: labels must be in [0, {C}), got range "
+                f"[{targets.min()}, {targets.max()}]"
+            )
+        loss, self._cache = ops.softmax_cross_entropy_forward(scores, targets, self.label_smoothing)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        return ops.softmax_cross_entropy_backward(self._saved())
+
+
+class BinaryCrossEntropy(Loss):
+    r"""Binary cross-entropy on logits (sigmoid fused in), mean over all elements.
+
+    :math:`L = \frac1M\sum \max(z,0) - zt + \log(1+e^{-|z|})`;
+    :math:`\partial L/\partial z = (\sigma(z) - t)/M`. Targets in ``[0, 1]``, same shape as
+    the logits (``(N,)`` or ``(N, K)`` for K independent labels).
+    """
+
+    def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        targets = np.asarray(targets)
+        _same_shape("BinaryCrossEntropy", scores, targets)
+        if targets.size and (targets.min() < 0 or targets.max() > 1):
+            raise ValueError("BinaryCrossEntropy: targets must lie in [0, 1]")
+        loss, self._cache = ops.bce_with_logits_forward(scores, targets)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        return ops.bce_with_logits_backward(self._saved())
+
+
+class MSE(Loss):
+    r"""Mean squared error over all elements: :math:`L = \frac1M\sum(\hat y - t)^2`,
+    :math:`\partial L/\partial \hat y = 2(\hat y - t)/M`."""
+
+    def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        targets = np.asarray(targets)
+        _same_shape("MSE", scores, targets)
+        loss, self._cache = ops.mse_forward(scores, targets)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        return ops.mse_backward(self._saved())
+
+
+__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "SoftmaxCrossEntropy"]

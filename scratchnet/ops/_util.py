@@ -1,0 +1,43 @@
+"""Small helpers shared by the ops: argument normalisation and padding."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
+    """Return ``value`` as an ``(h, w)`` pair of ints (an int ``k`` means ``(k, k)``)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        h = w = int(value)
+    else:
+        try:
+            h, w = (int(v) for v in value)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+    return h, w
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a sliding window: ``(size + 2*padding - kernel) // stride + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Zero-pad the last two axes of ``x`` by ``ph`` rows and ``pw`` columns on each side.
+
+    Returns ``x`` itself (no copy) when there is nothing to pad.
+    """
+    if ph == 0 and pw == 0:
+        return x
+    *lead, H, W = x.shape
+    xp = np.zeros((*lead, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    xp[..., ph : ph + H, pw : pw + W] = x
+    return xp
+
+
+def unpad2d(xp: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Inverse of :func:`pad2d`: a view of ``xp`` without its border."""
+    if ph == 0 and pw == 0:
+        return xp
+    H, W = xp.shape[-2:]
+    return xp[..., ph : H - ph, pw : W - pw]

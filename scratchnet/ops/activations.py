@@ -1,0 +1,74 @@
+r"""Element-wise activations. Each ``*_backward`` takes ``dout`` and the cache and returns ``dx``.
+
+=========  =============================================  =================================
+name       forward                                        backward
+=========  =============================================  =================================
+ReLU       :math:`y = \max(x, 0)`                         :math:`g\,[x > 0]`
+LeakyReLU  :math:`y = x` if :math:`x>0` else :math:`a x`  :math:`g` or :math:`a g`
+Sigmoid    :math:`y = 1/(1+e^{-x})`                       :math:`g\, y (1-y)`
+Tanh       :math:`y = \tanh x`                            :math:`g\,(1-y^2)`
+=========  =============================================  =================================
+
+(:math:`g = \partial L/\partial y`.) At the kink :math:`x = 0`, ReLU and LeakyReLU use the
+derivative of the left branch (0 and :math:`a`), as PyTorch does. Derivations:
+``docs/activations.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y = max(x, 0)``; the cache is the boolean mask ``x > 0`` (1 byte per element)."""
+    return np.maximum(x, 0), x > 0
+
+
+def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``dx = dout * [x > 0]``."""
+    return np.multiply(dout, mask, dtype=dout.dtype)
+
+
+def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:
+    """``y = x`` where ``x > 0``, else ``negative_slope * x``."""
+    mask = x > 0
+    slope = np.asarray(negative_slope, dtype=x.dtype)
+    return np.where(mask, x, x * slope), (mask, slope)
+
+
+def leaky_relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+    """``dx = dout`` where ``x > 0``, else ``negative_slope * dout``."""
+    mask, slope = cache
+    return np.where(mask, dout, dout * slope.astype(dout.dtype))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    r"""Numerically stable logistic function :math:`1/(1+e^{-x})`.
+
+    Uses :math:`e^{-|x|}` so that no ``exp`` ever overflows: for :math:`x \ge 0` it is
+    :math:`1/(1+e^{-x})`, for :math:`x<0` the equal :math:`e^{x}/(1+e^{x})`.
+    """
+    z = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)).astype(x.dtype, copy=False)
+
+
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y = sigmoid(x)``; the cache is ``y``."""
+    y = sigmoid(x)
+    return y, y
+
+
+def sigmoid_backward(dout: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dx = dout * y * (1 - y)``."""
+    return dout * y * (1 - y)
+
+
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y = tanh(x)``; the cache is ``y``."""
+    y = np.tanh(x)
+    return y, y
+
+
+def tanh_backward(dout: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``dx = dout * (1 - y**2)``."""
+    return dout * (1 - y * y)

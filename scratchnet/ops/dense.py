@@ -1,0 +1,38 @@
+r"""Fully connected (affine) layer: :math:`Y = XW + b`.
+
+* ``x``: shape ``(N, D_in)``; ``w``: ``(D_in, D_out)``; ``b``: ``(D_out,)``; ``y``: ``(N, D_out)``.
+
+Backward, with :math:`G = \partial L/\partial Y`:
+
+.. math::
+    \frac{\partial L}{\partial X} = G W^\top,\qquad
+    \frac{\partial L}{\partial W} = X^\top G,\qquad
+    \frac{\partial L}{\partial b} = \mathbf 1^\top G .
+
+Derivation: ``docs/dense.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dense_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, bool]]:
+    """``y = x @ w + b``. Returns ``(y, cache)``."""
+    y = x @ w
+    if b is not None:
+        y += b
+    return y, (x, w, b is not None)
+
+
+def dense_backward(
+    dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray, bool], need_dx: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Returns ``(dx, dw, db)`` with shapes ``(N, D_in)``, ``(D_in, D_out)``, ``(D_out,)``."""
+    x, w, has_bias = cache
+    dw = x.T @ dout
+    db = dout.sum(axis=0) if has_bias else None
+    dx = dout @ w.T if need_dx else None
+    return dx, dw, db

@@ -1,0 +1,31 @@
+r"""Inverted dropout.
+
+Training: draw :math:`m_i \sim \text{Bernoulli}(1-p)` and set
+:math:`y = x \odot m / (1-p)`, so that :math:`\mathbb E[y] = x` and eval mode is the identity.
+Backward: :math:`\partial L/\partial x = g \odot m/(1-p)`. With :math:`p = 1` every unit is
+dropped (:math:`y = 0`). Derivation: ``docs/dropout.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dropout_mask(
+    shape: tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype
+) -> np.ndarray:
+    """Scaled keep-mask: ``1/(1-p)`` with probability ``1-p``, else ``0``."""
+    if p >= 1.0:
+        return np.zeros(shape, dtype=dtype)
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return np.multiply(keep, np.asarray(1.0 / (1.0 - p), dtype=dtype), dtype=dtype)
+
+
+def dropout_forward(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``y = x * mask`` for a mask from :func:`dropout_mask`."""
+    return x * mask
+
+
+def dropout_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``dx = dout * mask``."""
+    return dout * mask

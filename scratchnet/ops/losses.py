@@ -1,0 +1,97 @@
+r"""Loss functions. Each ``*_forward`` returns ``(loss, cache)`` with ``loss`` a 0-d value,
+each ``*_backward(cache)`` returns the gradient of that loss w.r.t. the scores.
+
+Softmax cross-entropy (integer labels :math:`y_n`, mean over the batch of :math:`N`, optional label
+smoothing :math:`\varepsilon` with :math:`C` classes as in PyTorch):
+
+.. math::
+    \log p_{nk} = s_{nk} - \max_j s_{nj} - \log\sum_j e^{s_{nj}-\max_j s_{nj}},\quad
+    t_{nk} = (1-\varepsilon)[k=y_n] + \varepsilon/C,
+
+.. math::
+    L = -\frac1N\sum_{n,k} t_{nk}\log p_{nk},\qquad
+    \frac{\partial L}{\partial s_{nk}} = \frac{p_{nk} - t_{nk}}{N}.
+
+Subtracting the row maximum makes every exponent :math:`\le 0`, so huge logits never overflow.
+
+Binary cross-entropy on logits :math:`z` with targets :math:`t\in[0,1]`, mean over all
+:math:`M` elements (sigmoid fused in, stable for any :math:`z`):
+
+.. math::
+    L = \frac1M\sum \big(\max(z,0) - z t + \log(1+e^{-|z|})\big),\qquad
+    \frac{\partial L}{\partial z} = \frac{\sigma(z) - t}{M}.
+
+Mean squared error, mean over all :math:`M` elements:
+:math:`L = \frac1M\sum (\hat y - t)^2`, :math:`\partial L/\partial \hat y = 2(\hat y - t)/M`.
+
+Derivations: ``docs/losses.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import sigmoid
+
+
+def log_softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise ``log(softmax(scores))`` computed stably (shift by the row maximum)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stable for huge logits."""
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_cross_entropy_forward(
+    scores: np.ndarray, labels: np.ndarray, label_smoothing: float = 0.0
+) -> tuple[np.ndarray, tuple]:
+    """Mean softmax cross-entropy of ``scores`` ``(N, C)`` against integer ``labels`` ``(N,)``."""
+    N, C = scores.shape
+    logp = log_softmax(scores)
+    picked = logp[np.arange(N), labels]
+    if label_smoothing:
+        per_sample = -(1 - label_smoothing) * picked - label_smoothing / C * logp.sum(axis=1)
+    else:
+        per_sample = -picked
+    return per_sample.mean(), (logp, labels, label_smoothing)
+
+
+def softmax_cross_entropy_backward(cache: tuple) -> np.ndarray:
+    """``dscores = (softmax(scores) - t) / N`` with ``t`` the (smoothed) one-hot targets."""
+    logp, labels, label_smoothing = cache
+    N, C = logp.shape
+    d = np.exp(logp)
+    if label_smoothing:
+        d -= np.asarray(label_smoothing / C, dtype=d.dtype)
+    d[np.arange(N), labels] -= np.asarray(1 - label_smoothing, dtype=d.dtype)
+    d /= np.asarray(N, dtype=d.dtype)
+    return d
+
+
+def bce_with_logits_forward(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against ``targets`` (same shape)."""
+    z, t = logits, targets.astype(logits.dtype, copy=False)
+    per_elem = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    return per_elem.mean(), (z, t)
+
+
+def bce_with_logits_backward(cache: tuple) -> np.ndarray:
+    """``dz = (sigmoid(z) - t) / M``."""
+    z, t = cache
+    return (sigmoid(z) - t) / np.asarray(z.size, dtype=z.dtype)
+
+
+def mse_forward(pred: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Mean squared error over all elements."""
+    diff = pred - targets.astype(pred.dtype, copy=False)
+    return np.mean(diff * diff), (diff,)
+
+
+def mse_backward(cache: tuple) -> np.ndarray:
+    """``d pred = 2 (pred - targets) / M``."""
+    (diff,) = cache
+    return diff * np.asarray(2.0 / diff.size, dtype=diff.dtype)

@@ -1,0 +1,187 @@
+r"""Optimizers. They read ``Parameter.value``/``Parameter.grad`` and update the values in place.
+
+Update rules (PyTorch's, so the parity tests can compare step by step), for a parameter
+:math:`w` with gradient :math:`g`, learning rate :math:`\eta`, weight decay :math:`\lambda`:
+
+SGD (``momentum`` :math:`\mu`, buffer :math:`v`, which starts as the first :math:`g'`)
+
+.. math::
+    g' = g + \lambda w,\qquad v \leftarrow \mu v + g',\qquad
+    w \leftarrow w - \eta\,(g' + \mu v \text{ if nesterov else } v)
+
+(with :math:`\mu = 0`: :math:`w \leftarrow w - \eta g'`). Weight decay is thus the L2 penalty
+:math:`\tfrac\lambda2\lVert w\rVert^2` added to the loss.
+
+Adam (``betas`` :math:`\beta_1, \beta_2`, step :math:`t = 1, 2, \dots`)
+
+.. math::
+    g' = g + \lambda w,\quad m \leftarrow \beta_1 m + (1-\beta_1) g',\quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g'^2,\quad
+    w \leftarrow w - \frac{\eta}{1-\beta_1^t}\,\frac{m}{\sqrt{v/(1-\beta_2^t)} + \epsilon}
+
+AdamW (decoupled weight decay, Loshchilov & Hutter): :math:`g' = g` and, before the Adam step,
+:math:`w \leftarrow (1 - \eta\lambda)\,w`. Derivations and discussion: ``docs/optim.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .layers.base import Parameter
+
+
+class Optimizer:
+    """Base class: holds parameter handles, the learning rate ``lr`` and per-parameter state."""
+
+    #: names of the per-parameter state arrays (saved in checkpoints)
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if lr < 0:
+            raise ValueError(f"{type(self).__name__}: learning rate must be >= 0, got {lr}")
+        self.lr = float(lr)
+        self.t = 0  # number of steps taken
+        self.state: dict[str, list[np.ndarray | None]] = {
+            n: [None] * len(self.params) for n in self.state_names
+        }
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        self.t += 1
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is not None:
+                self._update(i, p.value, g)
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """Forget all gradients (layers overwrite them in ``backward`` anyway)."""
+        for p in self.params:
+            p.layer.grads.pop(p.key, None)
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat ``{name: array}`` of the optimizer state (``.npz``-friendly, no pickle)."""
+        out: dict[str, np.ndarray] = {"t": np.asarray(self.t), "lr": np.asarray(self.lr)}
+        for n, arrays in self.state.items():
+            for p, a in zip(self.params, arrays, strict=True):
+                if a is not None:
+                    out[f"{n}.{p.name}"] = a
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.t = int(state["t"])
+        self.lr = float(state["lr"])
+        for n, arrays in self.state.items():
+            for i, p in enumerate(self.params):
+                a = state.get(f"{n}.{p.name}")
+                if a is not None and a.shape != p.value.shape:
+                    raise ValueError(
+                        f"optimizer state {n}.{p.name} has shape {a.shape}, "
+                        f"parameter has {p.value.shape}"
+                    )
+                arrays[i] = None if a is None else np.array(a, dtype=p.value.dtype)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
+
+    state_names = ("velocity",)
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr)
+        if nesterov and momentum <= 0:
+            raise ValueError("SGD: nesterov momentum needs momentum > 0")
+        self.momentum, self.nesterov, self.weight_decay = (
+            float(momentum),
+            nesterov,
+            float(weight_decay),
+        )
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        if self.weight_decay:
+            g = g + w * np.asarray(self.weight_decay, dtype=w.dtype)
+        if self.momentum:
+            v = self.state["velocity"][i]
+            if v is None:
+                v = self.state["velocity"][i] = np.array(g, dtype=w.dtype)
+            else:
+                v *= np.asarray(self.momentum, dtype=v.dtype)
+                v += g
+            g = g + v * np.asarray(self.momentum, dtype=v.dtype) if self.nesterov else v
+        w -= np.asarray(self.lr, dtype=w.dtype) * g
+
+
+class Adam(Optimizer):
+    """Adam; ``decoupled=True`` (or :class:`AdamW`) applies weight decay AdamW-style."""
+
+    state_names = ("m", "v")
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        self.eps, self.weight_decay, self.decoupled = float(eps), float(weight_decay), decoupled
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        dt = w.dtype
+        if self.weight_decay:
+            if self.decoupled:
+                w *= np.asarray(1.0 - self.lr * self.weight_decay, dtype=dt)
+            else:
+                g = g + w * np.asarray(self.weight_decay, dtype=dt)
+        m, v = self.state["m"][i], self.state["v"][i]
+        if m is None:
+            m = self.state["m"][i] = np.zeros_like(w)
+            v = self.state["v"][i] = np.zeros_like(w)
+        m *= np.asarray(self.beta1, dtype=dt)
+        m += np.asarray(1 - self.beta1, dtype=dt) * g
+        v *= np.asarray(self.beta2, dtype=dt)
+        v += np.asarray(1 - self.beta2, dtype=dt) * (g * g)
+        bc1 = 1.0 - self.beta1**self.t
+        bc2_sqrt = np.sqrt(1.0 - self.beta2**self.t)
+        denom = np.sqrt(v) / np.asarray(bc2_sqrt, dtype=dt) + np.asarray(self.eps, dtype=dt)
+        w -= np.asarray(self.lr / bc1, dtype=dt) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (default ``weight_decay=0.01``, as PyTorch)."""
+
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True)
+
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
