@@ -44,5 +44,7 @@ def build(name: str, **kwargs: object) -> Sequential:
     try:
         fn, _ = MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") from None
+        raise ValueError(
+            f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}"
+        ) from None
     return fn(**kwargs)
