@@ -1,14 +1,119 @@
 """Command-line interface: ``scratchnet <command> ...`` (also ``python -m scratchnet``).
 
-Argument parsing only; the work is delegated to the library.
+Commands: ``train``, ``sweep``, ``evaluate``, ``summary``, ``models``. Argument parsing only;
+the work is done by :mod:`scratchnet.experiment`. Errors in the input (missing or corrupt data
+files, bad options) print one message and exit with status 2, a diverging run exits with 1,
+Ctrl-C with 130 after saving a checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import fields
+from pathlib import Path
 
 from . import __version__, zoo
+
+
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``sweep``; ``None`` means "the dataset's default"."""
+    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist", "cifar10"])
+    p.add_argument("--model", choices=sorted(zoo.MODELS), help="architecture (default: per dataset)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dropout", type=float, help="dropout probability of the model's dropout layers")
+    p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
+    p.add_argument("--warmup-epochs", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
+    p.add_argument("--val-size", type=int, help="validation images carved from the training set")
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="early stopping after this many epochs without a better val accuracy",
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--data-dir",
+        help="directory holding the dataset files (else $SCRATCHNET_DATA, then the cache)",
+    )
+    p.add_argument("--limit", type=int, help="use only the first N training images (quick tries)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _config(args: argparse.Namespace, lr: float | None = None):
+    from .experiment import dataset_defaults
+    from .train import TrainConfig
+
+    merged = dataset_defaults(args.dataset)
+    names = {f.name for f in fields(TrainConfig)}
+    for f in names:
+        v = getattr(args, f, None)
+        if v is not None:
+            merged[f] = v
+    if lr is not None:
+        merged["lr"] = lr
+    if args.no_augment:
+        merged["crop_padding"], merged["flip"] = 0, False
+    model = args.model or merged.pop("model")
+    merged.pop("model", None)
+    return model, TrainConfig(**{k: v for k, v in merged.items() if k in names})
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .experiment import train_run
+    from .train import TrainConfig, TrainingDiverged, TrainingInterrupted
+
+    if args.resume:
+        cfg = TrainConfig.from_dict({"epochs": args.epochs}) if args.epochs else None
+        out = args.out or str(Path(args.resume).parent)
+        model = None
+    else:
+        model, cfg = _config(args, args.lr)
+        out = args.out or f"runs/{args.dataset}-{model}"
+    try:
+        m = train_run(args.dataset, out, model, cfg, dropout=args.dropout, data_dir=args.data_dir,
+                      resume=args.resume, limit=args.limit, progress=not args.no_progress)  # fmt: skip
+    except TrainingDiverged as e:
+        print(f"scratchnet: {e}\nmetrics so far: {out}/metrics.json", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as e:
+        print(f"\nscratchnet: interrupted. Checkpoint: {e.checkpoint}; metrics so far: {out}/metrics.json\n"
+              f"resume with: scratchnet train --resume {e.checkpoint}", file=sys.stderr)  # fmt: skip
+        return 130
+    print(f"test accuracy {m['test_accuracy']:.4f}  (val {m['val_accuracy']:.4f}, "
+          f"train {m['train_seconds']:.0f}s, wall {m['wall_seconds']:.0f}s) -> {out}/")  # fmt: skip
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiment import sweep
+
+    model, cfg = _config(args)
+    out = args.out or f"runs/sweep-{args.dataset}-{model}"
+    sweep(args.lr, args.dataset, out, model, cfg, dropout=args.dropout, data_dir=args.data_dir,
+          limit=args.limit, progress=not args.no_progress)  # fmt: skip
+    print(f"figure: {out}/sweep.png  table: {out}/sweep.md")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .experiment import evaluate_checkpoint
+
+    res = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['dataset']} / {res['model']} after {res['epochs_trained']} epochs: "
+          f"test accuracy {res['test_accuracy']:.4f}, loss {res['test_loss']:.4f}")  # fmt: skip
+    for cls, acc in res["per_class_accuracy"].items():
+        print(f"  {cls:>12s}  {acc:.4f}")
+    return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -18,16 +123,47 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    for name, (_, description) in sorted(zoo.MODELS.items()):
+        print(f"{name:16s} {description}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scratchnet", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="scratchnet", description="scratchnet: deep learning from scratch in NumPy"
+    )
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("summary", help="print the layer table of a model from the zoo")
+    p = sub.add_parser("train", help="train a network; writes metrics, history, checkpoint and plots")
+    _add_training_options(p)
+    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--out", help="output directory (default: runs/<dataset>-<model>)")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sweep", help="one run per learning rate; figure of the error per iteration")
+    _add_training_options(p)
+    p.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
+    p.add_argument("--out", help="output directory (default: runs/sweep-<dataset>-<model>)")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("summary", help="print a model's layer table (shapes, parameters, MACs)")
     p.add_argument("--model", default="reference-cnn", choices=sorted(zoo.MODELS))
     p.add_argument("--input-shape", type=int, nargs=3, default=(1, 28, 28), metavar=("C", "H", "W"))
     p.add_argument("--classes", type=int, default=10)
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("models", help="list the model zoo")
+    p.set_defaults(func=_cmd_models)
     return parser
 
 
@@ -35,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:  # DatasetError is a ValueError
         print(f"scratchnet: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("scratchnet: interrupted", file=sys.stderr)
+        print("\nscratchnet: interrupted", file=sys.stderr)
         return 130
 
 

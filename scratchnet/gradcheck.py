@@ -99,9 +99,7 @@ def gradcheck(
     rng = np.random.default_rng(seed)
     layers = list(module.modules())
     saved = [(m, dict(m.params), copy.deepcopy(m.buffers)) for m in layers]
-    rng_states = [
-        (m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None
-    ]
+    rng_states = [(m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None]
     try:
         for m in layers:  # float64 copies of every parameter and buffer
             m.params.update({k: np.array(v, dtype=np.float64) for k, v in m.params.items()})

@@ -58,17 +58,13 @@ class SoftmaxCrossEntropy(Loss):
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
-                f"SoftmaxCrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing}"
-            )
+            raise ValueError(f"SoftmaxCrossEntropy: label_smoothing must be in [0, 1), got {label_smoothing}")
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         targets = np.asarray(targets)
         if scores.ndim != 2:
-            raise ValueError(
-                f"SoftmaxCrossEntropy: expected scores of shape (N, C), got {scores.shape}"
-            )
+            raise ValueError(f"SoftmaxCrossEntropy: expected scores of shape (N, C), got {scores.shape}")
         if targets.shape != (scores.shape[0],) or not np.issubdtype(targets.dtype, np.integer):
             raise ValueError(
                 f"SoftmaxCrossEntropy: expected integer labels of shape ({scores.shape[0]},), "

@@ -92,9 +92,7 @@ class Sequential:
 
     def parameters(self, prefix: str = "") -> list[Parameter]:
         """Handles on every trainable array, named ``"<layer index>.<key>"`` (e.g. ``"0.W"``)."""
-        return [
-            p for name, layer in self.named_modules(prefix) for p in layer.parameters(f"{name}.")
-        ]
+        return [p for name, layer in self.named_modules(prefix) for p in layer.parameters(f"{name}.")]
 
     def num_parameters(self) -> int:
         return sum(int(p.value.size) for p in self.parameters())
@@ -162,8 +160,7 @@ class Sequential:
         lines += [
             line,
             f"total parameters: {total_params:,}",
-            f"total multiply-adds per sample (forward): {total_macs:,}"
-            f" ({2 * total_macs / 1e6:.2f} MFLOP)",
+            f"total multiply-adds per sample (forward): {total_macs:,} ({2 * total_macs / 1e6:.2f} MFLOP)",
         ]
         text = "\n".join(lines)
         if print_fn is not None:
@@ -221,9 +218,7 @@ class Sequential:
         return iter(self.layers)
 
     def __repr__(self) -> str:
-        inner = "\n".join(
-            f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers)
-        )
+        inner = "\n".join(f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
 
 

@@ -84,8 +84,7 @@ class Optimizer:
                 a = state.get(f"{n}.{p.name}")
                 if a is not None and a.shape != p.value.shape:
                     raise ValueError(
-                        f"optimizer state {n}.{p.name} has shape {a.shape}, "
-                        f"parameter has {p.value.shape}"
+                        f"optimizer state {n}.{p.name} has shape {a.shape}, parameter has {p.value.shape}"
                     )
                 arrays[i] = None if a is None else np.array(a, dtype=p.value.dtype)
 

@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 
 
-def distinct_values(
-    shape: tuple[int, ...], rng: np.random.Generator, spacing: float = 0.05
-) -> np.ndarray:
+def distinct_values(shape: tuple[int, ...], rng: np.random.Generator, spacing: float = 0.05) -> np.ndarray:
     """Float64 array whose entries are all distinct, at least ``spacing`` apart, centred on 0.
 
     Max-pooling and ReLU are not differentiable at ties / at zero; with this spacing no
@@ -19,9 +17,7 @@ def distinct_values(
     return vals.reshape(shape)
 
 
-def away_from_zero(
-    shape: tuple[int, ...], rng: np.random.Generator, margin: float = 0.05
-) -> np.ndarray:
+def away_from_zero(shape: tuple[int, ...], rng: np.random.Generator, margin: float = 0.05) -> np.ndarray:
     """Random float64 values with ``|x| >= margin``: no ReLU kink within a difference step."""
     x = rng.standard_normal(shape)
     return np.where(x >= 0, x + margin, x - margin)

@@ -46,9 +46,7 @@ def test_pool_errors(Pool):
 
 
 def test_dense_errors():
-    with pytest.raises(
-        ValueError, match=r"Dense\(10, 3\): expected input of shape \(N, 10\), got \(4, 11\)"
-    ):
+    with pytest.raises(ValueError, match=r"Dense\(10, 3\): expected input of shape \(N, 10\), got \(4, 11\)"):
         Dense(10, 3).forward(np.zeros((4, 11), np.float32))
     with pytest.raises(ValueError, match=r"\(N, 10\).*\(4, 2, 5\)"):
         Dense(10, 3).forward(np.zeros((4, 2, 5), np.float32))

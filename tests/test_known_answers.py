@@ -79,9 +79,7 @@ def test_multichannel_cross_correlation_not_convolution():
 
 
 def test_maxpool_by_hand():
-    x = np.array([[1, 5, 2, 0], [3, 4, 8, 8], [0, 0, 1, 2], [7, 0, 3, 2]], dtype=np.float64)[
-        None, None
-    ]
+    x = np.array([[1, 5, 2, 0], [3, 4, 8, 8], [0, 0, 1, 2], [7, 0, 3, 2]], dtype=np.float64)[None, None]
     pool = MaxPool2D(2)
     y = pool.forward(x)
     np.testing.assert_array_equal(y[0, 0], [[5, 8], [7, 3]])
@@ -113,12 +111,8 @@ def test_avgpool_by_hand_with_uneven_size():
 @pytest.mark.parametrize(("kernel", "stride"), [(2, None), (3, 1), (2, 3), ((3, 2), (1, 2))])
 def test_fast_pools_match_loops(kernel, stride):
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 8))
-    np.testing.assert_allclose(
-        MaxPool2D(kernel, stride).forward(x), pool2d_naive(x, kernel, stride, "max")
-    )
-    np.testing.assert_allclose(
-        AvgPool2D(kernel, stride).forward(x), pool2d_naive(x, kernel, stride, "avg")
-    )
+    np.testing.assert_allclose(MaxPool2D(kernel, stride).forward(x), pool2d_naive(x, kernel, stride, "max"))
+    np.testing.assert_allclose(AvgPool2D(kernel, stride).forward(x), pool2d_naive(x, kernel, stride, "avg"))
 
 
 @pytest.mark.parametrize(

@@ -162,15 +162,11 @@ def test_dropout_statistics():
 
 
 def test_state_dict_roundtrip(tmp_path):
-    model = sn.Sequential(
-        Conv2D(1, 2, 3, rng=0), BatchNorm2D(2), Flatten(), Dense(2 * 3 * 3, 4, rng=1)
-    )
+    model = sn.Sequential(Conv2D(1, 2, 3, rng=0), BatchNorm2D(2), Flatten(), Dense(2 * 3 * 3, 4, rng=1))
     model.forward(np.random.default_rng(0).standard_normal((3, 1, 5, 5)).astype(np.float32))
     path = tmp_path / "model.npz"
     model.save(path)
-    other = sn.Sequential(
-        Conv2D(1, 2, 3, rng=5), BatchNorm2D(2), Flatten(), Dense(2 * 3 * 3, 4, rng=6)
-    )
+    other = sn.Sequential(Conv2D(1, 2, 3, rng=5), BatchNorm2D(2), Flatten(), Dense(2 * 3 * 3, 4, rng=6))
     other.load(path)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(other.state_dict()[k], v)

@@ -144,9 +144,7 @@ ACTIVATIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("layer", "fn"), ACTIVATIONS, ids=lambda v: repr(v) if isinstance(v, Layer) else ""
-)
+@pytest.mark.parametrize(("layer", "fn"), ACTIVATIONS, ids=lambda v: repr(v) if isinstance(v, Layer) else "")
 @pytest.mark.parametrize(("dtype", "seed"), CASES, ids=CASE_IDS)
 def test_activations(layer, fn, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -176,9 +174,7 @@ def test_dropout_eval_is_identity(dtype, seed):
     p = float(rng.uniform(0, 1))
     layer = Dropout(p, rng=seed).eval()
     shape = tuple(rng.integers(1, 7, rng.integers(2, 5)))
-    check_parity(
-        layer, lambda x: F.dropout(x, p, training=False), rng.standard_normal(shape), dtype, rng
-    )
+    check_parity(layer, lambda x: F.dropout(x, p, training=False), rng.standard_normal(shape), dtype, rng)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -195,9 +191,7 @@ def test_batchnorm2d(training, dtype, seed):
     rm_t, rv_t = torch.tensor(rm.astype(dtype)), torch.tensor(rv.astype(dtype))
 
     def ref(x, gamma, beta):
-        return F.batch_norm(
-            x, rm_t, rv_t, gamma, beta, training=training, momentum=bn.momentum, eps=bn.eps
-        )
+        return F.batch_norm(x, rm_t, rv_t, gamma, beta, training=training, momentum=bn.momentum, eps=bn.eps)
 
     x = rng.standard_normal((N, C, H, W)) * 2 + 0.5
     check_parity(bn, ref, x, dtype, rng)
@@ -243,11 +237,7 @@ def test_binary_cross_entropy(dtype, seed):
     rng = np.random.default_rng(seed)
     shape = tuple(rng.integers(1, 9, rng.integers(1, 3)))
     scale = [1.0, 30.0, 1e3][seed % 3]
-    t = (
-        rng.integers(0, 2, shape).astype(dtype)
-        if seed % 2
-        else rng.uniform(0, 1, shape).astype(dtype)
-    )
+    t = rng.integers(0, 2, shape).astype(dtype) if seed % 2 else rng.uniform(0, 1, shape).astype(dtype)
     _loss_parity(
         BinaryCrossEntropy(),
         F.binary_cross_entropy_with_logits,

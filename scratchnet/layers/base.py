@@ -150,8 +150,6 @@ def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return np.random.default_rng(rng)
 
 
-def he_normal(
-    shape: Shape, fan_in: int, rng: np.random.Generator, dtype: np.dtype | type
-) -> np.ndarray:
+def he_normal(shape: Shape, fan_in: int, rng: np.random.Generator, dtype: np.dtype | type) -> np.ndarray:
     r"""Kaiming/He initialisation :math:`\mathcal N(0, 2/\text{fan\_in})`, suited to ReLU nets."""
     return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)

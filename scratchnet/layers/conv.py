@@ -49,9 +49,7 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         fan_in = self.in_channels * kh * kw
         gen = make_rng(rng)
-        self.params["W"] = he_normal(
-            (self.out_channels, self.in_channels, kh, kw), fan_in, gen, dtype
-        )
+        self.params["W"] = he_normal((self.out_channels, self.in_channels, kh, kw), fan_in, gen, dtype)
         if bias:
             self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
 
@@ -89,9 +87,7 @@ class Conv2D(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
-        y, self._cache = conv2d_forward(
-            x, self.params["W"], self.params.get("b"), self.stride, self.padding
-        )
+        y, self._cache = conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:

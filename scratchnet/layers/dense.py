@@ -32,16 +32,12 @@ class Dense(Layer):
         if self.in_features < 1 or self.out_features < 1:
             raise ValueError(f"{self!r}: feature counts must be >= 1")
         gen = make_rng(rng)
-        self.params["W"] = he_normal(
-            (self.in_features, self.out_features), self.in_features, gen, dtype
-        )
+        self.params["W"] = he_normal((self.in_features, self.out_features), self.in_features, gen, dtype)
         if bias:
             self.params["b"] = np.zeros(self.out_features, dtype=dtype)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features}, {self.out_features}" + (
-            "" if "b" in self.params else ", bias=False"
-        )
+        return f"{self.in_features}, {self.out_features}" + ("" if "b" in self.params else ", bias=False")
 
     def check_input(self, shape: tuple) -> tuple:
         if len(shape) != 2 or shape[1] != self.in_features:

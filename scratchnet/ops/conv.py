@@ -119,9 +119,7 @@ def col2im(
     dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dcols.dtype)
     for u in range(kh):
         for v in range(kw):
-            dxp[:, :, u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw] += d6[
-                :, :, u, v
-            ]
+            dxp[:, :, u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw] += d6[:, :, u, v]
     return unpad2d(dxp, ph, pw)
 
 

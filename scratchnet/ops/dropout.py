@@ -11,9 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def dropout_mask(
-    shape: tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype
-) -> np.ndarray:
+def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     """Scaled keep-mask: ``1/(1-p)`` with probability ``1-p``, else ``0``."""
     if p >= 1.0:
         return np.zeros(shape, dtype=dtype)

@@ -12,9 +12,7 @@ import numpy as np
 from ._util import conv_output_size, pad2d, pair
 
 
-def conv2d_naive(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0
-) -> np.ndarray:
+def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0) -> np.ndarray:
     """``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * xpad[n, c, sh*i+u, sw*j+v]``."""
     (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     N, _, H, W = x.shape

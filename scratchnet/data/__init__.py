@@ -1,0 +1,30 @@
+"""Datasets (Fashion-MNIST, MNIST, CIFAR-10), lookup/download, batching and augmentation."""
+
+from .batching import epoch_order, num_batches, train_val_split
+from .datasets import Dataset, get_spec, load_dataset
+from .fetch import ENV_VAR, cache_dir, search_roots
+from .formats import DatasetError, parse_cifar, read_idx
+from .sources import SPECS, DatasetSpec, RemoteFile
+from .transforms import Augment, Normalizer, random_crop, random_flip
+
+__all__ = [
+    "ENV_VAR",
+    "SPECS",
+    "Augment",
+    "Dataset",
+    "DatasetError",
+    "DatasetSpec",
+    "Normalizer",
+    "RemoteFile",
+    "cache_dir",
+    "epoch_order",
+    "get_spec",
+    "load_dataset",
+    "num_batches",
+    "parse_cifar",
+    "random_crop",
+    "random_flip",
+    "read_idx",
+    "search_roots",
+    "train_val_split",
+]

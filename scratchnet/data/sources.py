@@ -1,0 +1,75 @@
+"""Where each dataset comes from: official file names, download mirrors, published checksums."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset as published: its name, MD5 and size in bytes."""
+
+    name: str
+    md5: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset's files (by role, e.g. ``"train_images"``), mirrors and class names."""
+
+    name: str  # CLI name, also the sub-directory the files are looked for in
+    title: str
+    kind: str  # "idx" or "cifar"
+    files: dict[str, RemoteFile]
+    mirrors: tuple[str, ...]
+    classes: tuple[str, ...]
+
+
+MNIST = DatasetSpec(
+    name="mnist",
+    title="MNIST",
+    kind="idx",
+    files={
+        "train_images": RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881),
+        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877),
+        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542),
+    },
+    # the original site first, then the mirror torchvision uses
+    mirrors=("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    classes=tuple(str(d) for d in range(10)),
+)
+
+FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    title="Fashion-MNIST",
+    kind="idx",
+    files={
+        "train_images": RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
+        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29515),
+        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4422102),
+        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5148),
+    },
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+)  # fmt: skip
+
+CIFAR10 = DatasetSpec(
+    name="cifar10",
+    title="CIFAR-10",
+    kind="cifar",
+    files={
+        "archive": RemoteFile("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170052171)
+    },
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    classes=("airplane", "automobile", "bird", "cat", "deer",
+             "dog", "frog", "horse", "ship", "truck"),
+)  # fmt: skip
+
+CIFAR_DIR = "cifar-10-batches-bin"
+CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR_TEST = ("test_batch.bin",)
+
+SPECS: dict[str, DatasetSpec] = {s.name: s for s in (FASHION_MNIST, MNIST, CIFAR10)}

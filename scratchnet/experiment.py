@@ -1,0 +1,279 @@
+"""Experiments from end to end: data, model, training, and everything written to an output folder.
+
+``train_run`` writes into ``out_dir``:
+
+* ``metrics.json`` — final train/val/test accuracy and loss, seconds, configuration, machine;
+* ``history.csv`` — per-iteration epoch, iteration, loss, batch accuracy, learning rate;
+* ``checkpoint.npz`` — model + optimizer + trainer state (resumable, no pickle);
+* ``loss.png``, ``accuracy.png``, ``confusion.png``, ``misclassified.png``, ``filters.png``.
+
+``sweep`` runs ``train_run`` once per learning rate and writes ``sweep.png`` and ``sweep.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, viz, zoo
+from .data import Dataset, Normalizer, load_dataset, train_val_split
+from .io import atomic_write_bytes
+from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
+
+# What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
+# measured for each dataset that fits the time budget on 2 CPU cores (see README, results).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "fashion-mnist": dict(model="fmnist-cnn", epochs=10, lr=0.05, batch_size=128, weight_decay=5e-4,
+                          schedule="onecycle", crop_padding=2, flip=True, label_smoothing=0.0),
+    "mnist": dict(model="mnist-cnn", epochs=8, lr=0.05, batch_size=128, weight_decay=5e-4,
+                  schedule="onecycle", crop_padding=2, flip=False),
+    "cifar10": dict(model="cifar-cnn", epochs=30, lr=0.05, batch_size=128, weight_decay=5e-4,
+                    schedule="onecycle", crop_padding=4, flip=True),
+}  # fmt: skip
+
+
+def dataset_defaults(dataset: str) -> dict[str, Any]:
+    from .data import get_spec
+
+    return dict(DEFAULTS[get_spec(dataset).name])
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "scratchnet": __version__,
+    }
+
+
+def prepare_data(
+    dataset: str, data_dir: str | os.PathLike | None, limit: int | None, progress: bool
+) -> Dataset:
+    """Load a dataset; with ``limit``, keep the first ``limit`` training and ``limit // 6`` test
+    images (for quick tries and tests)."""
+    ds = load_dataset(dataset, data_dir=data_dir, progress=progress)
+    if limit:
+        ds.x_train, ds.y_train = ds.x_train[:limit], ds.y_train[:limit]
+        ds.x_test, ds.y_test = ds.x_test[: max(limit // 6, 1)], ds.y_test[: max(limit // 6, 1)]
+    return ds
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=float) + "\n").encode())
+
+
+def write_outputs(
+    out: Path, trainer: Trainer, ds: Dataset, status: str, wall: float, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """metrics.json, history.csv and the figures for whatever has been trained so far."""
+    history = trainer.history
+    title = f"{ds.title} / {trainer.model_spec.get('name')}"
+    metrics: dict[str, Any] = {
+        "status": status,
+        "dataset": ds.name,
+        "model": trainer.model_spec.get("name"),
+        "parameters": trainer.model.num_parameters(),
+        "epochs_completed": len(history.epochs),
+        "iterations": trainer.iteration,
+        "train_seconds": round(trainer.elapsed, 2),
+        "wall_seconds": round(wall, 2),
+        "config": asdict(trainer.cfg),
+        "machine": machine_info(),
+        **extra,
+    }
+    if history.epochs:
+        last = history.epochs[-1]
+        metrics.update({k: last.get(k) for k in ("train_loss", "train_accuracy", "val_loss",
+                                                  "val_accuracy", "test_loss", "test_accuracy")})  # fmt: skip
+        metrics["best_val_accuracy"] = trainer.best["val_accuracy"]
+        metrics["best_epoch"] = trainer.best["epoch"]
+    metrics["epochs"] = history.epochs
+    atomic_write_bytes(out / "history.csv", history.to_csv().encode())
+    if history.iterations["iteration"]:
+        viz.plot_loss(history.iterations, out / "loss.png", title=f"{title}: training loss")
+    if history.epochs:
+        viz.plot_accuracy(history.epochs, out / "accuracy.png", title=f"{title}: accuracy")
+        test = trainer.evaluate(ds.x_test, ds.y_test)
+        metrics["test_accuracy"], metrics["test_loss"] = test["accuracy"], test["loss"]
+        cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
+        metrics["confusion_matrix"] = cm.tolist()
+        viz.plot_confusion(cm, ds.classes, out / "confusion.png",
+                           title=f"{title}: test accuracy {test['accuracy']:.4f}")  # fmt: skip
+        viz.plot_misclassified(
+            ds.x_test, ds.y_test, test["predictions"], ds.classes, out / "misclassified.png"
+        )
+        first_conv = next((m for m in trainer.model.modules() if m.params.get("W") is not None
+                           and m.params["W"].ndim == 4), None)  # fmt: skip
+        if first_conv is not None:
+            viz.plot_filters(
+                first_conv.params["W"], out / "filters.png", title=f"{title}: first-layer filters"
+            )
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def train_run(
+    dataset: str,
+    out_dir: str | os.PathLike,
+    model: str | None = None,
+    cfg: TrainConfig | None = None,
+    *,
+    dropout: float | None = None,
+    data_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = print,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train one network and write every output into ``out_dir``; returns the metrics.
+
+    ``resume`` continues from a checkpoint (model, optimizer, position and random states are
+    restored; the configuration is the checkpoint's, except ``cfg.epochs`` when ``cfg`` is
+    given). Raises ``TrainingDiverged`` / ``TrainingInterrupted`` after writing the metrics.
+    """
+    wall_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = None
+    if resume is not None:
+        state, meta = load_checkpoint(resume)
+        spec = meta["model"]
+        dataset, model, limit = spec["dataset"], spec["name"], spec.get("limit")
+        saved = TrainConfig.from_dict(meta["config"])
+        cfg = replace(saved, epochs=cfg.epochs) if cfg is not None else saved
+        model_kwargs = spec["kwargs"]
+    else:
+        cfg = cfg or TrainConfig()
+        model = model or dataset_defaults(dataset)["model"]
+    ds = prepare_data(dataset, data_dir, limit, progress)
+    (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
+    if resume is None:
+        model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
+        if dropout is not None:
+            model_kwargs["dropout"] = dropout
+    net = zoo.build(model, rng=cfg.seed, **model_kwargs)
+    normalizer = Normalizer.fit(x_tr)
+    trainer = Trainer(
+        net, cfg, normalizer, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
+        model_spec={"name": model, "kwargs": model_kwargs, "dataset": ds.name, "limit": limit},
+    )  # fmt: skip
+    if state is not None:
+        trainer.load_state_dict(state)
+    if log:
+        log(f"{ds.title}: {len(x_tr):,} train / {len(x_val):,} validation / {len(ds.x_test):,} test "
+            f"images; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
+    extra = {"command": " ".join(sys.argv), **(extra or {})}
+    try:
+        trainer.fit(x_tr, y_tr, x_val, y_val, ds.x_test, ds.y_test)
+    except TrainingDiverged as e:
+        write_outputs(
+            out,
+            trainer,
+            ds,
+            "diverged",
+            time.perf_counter() - wall_start,
+            {**extra, "error": str(e)},
+        )
+        raise
+    except TrainingInterrupted:
+        write_outputs(out, trainer, ds, "interrupted", time.perf_counter() - wall_start, extra)
+        raise
+    return write_outputs(out, trainer, ds, "completed", time.perf_counter() - wall_start, extra)
+
+
+def sweep(
+    lrs: Sequence[float],
+    dataset: str,
+    out_dir: str | os.PathLike,
+    model: str | None = None,
+    cfg: TrainConfig | None = None,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """One run per learning rate (same seed, data and model); ``sweep.png`` shows each run's
+    training error per iteration, ``sweep.md`` the table with the best rate (by validation)."""
+    out = Path(out_dir)
+    cfg = cfg or TrainConfig()
+    results, curves = [], {}
+    log = kwargs.get("log", print)
+    for lr in lrs:
+        run_dir = out / f"lr_{lr:g}"
+        if log:
+            log(f"--- learning rate {lr:g} ---")
+        try:
+            m = train_run(dataset, run_dir, model, replace(cfg, lr=lr), **kwargs)
+            status = m["status"]
+        except TrainingDiverged as e:
+            if log:
+                log(f"diverged: {e}")
+            m, status = json.loads((run_dir / "metrics.json").read_text()), "diverged"
+        results.append({"lr": lr, "status": status, "val_accuracy": m.get("val_accuracy"),
+                        "test_accuracy": m.get("test_accuracy"), "train_loss": m.get("train_loss"),
+                        "train_seconds": m.get("train_seconds")})  # fmt: skip
+        hist = _read_history(run_dir / "history.csv")
+        if hist["iteration"]:
+            curves[f"lr = {lr:g}" + (" (diverged)" if status == "diverged" else "")] = hist
+    ok = [r for r in results if r["status"] == "completed" and r["val_accuracy"] is not None]
+    best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
+    viz.plot_sweep(curves, out / "sweep.png", title=f"{dataset}: learning-rate sweep")
+    lines = ["| learning rate | status | final train loss | val accuracy | test accuracy | seconds |",
+             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in results:
+
+        def f(v: Any, fmt: str) -> str:
+            return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
+
+        mark = " **best**" if best is r else ""
+        lines.append(f"| {r['lr']:g}{mark} | {r['status']} | {f(r['train_loss'], '.4f')} | "
+                     f"{f(r['val_accuracy'], '.4f')} | {f(r['test_accuracy'], '.4f')} | "
+                     f"{f(r['train_seconds'], '.0f')} |")  # fmt: skip
+    summary = (
+        f"Best learning rate (highest validation accuracy): {best['lr']:g}" if best else "No run completed."
+    )
+    atomic_write_bytes(out / "sweep.md", ("\n".join(lines) + f"\n\n{summary}\n").encode())
+    _write_json(out / "sweep.json", {"runs": results, "best_lr": best["lr"] if best else None})
+    if log:
+        log("\n".join(lines) + "\n" + summary)
+    return results
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    if not path.exists():
+        return {"iteration": [], "accuracy": []}
+    rows = path.read_text().strip().splitlines()
+    keys = rows[0].split(",")
+    cols: dict[str, list[float]] = {k: [] for k in keys}
+    for row in rows[1:]:
+        for k, v in zip(keys, row.split(","), strict=True):
+            cols[k].append(float(v))
+    return cols
+
+
+def evaluate_checkpoint(
+    path: str | os.PathLike, data_dir: str | os.PathLike | None = None, progress: bool = True
+) -> dict[str, Any]:
+    """Test-set accuracy, loss and per-class accuracy of a saved checkpoint."""
+    arrays, meta = load_checkpoint(path)
+    spec = meta["model"]
+    ds = prepare_data(spec["dataset"], data_dir, spec.get("limit"), progress)
+    net = zoo.build(spec["name"], **spec["kwargs"])
+    net.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+    trainer = Trainer(net, TrainConfig.from_dict(meta["config"]), Normalizer(**meta["normalizer"]),
+                      progress=False, log=None, model_spec=spec)  # fmt: skip
+    res = trainer.evaluate(ds.x_test, ds.y_test)
+    cm = viz.confusion_matrix(ds.y_test, res["predictions"], ds.num_classes)
+    per_class = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
+    return {"dataset": ds.name, "model": spec["name"], "test_accuracy": res["accuracy"],
+            "test_loss": res["loss"], "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True)),
+            "epochs_trained": meta["epoch"]}  # fmt: skip

@@ -1,0 +1,397 @@
+"""The training loop: seeded mini-batches, schedules, metrics, early stopping, checkpoints.
+
+``Trainer.fit`` trains a :class:`~scratchnet.Sequential` classifier on uint8 images (augmented,
+then normalised batch by batch) and records
+
+* per iteration: loss, accuracy of the batch, learning rate;
+* per epoch: mean training loss/accuracy, validation loss/accuracy, test loss/accuracy (the
+  test set is only evaluated, never used for a decision), seconds.
+
+Reproducibility: the batch order of epoch ``e`` is a permutation seeded by ``(seed, e)`` and the
+augmentation of batch ``b`` is seeded by ``(seed, e, b)``; a checkpoint stores the model, the
+optimizer state, every layer's random generator (dropout), the position in the epoch and the
+history, so a resumed run reproduces the uninterrupted one exactly.
+
+Ctrl-C during ``fit`` finishes the current step, writes a checkpoint and raises
+:class:`TrainingInterrupted`; a second Ctrl-C aborts at once. A non-finite loss raises
+:class:`TrainingDiverged` before the bad step is applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data.batching import epoch_order, num_batches
+from .data.transforms import Augment, Normalizer
+from .io import load_npz, save_npz
+from .losses import SoftmaxCrossEntropy
+from .model import Sequential
+from .optim import SGD, Adam, AdamW, Optimizer
+from .schedules import Schedule
+
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C: a checkpoint with everything done so far has been written (``.checkpoint``)."""
+
+    def __init__(self, checkpoint: Path | None) -> None:
+        super().__init__(f"training interrupted; checkpoint: {checkpoint}")
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a run (all saved in the checkpoint and ``metrics.json``)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # constant | step | cosine | onecycle
+    warmup_epochs: float = 0.0
+    step_epochs: int = 10
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    crop_padding: int = 0
+    flip: bool = False
+    val_size: int = 5000
+    patience: int = 0  # early stopping: epochs without a better validation accuracy; 0 = off
+    seed: int = 0
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam", "adamw"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd, adam or adamw")
+        Schedule(self.schedule)  # validates the name
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def make_optimizer(cfg: TrainConfig, params: list) -> Optimizer:
+    if cfg.optimizer == "sgd":
+        return SGD(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                   weight_decay=cfg.weight_decay)  # fmt: skip
+    if cfg.optimizer == "adam":
+        return Adam(params, cfg.lr, weight_decay=cfg.weight_decay)
+    return AdamW(params, cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class History:
+    """Metrics recorded during training."""
+
+    iterations: dict[str, list[float]] = field(
+        default_factory=lambda: {"epoch": [], "iteration": [], "loss": [], "accuracy": [], "lr": []}
+    )
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def add_iteration(self, **values: float) -> None:
+        for k, v in values.items():
+            self.iterations[k].append(v)
+
+    def to_csv(self) -> str:
+        keys = list(self.iterations)
+        rows = zip(*(self.iterations[k] for k in keys), strict=True)
+        lines = [",".join(keys)]
+        lines += [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in r) for r in rows]
+        return "\n".join(lines) + "\n"
+
+
+def _rng_states(model: Sequential) -> dict[str, Any]:
+    return {n: m.rng.bit_generator.state for n, m in model.named_modules() if m.rng is not None}
+
+
+@contextlib.contextmanager
+def graceful_interrupt(on_first: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C calls ``on_first`` (the loop stops after the current step); a second one
+    raises ``KeyboardInterrupt`` at once. Only in the main thread (elsewhere: no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, previous)
+        on_first()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Trains a classifier; see the module docstring.
+
+    Args:
+        model: the network (its output: class scores ``(N, classes)``).
+        cfg: hyper-parameters.
+        normalizer: turns uint8 batches into float32 network input.
+        checkpoint_path: where ``fit`` writes a checkpoint after every epoch and on Ctrl-C.
+        model_spec: how to rebuild the model (zoo name and arguments), stored in checkpoints.
+        progress: show a tqdm progress bar.
+        log: where to print one line per epoch (``None``: silent).
+    """
+
+    def __init__(
+        self,
+        model: Sequential,
+        cfg: TrainConfig,
+        normalizer: Normalizer,
+        *,
+        checkpoint_path: str | os.PathLike | None = None,
+        model_spec: dict[str, Any] | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] | None = print,
+    ) -> None:
+        self.model, self.cfg, self.normalizer = model, cfg, normalizer
+        self.loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
+        self.eval_loss_fn = SoftmaxCrossEntropy()
+        self.optimizer = make_optimizer(cfg, model.parameters())
+        self.augment = Augment(cfg.crop_padding, cfg.flip)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.model_spec = model_spec or {}
+        self.progress, self.log = progress, log
+        self.history = History()
+        self.epoch = 0  # current epoch (0-based)
+        self.batch = 0  # next batch within the epoch
+        self.iteration = 0  # optimizer steps taken
+        self.elapsed = 0.0  # training seconds, summed over resumed sessions
+        self.best: dict[str, float] = {"val_accuracy": -1.0, "epoch": -1}
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.stopped_early = False
+        self._stop = False
+
+    # --- one step and evaluation ---------------------------------------------------------------
+    def train_step(self, x_u8: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+        """Forward, loss, backward and update on one uint8 batch; returns (loss, accuracy)."""
+        x = self.augment(x_u8, rng) if self.augment.active else x_u8
+        scores = self.model.forward(self.normalizer(x))
+        loss = self.loss_fn.forward(scores, y)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the training loss became {loss} at epoch {self.epoch + 1}, iteration "
+                f"{self.iteration + 1} (learning rate {self.optimizer.lr:.3g}); training stopped. "
+                f"Try a smaller learning rate, e.g. --lr {self.cfg.lr / 10:g}"
+            )
+        self.model.backward(self.loss_fn.backward(), need_dx=False)
+        self.optimizer.step()
+        return loss, float(np.mean(scores.argmax(axis=1) == y))
+
+    def predict(self, x_u8: np.ndarray) -> np.ndarray:
+        """Class scores for uint8 images, in eval mode, in batches."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            bs = self.cfg.eval_batch_size
+            return np.concatenate(
+                [self.model.forward(self.normalizer(x_u8[i : i + bs])) for i in range(0, len(x_u8), bs)]
+            )
+        finally:
+            self.model.train(was_training)
+
+    def evaluate(self, x_u8: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        """Mean loss, accuracy and predicted labels on a labelled set."""
+        if len(x_u8) == 0:
+            return {"loss": float("nan"), "accuracy": float("nan"), "predictions": y[:0]}
+        scores = self.predict(x_u8)
+        loss = self.eval_loss_fn.forward(scores, y)
+        pred = scores.argmax(axis=1)
+        return {"loss": loss, "accuracy": float(np.mean(pred == y)), "predictions": pred}
+
+    # --- the loop ------------------------------------------------------------------------------
+    def fit(
+        self,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        x_test: np.ndarray | None = None,
+        y_test: np.ndarray | None = None,
+    ) -> History:
+        """Train for ``cfg.epochs`` epochs (continuing from the current position after a
+        resume). Validation drives early stopping; the test set is only evaluated."""
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        n, bs = len(x_train), cfg.batch_size
+        nb = num_batches(n, bs)
+        schedule = Schedule(
+            cfg.schedule, total=cfg.epochs * nb, iters_per_epoch=nb, warmup=int(cfg.warmup_epochs * nb),
+            step_epochs=cfg.step_epochs, gamma=cfg.gamma,
+        )  # fmt: skip
+        self._stop = False
+        with graceful_interrupt(self.request_stop):
+            while self.epoch < cfg.epochs and not self.stopped_early:
+                order = epoch_order(n, cfg.seed, self.epoch)
+                self.model.train()
+                start = time.perf_counter()
+                bar = tqdm(total=nb, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+                           disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
+                try:
+                    while self.batch < nb:
+                        idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
+                        self.optimizer.lr = cfg.lr * schedule.factor(self.iteration)
+                        rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
+                        loss, acc = self.train_step(x_train[idx], y_train[idx], rng)
+                        self.history.add_iteration(
+                            epoch=self.epoch, iteration=self.iteration, loss=loss, accuracy=acc,
+                            lr=self.optimizer.lr,
+                        )  # fmt: skip
+                        self.batch += 1
+                        self.iteration += 1
+                        bar.update(1)
+                        if self.batch % 10 == 0 or self.batch == nb:
+                            bar.set_postfix(
+                                loss=f"{loss:.3f}", acc=f"{acc:.3f}", lr=f"{self.optimizer.lr:.3g}"
+                            )
+                        if self._stop:
+                            self.elapsed += time.perf_counter() - start
+                            self.save_checkpoint()
+                            raise TrainingInterrupted(self.checkpoint_path)
+                finally:
+                    bar.close()
+                self.elapsed += time.perf_counter() - start
+                self._end_epoch(x_val, y_val, x_test, y_test, time.perf_counter() - start)
+        if self.best_state is not None and cfg.patience:
+            self.model.load_state_dict(self.best_state)  # early stopping keeps the best model
+        return self.history
+
+    def request_stop(self) -> None:
+        """Ask ``fit`` to stop after the current step (what the first Ctrl-C does)."""
+        self._stop = True
+
+    def _end_epoch(self, x_val, y_val, x_test, y_test, seconds: float) -> None:
+        it = self.history.iterations
+        in_epoch = [i for i, e in enumerate(it["epoch"]) if e == self.epoch]
+        record: dict[str, float] = {
+            "epoch": self.epoch + 1,
+            "train_loss": float(np.mean([it["loss"][i] for i in in_epoch])),
+            "train_accuracy": float(np.mean([it["accuracy"][i] for i in in_epoch])),
+            "lr": self.optimizer.lr,
+        }
+        val = self.evaluate(x_val, y_val)
+        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        if x_test is not None:
+            test = self.evaluate(x_test, y_test)
+            record.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+        record["seconds"] = seconds
+        self.history.epochs.append(record)
+        if len(x_val) and val["accuracy"] > self.best["val_accuracy"]:
+            self.best = {"val_accuracy": val["accuracy"], "epoch": self.epoch + 1}
+            if self.cfg.patience:
+                self.best_state = {k: v.copy() for k, v in self.model.state_dict().items()}
+        elif self.cfg.patience and self.epoch + 1 - self.best["epoch"] >= self.cfg.patience:
+            self.stopped_early = True
+        if self.log:
+            parts = [f"epoch {self.epoch + 1:>3}/{self.cfg.epochs}",
+                     f"loss {record['train_loss']:.4f}", f"train {record['train_accuracy']:.4f}",
+                     f"val {record['val_accuracy']:.4f}"]  # fmt: skip
+            if "test_accuracy" in record:
+                parts.append(f"test {record['test_accuracy']:.4f}")
+            parts.append(f"{seconds:.1f}s")
+            if self.stopped_early:
+                parts.append(f"(early stop: best val at epoch {self.best['epoch']})")
+            self.log("  ".join(parts))
+        self.epoch += 1
+        self.batch = 0
+        self.save_checkpoint()
+
+    # --- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything needed to resume: model, optimizer, history, position, random states."""
+        arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"optim.{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays.update({f"history.{k}": np.asarray(v) for k, v in self.history.iterations.items()})
+        if self.best_state is not None:
+            arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "config": asdict(self.cfg),
+            "model": self.model_spec,
+            "normalizer": asdict(self.normalizer),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "iteration": self.iteration,
+            "elapsed": self.elapsed,
+            "best": self.best,
+            "stopped_early": self.stopped_early,
+            "epochs": self.history.epochs,
+            "rng": _rng_states(self.model),
+        }
+        arrays["meta"] = np.array(json.dumps(meta))
+        return arrays
+
+    def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Atomically write :meth:`state_dict` to ``path`` (default: ``checkpoint_path``)."""
+        path = Path(path) if path else self.checkpoint_path
+        if path is not None:
+            save_npz(path, self.state_dict())
+        return path
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        meta = checkpoint_meta(arrays)
+        self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        self.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
+        self.history = History(
+            iterations={k[8:]: v.tolist() for k, v in arrays.items() if k.startswith("history.")},
+            epochs=meta["epochs"],
+        )
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+        self.best_state = best or None
+        self.epoch, self.batch, self.iteration = meta["epoch"], meta["batch"], meta["iteration"]
+        self.elapsed, self.best, self.stopped_early = (
+            meta["elapsed"],
+            meta["best"],
+            meta["stopped_early"],
+        )
+        modules = dict(self.model.named_modules())
+        for name, state in meta["rng"].items():
+            modules[name].rng.bit_generator.state = state
+
+
+def checkpoint_meta(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint (raises ``ValueError`` if it is not one of ours)."""
+    if "meta" not in arrays:
+        raise ValueError("not a scratchnet training checkpoint (no 'meta' entry)")
+    meta = json.loads(str(arrays["meta"]))
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"unsupported checkpoint format {meta.get('format')!r}")
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``(arrays, meta)`` of a checkpoint written by :meth:`Trainer.save_checkpoint`."""
+    arrays = load_npz(path)
+    try:
+        return arrays, checkpoint_meta(arrays)
+    except (ValueError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: {e}") from e
