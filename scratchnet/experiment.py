@@ -110,15 +110,11 @@ def write_outputs(
         metrics["confusion_matrix"] = cm.tolist()
         viz.plot_confusion(cm, ds.classes, out / "confusion.png",
                            title=f"{title}: test accuracy {test['accuracy']:.4f}")  # fmt: skip
-        viz.plot_misclassified(
-            ds.x_test, ds.y_test, test["predictions"], ds.classes, out / "misclassified.png"
-        )
+        viz.plot_misclassified(ds.x_test, ds.y_test, test["predictions"], ds.classes, out / "misclassified.png")
         first_conv = next((m for m in trainer.model.modules() if m.params.get("W") is not None
                            and m.params["W"].ndim == 4), None)  # fmt: skip
         if first_conv is not None:
-            viz.plot_filters(
-                first_conv.params["W"], out / "filters.png", title=f"{title}: first-layer filters"
-            )
+            viz.plot_filters(first_conv.params["W"], out / "filters.png", title=f"{title}: first-layer filters")
     _write_json(out / "metrics.json", metrics)
     return metrics
 

@@ -73,8 +73,7 @@ class SoftmaxCrossEntropy(Loss):
         C = scores.shape[1]
         if targets.size and (targets.min() < 0 or targets.max() >= C):
             raise ValueError(
-                f"SoftmaxCrossEntropy: labels must be in [0, {C}), got range "
-                f"[{targets.min()}, {targets.max()}]"
+                f"SoftmaxCrossEntropy: labels must be in [0, {C}), got range [{targets.min()}, {targets.max()}]"
             )
         loss, self._cache = ops.softmax_cross_entropy_forward(scores, targets, self.label_smoothing)
         return float(loss)

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .io import load_npz, save_npz
+from .layers.activations import ReLU
 from .layers.base import Layer, Parameter, Shape
+from .layers.pool import MaxPool2D
 
 
 class Sequential:
@@ -18,6 +20,13 @@ class Sequential:
     reverse, filling every layer's ``grads``, and returns the gradient w.r.t. the input.
     A ``Sequential`` can itself be used as a layer inside another one.
 
+    Execution order: a ``ReLU`` directly followed by a ``MaxPool2D`` is run as the pool first,
+    then the ReLU on the 4x smaller pooled tensor (for ``fuse=True``, the default). This is
+    exact, not an approximation: ``max(relu(a), relu(b)) == relu(max(a, b))``, and the gradient
+    routes to the same element (the first maximum) in both orders; ``tests/test_model.py``
+    checks outputs and every gradient for equality. Each layer still runs its own forward and
+    backward, so its cache matches what it computed.
+
     Example::
 
         model = Sequential(Conv2D(1, 8, 3, padding=1), ReLU(), MaxPool2D(2),
@@ -25,17 +34,31 @@ class Sequential:
         model.summary((1, 28, 28))
     """
 
-    def __init__(self, *layers: Layer | Sequential) -> None:
+    def __init__(self, *layers: Layer | Sequential, fuse: bool = True) -> None:
         for i, layer in enumerate(layers):
             if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
                 raise TypeError(f"Sequential: item {i} ({layer!r}) is not a layer")
         self.layers: list[Layer | Sequential] = list(layers)
         self.training = True
+        self.fuse = fuse
+
+    def execution_order(self) -> list[int]:
+        """Indices of the layers in the order ``forward`` runs them (see the class docstring)."""
+        order = list(range(len(self.layers)))
+        if self.fuse:
+            i = 0
+            while i + 1 < len(order):
+                if type(self.layers[i]) is ReLU and type(self.layers[i + 1]) is MaxPool2D:
+                    order[i], order[i + 1] = i + 1, i
+                    i += 2
+                else:
+                    i += 1
+        return order
 
     # --- the forward / backward passes -----------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for layer in self.layers:
-            x = layer.forward(x)
+        for i in self.execution_order():
+            x = self.layers[i].forward(x)
         return x
 
     __call__ = forward
@@ -47,14 +70,15 @@ class Sequential:
         layer with parameters are skipped entirely and that layer skips its input gradient
         (what a training step wants; it saves the whole ``col2im`` of a first conv layer).
         """
+        order = self.execution_order()
         first_needed = 0
         if not need_dx:
-            with_params = [i for i, layer in enumerate(self.layers) if _has_params(layer)]
+            with_params = [k for k, i in enumerate(order) if _has_params(self.layers[i])]
             if not with_params:
                 return None
             first_needed = with_params[0]
-        for i in range(len(self.layers) - 1, first_needed - 1, -1):
-            grad = self.layers[i].backward(grad, need_dx=need_dx or i > first_needed)
+        for k in range(len(order) - 1, first_needed - 1, -1):
+            grad = self.layers[order[k]].backward(grad, need_dx=need_dx or k > first_needed)
         return grad
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -184,9 +208,7 @@ class Sequential:
             missing = sorted(set(expected) - set(state))
             unexpected = sorted(k for k in set(state) - set(expected) if not k.startswith("optim."))
             if missing or unexpected:
-                raise ValueError(
-                    f"state does not match the model: missing {missing}, unexpected {unexpected}"
-                )
+                raise ValueError(f"state does not match the model: missing {missing}, unexpected {unexpected}")
         for name, layer in self.named_modules():
             for d in (layer.params, layer.buffers):
                 for k in d:

@@ -270,9 +270,7 @@ class Trainer:
                         self.iteration += 1
                         bar.update(1)
                         if self.batch % 10 == 0 or self.batch == nb:
-                            bar.set_postfix(
-                                loss=f"{loss:.3f}", acc=f"{acc:.3f}", lr=f"{self.optimizer.lr:.3g}"
-                            )
+                            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", lr=f"{self.optimizer.lr:.3g}")
                         if self._stop:
                             self.elapsed += time.perf_counter() - start
                             self.save_checkpoint()

@@ -91,7 +91,8 @@ def test_conv2d(dtype, seed):
     kh, kw = rng.integers(1, 6, 2)
     sh, sw = rng.integers(1, 4, 2)
     ph, pw = rng.integers(0, 3, 2)
-    N, C, Co = rng.integers(1, 5), rng.integers(1, 6), rng.integers(1, 9)
+    # C < 8 uses the K-major im2col layout, C >= 8 the row-major one: cover both
+    N, C, Co = rng.integers(1, 5), rng.integers(1, 13), rng.integers(1, 9)
     H = rng.integers(max(1, kh - 2 * ph), 13)
     W = rng.integers(max(1, kw - 2 * pw), 13)
     bias = bool(rng.integers(0, 2))
@@ -100,7 +101,10 @@ def test_conv2d(dtype, seed):
     def ref(x, W, b=None):
         return F.conv2d(x, W, b, stride=(int(sh), int(sw)), padding=(int(ph), int(pw)))
 
-    check_parity(layer, ref, rng.standard_normal((N, C, H, W)), dtype, rng)
+    x = rng.standard_normal((N, C, H, W))
+    if seed % 2:  # channels-last memory, as the output of another conv layer
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    check_parity(layer, ref, x, dtype, rng)
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])
@@ -117,7 +121,10 @@ def test_pool2d(mode, dtype, seed):
     def ref(x):
         return fn(x, (kh, kw), stride if stride is not None else (kh, kw))
 
-    check_parity(layer, ref, rng.standard_normal((N, C, H, W)), dtype, rng)
+    x = rng.standard_normal((N, C, H, W))
+    if seed % 2:  # channels-last memory
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    check_parity(layer, ref, x, dtype, rng)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

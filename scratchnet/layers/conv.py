@@ -52,6 +52,7 @@ class Conv2D(Layer):
         self.params["W"] = he_normal((self.out_channels, self.in_channels, kh, kw), fan_in, gen, dtype)
         if bias:
             self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
+        self._workspace: dict[str, np.ndarray] = {}  # im2col scratch buffers reused across steps
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -41,3 +41,15 @@ def unpad2d(xp: np.ndarray, ph: int, pw: int) -> np.ndarray:
         return xp
     H, W = xp.shape[-2:]
     return xp[..., ph : H - ph, pw : W - pw]
+
+
+def batch_chunks(n: int, bytes_per_item: int, target: int = 1 << 20) -> list[slice]:
+    """Split ``range(n)`` into consecutive slices of about ``target`` bytes of work each.
+
+    Cache blocking: a pass over a few images at a time keeps its data in the CPU cache between
+    the several vectorized operations applied to it (e.g. the kernel offsets of ``col2im``),
+    instead of streaming the whole batch through main memory once per operation. Every
+    operation inside a chunk is still vectorized over all images, pixels and channels of it.
+    """
+    step = max(1, min(n, target // max(bytes_per_item, 1)))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]

@@ -79,9 +79,7 @@ def batchnorm2d_forward(
     return y, BatchNormCache(xhat, inv_std, gamma, training), running_mean, running_var
 
 
-def batchnorm2d_backward(
-    dout: np.ndarray, cache: BatchNormCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batchnorm2d_backward(dout: np.ndarray, cache: BatchNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batch norm backward pass. Returns ``(dx, dgamma, dbeta)``."""
     xhat, inv_std, gamma, training = cache
     axes = (0, 2, 3)

@@ -22,26 +22,33 @@ Average pooling
     \frac{\partial L}{\partial x_{n,c,h,w}} = \frac{1}{k_H k_W}
     \sum_{(i,j)\,:\,(h,w)\in\text{window}(i,j)} \frac{\partial L}{\partial y_{n,c,i,j}}
 
-Derivation: ``docs/pooling.md``.
+Implementation: for each of the :math:`k_H k_W` kernel offsets :math:`(u, v)`, the strided view
+``x[:, :, u::sH, v::sW]`` (cut to ``H_out x W_out``) holds that offset's element of every window,
+so a pooling pass is :math:`k_H k_W` whole-array operations — no loop over pixels, images or
+channels, and any memory layout works (outputs keep the input's layout: channels-last stays
+channels-last). Derivation: ``docs/pooling.md``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
-from ._util import conv_output_size, pair
-from .conv import window_view
+from ._util import batch_chunks, conv_output_size, pair
+from .conv import is_channels_last
 
 
 class PoolCache(NamedTuple):
     """What the pooling backward passes need from the forward pass."""
 
+    x: np.ndarray | None  # the input (max pooling re-derives the arg-max from it)
+    y: np.ndarray | None  # the output (max pooling)
     x_shape: tuple[int, ...]
+    x_channels_last: bool
     kernel: tuple[int, int]
     stride: tuple[int, int]
-    argmax: np.ndarray | None  # flat index u*kW + v of the chosen element (max pool only)
 
 
 def pool_geometry(
@@ -56,26 +63,22 @@ def pool_geometry(
     return (kh, kw), (sh, sw), (conv_output_size(H, kh, sh, 0), conv_output_size(W, kw, sw, 0))
 
 
-def _windows(x: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
-    """All pooling windows as a view ``(N, C, Ho, Wo, kH, kW)`` (no copy)."""
-    (kh, kw), (sh, sw), (Ho, Wo) = kernel, stride, out_hw
-    return window_view(x, kh, kw, sh, sw, Ho, Wo).transpose(0, 1, 4, 5, 2, 3)
+def empty_nchw(shape: tuple[int, ...], dtype: np.dtype, channels_last: bool, zero: bool = False) -> np.ndarray:
+    """A new array of logical NCHW ``shape``, stored channels-last if asked."""
+    make = np.zeros if zero else np.empty
+    if channels_last:
+        N, C, H, W = shape
+        return make((N, H, W, C), dtype).transpose(0, 3, 1, 2)
+    return make(shape, dtype)
 
 
-def _scatter_windows(dwin: np.ndarray, x_shape, kernel, stride, out_hw) -> np.ndarray:
-    """Adjoint of :func:`_windows`: add ``dwin`` of shape ``(N, C, Ho, Wo, kH, kW)`` onto a
-    zero array of ``x_shape``. Loops over the ``kH*kW`` kernel offsets only."""
+def offsets(a: np.ndarray, kernel, stride, out_hw) -> Iterator[tuple[int, np.ndarray]]:
+    """For each kernel offset ``k = u*kW + v``: the strided view of ``a`` holding element
+    ``(u, v)`` of every window, shape ``(N, C, H_out, W_out)`` (no copy)."""
     (kh, kw), (sh, sw), (Ho, Wo) = kernel, stride, out_hw
-    dx = np.zeros(x_shape, dtype=dwin.dtype)
-    overlapping = sh < kh or sw < kw
     for u in range(kh):
         for v in range(kw):
-            target = dx[:, :, u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw]
-            if overlapping:
-                target += dwin[..., u, v]
-            else:  # every input pixel is in at most one window: plain assignment
-                target[...] = dwin[..., u, v]
-    return dx
+            yield u * kw + v, a[:, :, u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw]
 
 
 def maxpool2d_forward(
@@ -86,34 +89,82 @@ def maxpool2d_forward(
     """Max pooling forward pass.
 
     Args:
-        x: input, shape ``(N, C, H, W)``.
+        x: input, logical shape ``(N, C, H, W)``, any memory layout.
     Returns:
-        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)``.
+        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
     """
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
-    N, C = x.shape[:2]
-    kh, kw = kernel
-    win = _windows(x, kernel, stride_hw, out_hw).reshape(N, C, *out_hw, kh * kw)  # copy
-    idx_dtype = np.uint8 if kh * kw <= 256 else np.intp
-    argmax = win.argmax(axis=-1).astype(idx_dtype)  # first maximum wins ties
-    y = np.take_along_axis(win, argmax[..., None].astype(np.intp), axis=-1)[..., 0]
-    return y, PoolCache(x.shape, kernel, stride_hw, argmax)
+    cl = is_channels_last(x)
+    y = empty_nchw((*x.shape[:2], *out_hw), x.dtype, cl)
+    for sl in _chunks(x):
+        ys = y[sl]
+        for k, xv in offsets(x[sl], kernel, stride_hw, out_hw):
+            if k == 0:
+                np.copyto(ys, xv)
+            else:
+                np.maximum(ys, xv, out=ys)
+    return y, PoolCache(x, y, x.shape, cl, kernel, stride_hw)
+
+
+def _chunks(x: np.ndarray) -> list[slice]:
+    """Blocks of images small enough that all kernel offsets of a block hit the CPU cache."""
+    return batch_chunks(x.shape[0], x[:1].nbytes, target=1 << 19)
+
+
+def _same_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
+    """``a`` stored channels-last (or NCHW) like the arrays it is combined with: mixing layouts in
+    one element-wise operation is several times slower than one copy."""
+    if is_channels_last(a) == channels_last or a.shape[2] * a.shape[3] == 1:
+        return a
+    out = empty_nchw(a.shape, a.dtype, channels_last)
+    np.copyto(out, a)
+    return out
 
 
 def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
-    """Max pooling backward pass: route each window's gradient to its arg-max.
+    """Max pooling backward pass: route each window's gradient to its first arg-max.
+
+    The arg-max is re-derived from the cached input and output: offsets are visited in
+    row-major order and an offset takes a window only if it equals the maximum and no earlier
+    offset took that window.
 
     Args:
         dout: upstream gradient, shape ``(N, C, H_out, W_out)``.
     Returns:
-        ``dx`` of shape ``(N, C, H, W)``.
+        ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
     """
-    x_shape, (kh, kw), stride, argmax = cache
-    offsets = np.arange(kh * kw, dtype=argmax.dtype).reshape(kh, kw)
-    dwin = np.where(argmax[..., None, None] == offsets, dout[..., None, None], 0).astype(
-        dout.dtype, copy=False
+    x, y, x_shape, cl, kernel, stride = cache
+    out_hw = y.shape[2:]
+    (kh, kw), (sh, sw) = kernel, stride
+    overlapping = sh < kh or sw < kw
+    gapped = (
+        sh > kh or sw > kw or x_shape[2] != sh * (out_hw[0] - 1) + kh or x_shape[3] != sw * (out_hw[1] - 1) + kw
     )
-    return _scatter_windows(dwin, x_shape, (kh, kw), stride, dout.shape[-2:])
+    dout = _same_layout(dout, cl)
+    dx = empty_nchw(x_shape, dout.dtype, cl, zero=overlapping or gapped)
+    taken = empty_nchw(y.shape, np.dtype(bool), cl)  # same layout as y: mixed layouts are slow
+    hit = empty_nchw(y.shape, np.dtype(bool), cl)
+    last = kh * kw - 1
+    for sl in _chunks(x):
+        ys, gs, ts, hs = y[sl], dout[sl], taken[sl], hit[sl]
+        for (k, xv), (_, dxv) in zip(
+            offsets(x[sl], kernel, stride, out_hw), offsets(dx[sl], kernel, stride, out_hw), strict=True
+        ):
+            if k == 0:
+                np.equal(xv, ys, out=ts)
+                hs, ts = ts, hs  # the first hit is all taken so far
+                np.copyto(ts, hs)
+            elif k < last:
+                np.equal(xv, ys, out=hs)
+                np.greater(hs, ts, out=hs)  # a maximum not taken by an earlier offset
+                np.logical_or(ts, hs, out=ts)
+            else:
+                np.logical_not(ts, out=hs)  # whatever is left (also covers NaN windows)
+            if overlapping:
+                dxv += gs * hs
+            else:
+                np.multiply(gs, hs, out=dxv)
+    return dx
 
 
 def avgpool2d_forward(
@@ -124,13 +175,20 @@ def avgpool2d_forward(
     """Average pooling forward pass (every window has exactly ``kH*kW`` elements).
 
     Args:
-        x: input, shape ``(N, C, H, W)``.
+        x: input, logical shape ``(N, C, H, W)``, any memory layout.
     Returns:
-        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)``.
+        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
     """
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
-    y = _windows(x, kernel, stride_hw, out_hw).mean(axis=(-2, -1), dtype=x.dtype)
-    return y, PoolCache(x.shape, kernel, stride_hw, None)
+    cl = is_channels_last(x)
+    y = empty_nchw((*x.shape[:2], *out_hw), x.dtype, cl)
+    for k, xv in offsets(x, kernel, stride_hw, out_hw):
+        if k == 0:
+            np.copyto(y, xv)
+        else:
+            y += xv
+    y *= np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=y.dtype)
+    return y, PoolCache(None, None, x.shape, cl, kernel, stride_hw)
 
 
 def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
@@ -139,9 +197,15 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Args:
         dout: upstream gradient, shape ``(N, C, H_out, W_out)``.
     Returns:
-        ``dx`` of shape ``(N, C, H, W)``.
+        ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
     """
-    x_shape, (kh, kw), stride, _ = cache
-    share = dout / np.asarray(kh * kw, dtype=dout.dtype)
-    dwin = np.broadcast_to(share[..., None, None], (*share.shape, kh, kw))
-    return _scatter_windows(dwin, x_shape, (kh, kw), stride, dout.shape[-2:])
+    _, _, x_shape, cl, (kh, kw), stride = cache
+    share = _same_layout(dout, cl) * np.asarray(1.0 / (kh * kw), dtype=dout.dtype)
+    dx = empty_nchw(x_shape, dout.dtype, cl, zero=True)
+    overlapping = stride[0] < kh or stride[1] < kw
+    for _, dxv in offsets(dx, (kh, kw), stride, dout.shape[2:]):
+        if overlapping:
+            dxv += share
+        else:
+            dxv[...] = share
+    return dx
