@@ -10,6 +10,7 @@ import numpy as np
 from .io import load_npz, save_npz
 from .layers.activations import ReLU
 from .layers.base import Layer, Parameter, Shape
+from .layers.conv import Conv2D
 from .layers.pool import MaxPool2D
 
 
@@ -20,12 +21,17 @@ class Sequential:
     reverse, filling every layer's ``grads``, and returns the gradient w.r.t. the input.
     A ``Sequential`` can itself be used as a layer inside another one.
 
-    Execution order: a ``ReLU`` directly followed by a ``MaxPool2D`` is run as the pool first,
-    then the ReLU on the 4x smaller pooled tensor (for ``fuse=True``, the default). This is
-    exact, not an approximation: ``max(relu(a), relu(b)) == relu(max(a, b))``, and the gradient
-    routes to the same element (the first maximum) in both orders; ``tests/test_model.py``
-    checks outputs and every gradient for equality. Each layer still runs its own forward and
-    backward, so its cache matches what it computed.
+    Execution plan (``fuse=True``, the default), two exact rewrites:
+
+    * a ``ReLU`` directly followed by a ``MaxPool2D`` runs as the pool first, then the ReLU on
+      the 4x smaller pooled tensor: ``max(relu(a), relu(b)) == relu(max(a, b))`` and the
+      gradient reaches the same element (the first maximum) in both orders;
+    * a ``Conv2D`` then followed by a ``MaxPool2D(2)`` (2x2, stride 2) runs as one fused
+      convolution + pool (``Conv2D.forward(x, maxpool2x2=True)``), whose output rows come out
+      grouped by window element so that pooling is contiguous work.
+
+    ``tests/test_layouts.py`` checks that outputs and every gradient are identical with and
+    without fusion. Each executed layer keeps a cache that matches what it computed.
 
     Example::
 
@@ -42,6 +48,23 @@ class Sequential:
         self.training = True
         self.fuse = fuse
 
+    def execution_plan(self) -> list[tuple[int, ...]]:
+        """:meth:`execution_order` with fused ``(conv, pool)`` pairs as 2-tuples."""
+        order = self.execution_order()
+        plan: list[tuple[int, ...]] = []
+        k = 0
+        while k < len(order):
+            i = order[k]
+            if self.fuse and k + 1 < len(order) and type(self.layers[i]) is Conv2D:
+                pool = self.layers[order[k + 1]]
+                if type(pool) is MaxPool2D and pool.kernel_size == pool.stride == (2, 2):
+                    plan.append((i, order[k + 1]))
+                    k += 2
+                    continue
+            plan.append((i,))
+            k += 1
+        return plan
+
     def execution_order(self) -> list[int]:
         """Indices of the layers in the order ``forward`` runs them (see the class docstring)."""
         order = list(range(len(self.layers)))
@@ -57,8 +80,16 @@ class Sequential:
 
     # --- the forward / backward passes -----------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
-        for i in self.execution_order():
-            x = self.layers[i].forward(x)
+        self._plan: list[tuple[int, ...]] = []
+        for step in self.execution_plan():
+            conv = self.layers[step[0]]
+            if len(step) == 2 and _fits_pool(conv, x):
+                x = conv.forward(x, maxpool2x2=True)
+                self._plan.append(step)
+            else:  # not fused (or too small to fuse: the pool layer then reports the problem)
+                for i in step:
+                    x = self.layers[i].forward(x)
+                    self._plan.append((i,))
         return x
 
     __call__ = forward
@@ -70,15 +101,18 @@ class Sequential:
         layer with parameters are skipped entirely and that layer skips its input gradient
         (what a training step wants; it saves the whole ``col2im`` of a first conv layer).
         """
-        order = self.execution_order()
+        plan = getattr(self, "_plan", None)
+        if not plan:
+            raise RuntimeError("Sequential: backward() called before forward()")
         first_needed = 0
         if not need_dx:
-            with_params = [k for k, i in enumerate(order) if _has_params(self.layers[i])]
+            with_params = [k for k, step in enumerate(plan) if _has_params(self.layers[step[0]])]
             if not with_params:
                 return None
             first_needed = with_params[0]
-        for k in range(len(order) - 1, first_needed - 1, -1):
-            grad = self.layers[order[k]].backward(grad, need_dx=need_dx or k > first_needed)
+        for k in range(len(plan) - 1, first_needed - 1, -1):
+            # a fused (conv, pool) step is undone by the conv alone: its cache holds the pool
+            grad = self.layers[plan[k][0]].backward(grad, need_dx=need_dx or k > first_needed)
         return grad
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
@@ -242,6 +276,14 @@ class Sequential:
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
+
+
+def _fits_pool(conv: Conv2D, x: np.ndarray) -> bool:
+    """Can the fused conv + 2x2 pool run on ``x`` (conv output at least 2x2)?"""
+    if x.ndim != 4 or x.shape[1] != conv.in_channels:
+        return False
+    _, _, Ho, Wo = conv.check_input(x.shape)
+    return Ho >= 2 and Wo >= 2
 
 
 def _has_params(layer: Layer | Sequential) -> bool:

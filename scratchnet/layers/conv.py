@@ -86,9 +86,15 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         return self.out_channels * Ho * Wo * self.in_channels * kh * kw
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.check_input(x.shape)
-        y, self._cache = conv2d_forward(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
+    def forward(self, x: np.ndarray, *, maxpool2x2: bool = False) -> np.ndarray:
+        """``y = conv(x)``; with ``maxpool2x2=True``, ``MaxPool2D(2)(conv(x))`` computed in one
+        fused pass (what ``Sequential`` uses for a conv followed by a 2x2 max-pool)."""
+        _, _, Ho, Wo = self.check_input(x.shape)
+        if maxpool2x2 and (Ho < 2 or Wo < 2):
+            raise ValueError(f"{self!r}: output {Ho}x{Wo} is too small for a 2x2 max-pool")
+        y, self._cache = conv2d_forward(
+            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self._workspace, maxpool2x2
+        )
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:

@@ -69,6 +69,8 @@ class ConvCache(NamedTuple):
     has_bias: bool  # cols then holds the column (row) of ones
     stride: tuple[int, int]
     padding: tuple[int, int]
+    out_hw: tuple[int, int]  # the convolution's own output size
+    pool: tuple[np.ndarray, ...] | None = None  # fused 2x2 max-pool: the tournament's winners
 
 
 def nhwc(x: np.ndarray) -> np.ndarray:
@@ -109,6 +111,11 @@ def _padded(x: np.ndarray, ph: int, pw: int, channels_last: bool, ws: dict | Non
     return xp
 
 
+def _grid(out_hw: tuple[int, int], phases: int) -> tuple[int, int]:
+    """Output positions per phase: all of them, or (for a fused 2x2 pool) those a window covers."""
+    return out_hw[0] // phases, out_hw[1] // phases
+
+
 def im2col(
     x: np.ndarray,
     kernel_size: tuple[int, int],
@@ -117,6 +124,7 @@ def im2col(
     *,
     kmajor: bool = False,
     ones: bool = False,
+    phases: int = 1,
     workspace: dict | None = None,
 ) -> np.ndarray:
     """Receptive fields of ``x`` as the rows (or columns) of a matrix.
@@ -125,52 +133,66 @@ def im2col(
         x: input of logical shape ``(N, C, H, W)`` (any memory layout).
         kmajor: return ``(K, M)`` ordered ``(c, u, v)`` instead of ``(M, K)`` ordered ``(u, v, c)``.
         ones: append a column (K-major: a row) of ones, for the bias.
+        phases: 1, or 2 to order the ``M`` output positions ``(oh, ow) = (2i + a, 2j + b)`` as
+            ``(a, b, n, i, j)``: each of the four elements of a following 2x2 max-pool window
+            then has its own contiguous block of rows (positions outside every window are left
+            out).
         workspace: optional dict whose buffers are reused across calls of the same shape (the
             result then lives in the workspace and is overwritten by the next call).
     Returns:
-        Row-major: ``X`` of shape ``(N*H_out*W_out, kH*kW*C [+1])``, row ``(n, i, j)`` holding
-        ``xpad[n, c, sh*i + u, sw*j + v]`` at column ``(u*kW + v)*C + c``. K-major: its transpose
-        with the ``K`` axis reordered as ``(c*kH + u)*kW + v``.
+        Row-major: ``X`` of shape ``(M, kH*kW*C [+1])``; row ``(n, i, j)`` (for ``phases=1``)
+        holds ``xpad[n, c, sh*i + u, sw*j + v]`` at column ``(u*kW + v)*C + c``. K-major: its
+        transpose, with the ``K`` axis ordered ``(c*kH + u)*kW + v``.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     N, C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-    K, M = C * kh * kw, N * Ho * Wo
+    P = phases
+    Hg, Wg = _grid((conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)), P)
+    K, M = C * kh * kw, P * P * N * Hg * Wg
     xp = _padded(x, ph, pw, channels_last=not kmajor, ws=workspace)
     s = xp.strides
-    if kmajor:  # xp is (N, C, Hp, Wp)
-        windows = as_strided(xp, (C, kh, kw, N, Ho, Wo), (s[1], s[2], s[3], s[0], s[2] * sh, s[3] * sw))
+    if kmajor:  # xp is (N, C, Hp, Wp); view (C, kh, kw, P, P, N, Hg, Wg)
+        shape = (C, kh, kw, P, P, N, Hg, Wg)
+        strides = (s[1], s[2], s[3], sh * s[2], sw * s[3], s[0], P * sh * s[2], P * sw * s[3])
         out = _workspace(workspace, "cols", (K + ones, M), x.dtype, zero=False)
-        np.copyto(np.reshape(out[:K], (C, kh, kw, N, Ho, Wo), copy=False), windows)
-        if ones:
-            out[K] = 1
-    else:  # xp is (N, Hp, Wp, C)
-        windows = as_strided(xp, (N, Ho, Wo, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]))
+        target = out[:K]
+    else:  # xp is (N, Hp, Wp, C); view (P, P, N, Hg, Wg, kh, kw, C)
+        shape = (P, P, N, Hg, Wg, kh, kw, C)
+        strides = (sh * s[1], sw * s[2], s[0], P * sh * s[1], P * sw * s[2], s[1], s[2], s[3])
         out = _workspace(workspace, "rows", (M, K + ones), x.dtype, zero=False)
-        np.copyto(np.reshape(out[:, :K], (N, Ho, Wo, kh, kw, C), copy=False), windows)
-        if ones:
+        target = out[:, :K]
+    np.copyto(np.reshape(target, shape, copy=False), as_strided(xp, shape, strides, writeable=False))
+    if ones:
+        if kmajor:
+            out[K] = 1
+        else:
             out[:, K] = 1
     return out
 
 
-def _scatter_add(dx: np.ndarray, d6: np.ndarray, kernel, stride, padding, kmajor: bool) -> None:
-    """Add the row gradients ``d6`` of some images onto their NHWC input gradient ``dx``.
+def _scatter_add(dx: np.ndarray, d8: np.ndarray, kernel, stride, padding, kmajor: bool) -> None:
+    """Add row gradients onto the NHWC input gradient ``dx`` of the same images.
 
-    ``d6`` is ``(n, Ho, Wo, kH, kW, C)`` (row-major) or ``(n, Ho, Wo, C, kH, kW)`` (K-major).
-    One strided add per kernel offset; row entries that came from the padding are skipped.
+    ``d8`` is ``(P, P, n, Hg, Wg, kH, kW, C)`` (row-major) or ``(P, P, n, Hg, Wg, C, kH, kW)``
+    (K-major), ``P`` the number of phases. One strided add per phase and kernel offset; row
+    entries that came from the padding are skipped.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     _, H, W, _ = dx.shape
-    Ho, Wo = d6.shape[1:3]
-    for u in range(kh):
-        i0, i1 = _valid_range(H, Ho, u, sh, ph)
-        for v in range(kw):
-            j0, j1 = _valid_range(W, Wo, v, sw, pw)
-            if i0 == i1 or j0 == j1:
-                continue
-            h0, w0 = sh * i0 + u - ph, sw * j0 + v - pw
-            target = dx[:, h0 : h0 + sh * (i1 - i0 - 1) + 1 : sh, w0 : w0 + sw * (j1 - j0 - 1) + 1 : sw]
-            target += d6[:, i0:i1, j0:j1, :, u, v] if kmajor else d6[:, i0:i1, j0:j1, u, v]
+    P, _, _, Hg, Wg = d8.shape[:5]
+    for a in range(P):
+        for b in range(P):
+            for u in range(kh):
+                i0, i1 = _valid_range(H, Hg, sh * a + u, P * sh, ph)
+                for v in range(kw):
+                    j0, j1 = _valid_range(W, Wg, sw * b + v, P * sw, pw)
+                    if i0 == i1 or j0 == j1:
+                        continue
+                    h0, w0 = P * sh * i0 + sh * a + u - ph, P * sw * j0 + sw * b + v - pw
+                    hs, ws = P * sh, P * sw
+                    target = dx[:, h0 : h0 + hs * (i1 - i0 - 1) + 1 : hs, w0 : w0 + ws * (j1 - j0 - 1) + 1 : ws]
+                    d = d8[a, b]
+                    target += d[:, i0:i1, j0:j1, :, u, v] if kmajor else d[:, i0:i1, j0:j1, u, v]
 
 
 def _valid_range(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[int, int]:
@@ -181,10 +203,9 @@ def _valid_range(size: int, out: int, offset: int, stride: int, pad: int) -> tup
     return lo, max(lo, hi)
 
 
-def _row_shape(x_shape, kernel, out_hw, kmajor: bool) -> tuple[int, ...]:
-    N, C = x_shape[:2]
-    (kh, kw), (Ho, Wo) = kernel, out_hw
-    return (N, Ho, Wo, C, kh, kw) if kmajor else (N, Ho, Wo, kh, kw, C)
+def _row_shape(P: int, n: int, C: int, kernel, grid, kmajor: bool) -> tuple[int, ...]:
+    (kh, kw), (Hg, Wg) = kernel, grid
+    return (P, P, n, Hg, Wg, C, kh, kw) if kmajor else (P, P, n, Hg, Wg, kh, kw, C)
 
 
 def col2im(
@@ -195,7 +216,7 @@ def col2im(
     padding: tuple[int, int],
     kmajor: bool = False,
 ) -> np.ndarray:
-    """Adjoint of :func:`im2col` (without the ones column): scatter-add rows back onto pixels.
+    """Adjoint of :func:`im2col` (``phases=1``, no ones column): scatter-add rows onto pixels.
 
     Args:
         drows: gradient w.r.t. the im2col matrix, ``(M, K)`` with columns ordered as
@@ -206,10 +227,9 @@ def col2im(
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     N, C, H, W = x_shape
-    out_hw = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    grid = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
     dx = np.zeros((N, H, W, C), dtype=drows.dtype)
-    d6 = drows.reshape(_row_shape(x_shape, kernel_size, out_hw, kmajor))
-    _scatter_add(dx, d6, kernel_size, stride, padding, kmajor)
+    _scatter_add(dx, drows.reshape(_row_shape(1, N, C, kernel_size, grid, kmajor)), kernel_size, stride, padding, kmajor)
     return dx.transpose(0, 3, 1, 2)
 
 
@@ -229,6 +249,7 @@ def conv2d_forward(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     workspace: dict | None = None,
+    maxpool2x2: bool = False,
 ) -> tuple[np.ndarray, ConvCache]:
     """Convolution forward pass (cross-correlation, zero padding).
 
@@ -237,20 +258,52 @@ def conv2d_forward(
         w: weights, shape ``(C_out, C_in, kH, kW)``.
         b: bias, shape ``(C_out,)``, or ``None``.
         workspace: optional dict for scratch buffers reused across calls.
+        maxpool2x2: also apply a 2x2 / stride 2 max-pool to the result (what
+            ``Conv2D`` followed by ``MaxPool2D(2)`` computes). The convolution's output rows
+            are then produced grouped by window element (see :func:`im2col`), so the pool and
+            its backward pass are contiguous element-wise operations.
     Returns:
-        ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` and is
-        channels-last in memory.
+        ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` (pooled: halved,
+        rounded down) and is channels-last in memory.
     """
     (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
     N, C, H, W = x.shape
     Co, _, kh, kw = w.shape
-    Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    out_hw = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    P = 2 if maxpool2x2 else 1
+    Hg, Wg = _grid(out_hw, P)
     kmajor = C < KMAJOR_MAX_CHANNELS
-    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, workspace=workspace)
+    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, phases=P, workspace=workspace)
     wm = weight_matrix(w, b, kmajor)
     y = (cols.T if kmajor else cols) @ wm.T  # (M, C_out): the whole batch in one GEMM
-    cache = ConvCache(x.shape, cols, kmajor, w, b is not None, (sh, sw), (ph, pw))
-    return y.reshape(N, Ho, Wo, Co).transpose(0, 3, 1, 2), cache
+    winners = None
+    if maxpool2x2:
+        y, winners = _pool_phases(y.reshape(4, N * Hg * Wg, Co))
+    cache = ConvCache(x.shape, cols, kmajor, w, b is not None, (sh, sw), (ph, pw), out_hw, winners)
+    return y.reshape(N, Hg, Wg, Co).transpose(0, 3, 1, 2), cache
+
+
+def _pool_phases(y4: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Max over the four window elements ``y4[0..3]`` (= top-left, top-right, bottom-left,
+    bottom-right), as the tournament of :func:`scratchnet.ops.pool.maxpool2d_forward`: strict
+    comparisons keep the first maximum in row-major order (PyTorch's tie rule)."""
+    a, b, c, d = y4  # contiguous blocks: six streaming passes, no chunking needed
+    top, bottom = np.maximum(a, b), np.maximum(c, d)
+    winners = (np.greater(b, a), np.greater(d, c), np.greater(bottom, top))
+    return np.maximum(top, bottom, out=top), winners
+
+
+def _unpool_phases(g: np.ndarray, winners: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Adjoint of :func:`_pool_phases`: ``(4, P, C)`` gradient with ``g`` at each window's winner."""
+    rt, rb, bt = winners
+    out = np.empty((4, *g.shape), dtype=g.dtype)
+    g1 = np.multiply(g, bt, dtype=g.dtype)  # the bottom row won (exactly g or 0)
+    g0 = np.subtract(g, g1)  # the top row won
+    np.multiply(g0, rt, out=out[1])
+    np.subtract(g0, out[1], out=out[0])
+    np.multiply(g1, rb, out=out[3])
+    np.subtract(g1, out[3], out=out[2])
+    return out
 
 
 def _weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray:
@@ -277,38 +330,40 @@ def _weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarra
 def conv2d_backward(
     dout: np.ndarray, cache: ConvCache, need_dx: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Convolution backward pass.
+    """Convolution backward pass (of the pooled result, if the forward pass pooled).
 
     Args:
-        dout: upstream gradient, logical shape ``(N, C_out, H_out, W_out)``, any layout.
+        dout: upstream gradient, logical shape of the forward output, any memory layout.
         cache: from :func:`conv2d_forward`.
         need_dx: skip the input gradient (e.g. for the first layer of a network).
     Returns:
         ``(dx, dw, db)``: logical ``(N, C_in, H, W)`` channels-last (or ``None``),
         ``(C_out, C_in, kH, kW)``, ``(C_out,)`` (or ``None`` without bias).
     """
-    x_shape, cols, kmajor, w, has_bias, stride, padding = cache
+    x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, winners = cache
     Co, Ci, kh, kw = w.shape
     K = Ci * kh * kw
-    g = nhwc(dout).reshape(-1, Co)  # (M, C_out); free when dout is channels-last
+    P = 1 if winners is None else 2
+    g = nhwc(dout).reshape(-1, Co)  # (M or M/4, C_out); free when dout is channels-last
+    if winners is not None:
+        g = _unpool_phases(g, winners).reshape(-1, Co)  # rows ordered like cols
     dwm = _weight_gradient(g, cols, kmajor)
     db = dwm[:, K].copy() if has_bias else None
-    dw = (
-        dwm[:, :K].reshape(Co, Ci, kh, kw)
-        if kmajor
-        else dwm[:, :K].reshape(Co, kh, kw, Ci).transpose(0, 3, 1, 2)
-    )
+    dw = dwm[:, :K].reshape(Co, Ci, kh, kw) if kmajor else dwm[:, :K].reshape(Co, kh, kw, Ci).transpose(0, 3, 1, 2)
     dx = None
     if need_dx:
         N, _, H, W = x_shape
-        Ho, Wo = dout.shape[2:]
+        Hg, Wg = _grid(out_hw, P)
         wk = weight_matrix(w, None, kmajor)  # (C_out, K)
         dxh = np.zeros((N, H, W, Ci), dtype=np.result_type(g, wk))
-        g4 = g.reshape(N, Ho * Wo, Co)
+        # rows back in (n, oh, ow) order, so that the scatter below writes unit-stride runs
+        g6 = g.reshape(P, P, N, Hg, Wg, Co).transpose(2, 3, 0, 4, 1, 5)  # (N, Hg, P, Wg, P, Co)
+        grid = (P * Hg, P * Wg)  # output positions with a gradient (a pool drops odd leftovers)
         # per chunk of images: drows = G W (one GEMM), scattered while it is still in cache
-        for sl in batch_chunks(N, Ho * Wo * K * dxh.itemsize, target=1 << 21):
-            drows = g4[sl].reshape(-1, Co) @ wk
-            d6 = drows.reshape(_row_shape((sl.stop - sl.start, Ci), (kh, kw), (Ho, Wo), kmajor))
-            _scatter_add(dxh[sl], d6, (kh, kw), stride, padding, kmajor)
+        for sl in batch_chunks(N, grid[0] * grid[1] * K * dxh.itemsize, target=1 << 21):
+            gc = g6[sl].reshape(-1, Co)  # free for P == 1; a transposing gather for P == 2
+            drows = gc @ wk
+            d8 = drows.reshape(_row_shape(1, sl.stop - sl.start, Ci, (kh, kw), grid, kmajor))
+            _scatter_add(dxh[sl], d8, (kh, kw), stride, padding, kmajor)
         dx = dxh.transpose(0, 3, 1, 2)
     return dx, np.ascontiguousarray(dw), db

@@ -43,12 +43,13 @@ from .conv import is_channels_last
 class PoolCache(NamedTuple):
     """What the pooling backward passes need from the forward pass."""
 
-    x: np.ndarray | None  # the input (max pooling re-derives the arg-max from it)
+    x: np.ndarray | None  # the input (general max pooling re-derives the arg-max from it)
     y: np.ndarray | None  # the output (max pooling)
     x_shape: tuple[int, ...]
     x_channels_last: bool
     kernel: tuple[int, int]
     stride: tuple[int, int]
+    winners: tuple[np.ndarray, ...] | None = None  # 2x2 fast path: which element won, as bools
 
 
 def pool_geometry(
@@ -96,6 +97,8 @@ def maxpool2d_forward(
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
     cl = is_channels_last(x)
     y = empty_nchw((*x.shape[:2], *out_hw), x.dtype, cl)
+    if kernel == stride_hw == (2, 2):
+        return y, _maxpool2x2_forward(x, y, cl)
     for sl in _chunks(x):
         ys = y[sl]
         for k, xv in offsets(x[sl], kernel, stride_hw, out_hw):
@@ -104,6 +107,29 @@ def maxpool2d_forward(
             else:
                 np.maximum(ys, xv, out=ys)
     return y, PoolCache(x, y, x.shape, cl, kernel, stride_hw)
+
+
+def _maxpool2x2_forward(x: np.ndarray, y: np.ndarray, cl: bool) -> PoolCache:
+    """The common 2x2 / stride 2 case, as a two-level tournament that records its winners.
+
+    With the window ``[[a, b], [c, d]]``: ``right_top = b > a``, ``right_bottom = d > c`` and
+    ``bottom = max(c, d) > max(a, b)``. Strict comparisons keep the earlier element on ties, so
+    the winner is the first maximum in row-major order (PyTorch's rule), and the backward pass
+    needs only these three boolean arrays instead of re-comparing every element.
+    """
+    a, b, c, d = (v for _, v in offsets(x, (2, 2), (2, 2), y.shape[2:]))
+    winners = tuple(empty_nchw(y.shape, np.dtype(bool), cl) for _ in range(3))
+    top = empty_nchw(y.shape, y.dtype, cl)
+    bottom = empty_nchw(y.shape, y.dtype, cl)
+    for sl in _chunks(x):
+        rt, rb, bt = (w[sl] for w in winners)
+        np.maximum(a[sl], b[sl], out=top[sl])
+        np.greater(b[sl], a[sl], out=rt)
+        np.maximum(c[sl], d[sl], out=bottom[sl])
+        np.greater(d[sl], c[sl], out=rb)
+        np.greater(bottom[sl], top[sl], out=bt)
+        np.maximum(top[sl], bottom[sl], out=y[sl])
+    return PoolCache(None, y, x.shape, cl, (2, 2), (2, 2), winners)
 
 
 def _chunks(x: np.ndarray) -> list[slice]:
@@ -133,7 +159,9 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Returns:
         ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
     """
-    x, y, x_shape, cl, kernel, stride = cache
+    x, y, x_shape, cl, kernel, stride, winners = cache
+    if winners is not None:
+        return _maxpool2x2_backward(dout, cache)
     out_hw = y.shape[2:]
     (kh, kw), (sh, sw) = kernel, stride
     overlapping = sh < kh or sw < kw
@@ -164,6 +192,26 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
                 dxv += gs * hs
             else:
                 np.multiply(gs, hs, out=dxv)
+    return dx
+
+
+def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """Route ``dout`` down the tournament of :func:`_maxpool2x2_forward`: six element-wise
+    passes; ``g1 = g * bottom``, ``g0 = g - g1`` are exact (one of them is ``g``, the other 0)."""
+    _, y, x_shape, cl, _, _, (rt, rb, bt) = cache
+    dout = _same_layout(dout, cl)
+    uncovered = x_shape[2] % 2 or x_shape[3] % 2
+    dx = empty_nchw(x_shape, dout.dtype, cl, zero=bool(uncovered))
+    da, db, dc, dd = (v for _, v in offsets(dx, (2, 2), (2, 2), y.shape[2:]))
+    g1 = empty_nchw(y.shape, dout.dtype, cl)
+    g0 = empty_nchw(y.shape, dout.dtype, cl)
+    for sl in _chunks(dx):
+        np.multiply(dout[sl], bt[sl], out=g1[sl])  # the bottom row won
+        np.subtract(dout[sl], g1[sl], out=g0[sl])  # the top row won
+        np.multiply(g0[sl], rt[sl], out=db[sl])
+        np.subtract(g0[sl], db[sl], out=da[sl])
+        np.multiply(g1[sl], rb[sl], out=dd[sl])
+        np.subtract(g1[sl], dd[sl], out=dc[sl])
     return dx
 
 
@@ -199,7 +247,7 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     Returns:
         ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
     """
-    _, _, x_shape, cl, (kh, kw), stride = cache
+    _, _, x_shape, cl, (kh, kw), stride, _ = cache
     share = _same_layout(dout, cl) * np.asarray(1.0 / (kh * kw), dtype=dout.dtype)
     dx = empty_nchw(x_shape, dout.dtype, cl, zero=True)
     overlapping = stride[0] < kh or stride[1] < kw
