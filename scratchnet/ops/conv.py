@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import batch_chunks, conv_output_size, pair
+from ._util import batch_chunks, conv_output_size, pair, recycled
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
 
@@ -159,7 +159,9 @@ def im2col(
     else:  # xp is (N, Hp, Wp, C); view (P, P, N, Hg, Wg, kh, kw, C)
         shape = (P, P, N, Hg, Wg, kh, kw, C)
         strides = (sh * s[1], sw * s[2], s[0], P * sh * s[1], P * sw * s[2], s[1], s[2], s[3])
-        out = _workspace(workspace, "rows", (M, K + ones), x.dtype, zero=False)
+        # zero columns pad the width to a multiple of 8: BLAS runs the weight-gradient GEMM
+        # (a reduction over M) markedly faster then; they are zeroed once, never written
+        out = _workspace(workspace, "rows", (M, row_width(K, ones)), x.dtype, zero=True)
         target = out[:, :K]
     np.copyto(np.reshape(target, shape, copy=False), as_strided(xp, shape, strides, writeable=False))
     if ones:
@@ -233,13 +235,24 @@ def col2im(
     return dx.transpose(0, 3, 1, 2)
 
 
-def weight_matrix(w: np.ndarray, b: np.ndarray | None, kmajor: bool) -> np.ndarray:
-    """``[W b]``: the weights as ``(C_out, K)`` in the im2col order, bias as a last column."""
+def row_width(K: int, ones: bool) -> int:
+    """Columns of the row-major im2col matrix: ``K`` values, the ones column, zero padding."""
+    return -(-(K + ones) // 8) * 8
+
+
+def weight_matrix(w: np.ndarray, b: np.ndarray | None, kmajor: bool, width: int | None = None) -> np.ndarray:
+    """``[W b 0]``: the weights as ``(C_out, K)`` in the im2col order, the bias as the next
+    column, zero columns up to ``width`` (the im2col matrix's padding)."""
     Co = w.shape[0]
     wm = w.reshape(Co, -1) if kmajor else w.transpose(0, 2, 3, 1).reshape(Co, -1)
-    if b is None:
+    K = wm.shape[1]
+    if b is None and (width is None or width == K):
         return wm
-    return np.concatenate([wm, b.reshape(Co, 1).astype(wm.dtype, copy=False)], axis=1)
+    out = np.zeros((Co, width or K + 1), dtype=wm.dtype)
+    out[:, :K] = wm
+    if b is not None:
+        out[:, K] = b
+    return out
 
 
 def conv2d_forward(
@@ -274,8 +287,9 @@ def conv2d_forward(
     Hg, Wg = _grid(out_hw, P)
     kmajor = C < KMAJOR_MAX_CHANNELS
     cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, phases=P, workspace=workspace)
-    wm = weight_matrix(w, b, kmajor)
-    y = (cols.T if kmajor else cols) @ wm.T  # (M, C_out): the whole batch in one GEMM
+    wm = weight_matrix(w, b, kmajor, cols.shape[0] if kmajor else cols.shape[1])
+    y = recycled((cols.shape[1] if kmajor else cols.shape[0], Co), np.result_type(cols, wm))
+    np.matmul(cols.T if kmajor else cols, wm.T, out=y)  # (M, C_out): the whole batch in one GEMM
     winners = None
     if maxpool2x2:
         y, winners = _pool_phases(y.reshape(4, N * Hg * Wg, Co))
@@ -288,17 +302,21 @@ def _pool_phases(y4: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     bottom-right), as the tournament of :func:`scratchnet.ops.pool.maxpool2d_forward`: strict
     comparisons keep the first maximum in row-major order (PyTorch's tie rule)."""
     a, b, c, d = y4  # contiguous blocks: six streaming passes, no chunking needed
-    top, bottom = np.maximum(a, b), np.maximum(c, d)
-    winners = (np.greater(b, a), np.greater(d, c), np.greater(bottom, top))
+    top = np.maximum(a, b, out=recycled(a.shape, a.dtype))
+    bottom = np.maximum(c, d, out=recycled(a.shape, a.dtype))
+    winners = tuple(recycled(a.shape, bool) for _ in range(3))
+    np.greater(b, a, out=winners[0])
+    np.greater(d, c, out=winners[1])
+    np.greater(bottom, top, out=winners[2])
     return np.maximum(top, bottom, out=top), winners
 
 
 def _unpool_phases(g: np.ndarray, winners: tuple[np.ndarray, ...]) -> np.ndarray:
     """Adjoint of :func:`_pool_phases`: ``(4, P, C)`` gradient with ``g`` at each window's winner."""
     rt, rb, bt = winners
-    out = np.empty((4, *g.shape), dtype=g.dtype)
-    g1 = np.multiply(g, bt, dtype=g.dtype)  # the bottom row won (exactly g or 0)
-    g0 = np.subtract(g, g1)  # the top row won
+    out = recycled((4, *g.shape), g.dtype)
+    g1 = np.multiply(g, bt, out=recycled(g.shape, g.dtype))  # the bottom row won (exactly g or 0)
+    g0 = np.subtract(g, g1, out=recycled(g.shape, g.dtype))  # the top row won
     np.multiply(g0, rt, out=out[1])
     np.subtract(g0, out[1], out=out[0])
     np.multiply(g1, rb, out=out[3])
@@ -355,7 +373,7 @@ def conv2d_backward(
         N, _, H, W = x_shape
         Hg, Wg = _grid(out_hw, P)
         wk = weight_matrix(w, None, kmajor)  # (C_out, K)
-        dxh = np.zeros((N, H, W, Ci), dtype=np.result_type(g, wk))
+        dxh = recycled((N, H, W, Ci), np.result_type(g, wk), zero=True)
         # rows back in (n, oh, ow) order, so that the scatter below writes unit-stride runs
         g6 = g.reshape(P, P, N, Hg, Wg, Co).transpose(2, 3, 0, 4, 1, 5)  # (N, Hg, P, Wg, P, Co)
         grid = (P * Hg, P * Wg)  # output positions with a gradient (a pool drops odd leftovers)
