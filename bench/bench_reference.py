@@ -140,7 +140,9 @@ def worker(threads: int, rounds: int, block: int, warmup: int) -> dict:
             ours.forward(xs)
             theirs(xt)
         for r in range(8):
-            for name, fn in [("scratchnet", lambda: ours.forward(xs)), ("torch", lambda: theirs(xt))][:: 1 if r % 2 == 0 else -1]:
+            for name, fn in [("scratchnet", lambda: ours.forward(xs)), ("torch", lambda: theirs(xt))][
+                :: 1 if r % 2 == 0 else -1
+            ]:
                 t = time.perf_counter()
                 fn()
                 inf[name].append(time.perf_counter() - t)

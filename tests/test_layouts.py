@@ -123,7 +123,9 @@ def test_relu_maxpool_swap_is_bit_exact():
     np.testing.assert_array_equal(outs[0][1], outs[1][1])
 
 
-@pytest.mark.parametrize(("H", "W", "padding", "stride"), [(9, 8, 1, 1), (10, 7, 0, 1), (11, 11, 2, 2), (6, 6, 1, 1)])
+@pytest.mark.parametrize(
+    ("H", "W", "padding", "stride"), [(9, 8, 1, 1), (10, 7, 0, 1), (11, 11, 2, 2), (6, 6, 1, 1)]
+)
 def test_fused_conv_pool_odd_sizes(H, W, padding, stride):
     """Conv + 2x2 pool fused vs separate, incl. odd conv outputs (last row/column dropped)."""
     rng = np.random.default_rng(3)
@@ -143,7 +145,9 @@ def test_fused_conv_pool_odd_sizes(H, W, padding, stride):
 
 
 def test_fused_model_gradcheck():
-    model = sn.Sequential(Conv2D(2, 3, 3, padding=1, rng=0), ReLU(), MaxPool2D(2), Flatten(), Dense(3 * 3 * 3, 2, rng=1))
+    model = sn.Sequential(
+        Conv2D(2, 3, 3, padding=1, rng=0), ReLU(), MaxPool2D(2), Flatten(), Dense(3 * 3 * 3, 2, rng=1)
+    )
     assert model.execution_plan()[0] == (0, 2)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, 6, 7)) + np.linspace(0, 3, 42).reshape(6, 7)  # no ties

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..ops._util import is_channels_last
 from .base import Layer, shape_error
 
 
@@ -19,12 +20,22 @@ class Flatten(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
-        self._cache = x.shape
+        self._cache = (x.shape, is_channels_last(x))
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        shape = self._saved()
-        return dout.reshape(shape) if need_dx else None
+        """The gradient reshaped back, stored in the memory layout the input had (a
+        channels-last input gets a channels-last gradient, so the layers before stay fast)."""
+        shape, channels_last = self._saved()
+        if not need_dx:
+            return None
+        dx = dout.reshape(shape)
+        if channels_last and not is_channels_last(dx):
+            N, C, H, W = shape
+            out = np.empty((N, H, W, C), dtype=dout.dtype).transpose(0, 3, 1, 2)
+            np.copyto(out, dx)
+            dx = out
+        return dx
 
 
 class Identity(Layer):

@@ -18,29 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import recycled
-from .conv import is_channels_last
+from ._util import like
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``y = max(x, 0)``; the cache is the boolean mask ``x > 0`` (1 byte per element)."""
-    y = np.maximum(x, 0, out=_like(x))
-    return y, np.greater(x, 0, out=_like(x, bool))
-
-
-def _like(x: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
-    """A (recycled) array shaped and laid out in memory like ``x``: element-wise ops between
-    arrays of one layout run several times faster than across layouts."""
-    dtype = x.dtype if dtype is None else dtype
-    if x.ndim == 4 and is_channels_last(x) and not x.flags.c_contiguous:
-        N, C, H, W = x.shape
-        return recycled((N, H, W, C), dtype).transpose(0, 3, 1, 2)
-    return recycled(x.shape, dtype)
+    y = np.maximum(x, 0, out=like(x))
+    return y, np.greater(x, 0, out=like(x, bool))
 
 
 def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``dx = dout * [x > 0]``."""
-    return np.multiply(dout, mask, out=_like(mask, dout.dtype))
+    return np.multiply(dout, mask, out=like(mask, dout.dtype))
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:

@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import batch_chunks, conv_output_size, pair, recycled
+from ._util import batch_chunks, conv_output_size, is_channels_last, nhwc, pair, recycled  # noqa: F401
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
 
@@ -71,17 +71,6 @@ class ConvCache(NamedTuple):
     padding: tuple[int, int]
     out_hw: tuple[int, int]  # the convolution's own output size
     pool: tuple[np.ndarray, ...] | None = None  # fused 2x2 max-pool: the tournament's winners
-
-
-def nhwc(x: np.ndarray) -> np.ndarray:
-    """``x`` (logical NCHW) as a C-contiguous ``(N, H, W, C)`` array: a free view when ``x`` is
-    channels-last in memory (or has one channel), otherwise one transposing copy."""
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-
-
-def is_channels_last(x: np.ndarray) -> bool:
-    """True when the NCHW-shaped ``x`` is stored as a contiguous NHWC array."""
-    return x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 def _workspace(ws: dict | None, key: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool) -> np.ndarray:
@@ -231,7 +220,9 @@ def col2im(
     N, C, H, W = x_shape
     grid = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
     dx = np.zeros((N, H, W, C), dtype=drows.dtype)
-    _scatter_add(dx, drows.reshape(_row_shape(1, N, C, kernel_size, grid, kmajor)), kernel_size, stride, padding, kmajor)
+    _scatter_add(
+        dx, drows.reshape(_row_shape(1, N, C, kernel_size, grid, kmajor)), kernel_size, stride, padding, kmajor
+    )
     return dx.transpose(0, 3, 1, 2)
 
 
@@ -286,7 +277,9 @@ def conv2d_forward(
     P = 2 if maxpool2x2 else 1
     Hg, Wg = _grid(out_hw, P)
     kmajor = C < KMAJOR_MAX_CHANNELS
-    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, phases=P, workspace=workspace)
+    cols = im2col(
+        x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, phases=P, workspace=workspace
+    )
     wm = weight_matrix(w, b, kmajor, cols.shape[0] if kmajor else cols.shape[1])
     y = recycled((cols.shape[1] if kmajor else cols.shape[0], Co), np.result_type(cols, wm))
     np.matmul(cols.T if kmajor else cols, wm.T, out=y)  # (M, C_out): the whole batch in one GEMM
@@ -367,7 +360,11 @@ def conv2d_backward(
         g = _unpool_phases(g, winners).reshape(-1, Co)  # rows ordered like cols
     dwm = _weight_gradient(g, cols, kmajor)
     db = dwm[:, K].copy() if has_bias else None
-    dw = dwm[:, :K].reshape(Co, Ci, kh, kw) if kmajor else dwm[:, :K].reshape(Co, kh, kw, Ci).transpose(0, 3, 1, 2)
+    dw = (
+        dwm[:, :K].reshape(Co, Ci, kh, kw)
+        if kmajor
+        else dwm[:, :K].reshape(Co, kh, kw, Ci).transpose(0, 3, 1, 2)
+    )
     dx = None
     if need_dx:
         N, _, H, W = x_shape

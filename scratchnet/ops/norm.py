@@ -30,9 +30,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._util import channel_sum, is_channels_last, like
+
 
 class BatchNormCache(NamedTuple):
-    xhat: np.ndarray
+    centered: np.ndarray  # x - mean
     inv_std: np.ndarray  # (C,)
     gamma: np.ndarray
     training: bool
@@ -56,38 +58,49 @@ def batchnorm2d_forward(
     """Batch norm forward pass.
 
     Args:
-        x: input, shape ``(N, C, H, W)``; ``gamma``, ``beta``, running stats: shape ``(C,)``.
+        x: input, shape ``(N, C, H, W)`` (any memory layout; the output has the same);
+            ``gamma``, ``beta``, running statistics: shape ``(C,)``.
     Returns:
         ``(y, cache, new_running_mean, new_running_var)``; the running statistics are returned
         updated in training mode and unchanged in eval mode (the op never mutates its inputs).
     """
+    dt = x.dtype
     if training:
-        axes = (0, 2, 3)
         m = x.shape[0] * x.shape[2] * x.shape[3]
-        mean = x.mean(axis=axes)
-        centered = x - _bc(mean)
-        var = np.mean(centered * centered, axis=axes)
+        mean = channel_sum(x) / np.asarray(m, dt)
+        centered = np.subtract(x, _bc(mean), out=like(x))
+        var = channel_sum(np.multiply(centered, centered, out=like(x))) / np.asarray(m, dt)
         unbiased = var * (m / max(m - 1, 1))
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * unbiased
     else:
-        mean, var = running_mean, running_var
-        centered = x - _bc(mean.astype(x.dtype, copy=False))
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
-    xhat = centered * _bc(inv_std)
-    y = xhat * _bc(gamma) + _bc(beta)
-    return y, BatchNormCache(xhat, inv_std, gamma, training), running_mean, running_var
+        mean, var = running_mean.astype(dt, copy=False), running_var.astype(dt, copy=False)
+        centered = np.subtract(x, _bc(mean), out=like(x))
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
+    y = np.multiply(centered, _bc((gamma * inv_std).astype(dt, copy=False)), out=like(x))
+    y += _bc(beta.astype(dt, copy=False))
+    return y, BatchNormCache(centered, inv_std, gamma, training), running_mean, running_var
 
 
 def batchnorm2d_backward(dout: np.ndarray, cache: BatchNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batch norm backward pass. Returns ``(dx, dgamma, dbeta)``."""
-    xhat, inv_std, gamma, training = cache
-    axes = (0, 2, 3)
-    dbeta = dout.sum(axis=axes)
-    dgamma = (dout * xhat).sum(axis=axes)
-    scale = _bc(gamma * inv_std)
+    """Batch norm backward pass. Returns ``(dx, dgamma, dbeta)``.
+
+    With ``xhat = centered * inv_std``: ``dgamma = inv_std * sum(g * centered)`` and
+    ``dx = gamma*inv_std * (g - dbeta/M - centered * inv_std * dgamma/M)``.
+    """
+    centered, inv_std, gamma, training = cache
+    dt = centered.dtype
+    if dout.ndim == 4 and is_channels_last(centered) != is_channels_last(dout):
+        converted = like(centered)  # one copy into the same layout: then everything is faster
+        np.copyto(converted, dout)
+        dout = converted
+    dbeta = channel_sum(dout)
+    dgamma = channel_sum(np.multiply(dout, centered, out=like(centered))) * inv_std
+    scale = (gamma * inv_std).astype(dt, copy=False)
+    dx = np.multiply(dout, _bc(scale), out=like(centered))
     if not training:
-        return dout * scale, dgamma, dbeta
+        return dx, dgamma, dbeta
     m = dout.shape[0] * dout.shape[2] * dout.shape[3]
-    dx = (dout - _bc(dbeta / m) - xhat * _bc(dgamma / m)) * scale
+    dx -= np.multiply(centered, _bc((scale * inv_std * dgamma / m).astype(dt, copy=False)), out=like(centered))
+    dx -= _bc((scale * dbeta / m).astype(dt, copy=False))
     return dx, dgamma, dbeta

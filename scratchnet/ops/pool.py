@@ -36,8 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import batch_chunks, conv_output_size, pair
-from .conv import is_channels_last
+from ._util import batch_chunks, conv_output_size, is_channels_last, pair
 
 
 class PoolCache(NamedTuple):
