@@ -178,45 +178,52 @@ def matmul_ceiling(reps: int = 5) -> float:
 
 
 def profile(model, batch, threads: int, reps: int = 25) -> dict:
-    """Forward/backward time of every layer (execution order), GFLOP/s of conv/dense layers.
+    """Forward/backward time of every step of the execution plan, GFLOP/s of conv/dense layers.
 
-    Conv and dense layers are timed with their input gradient (forward + both gradients), as in
-    the middle of a network; in training the first conv skips it.
+    A fused step (conv + 2x2 max-pool, see ``Sequential``) is timed as one. Conv and dense
+    layers are timed with their input gradient (forward + both gradients), as in the middle of
+    a network; in training the first conv skips it.
     """
     import numpy as np
 
     from scratchnet.layers import Conv2D, Dense
 
-    x, y = batch
-    order = model.execution_order()
+    x, _ = batch
+    plan = model.execution_plan()
     inputs, h = [], x
-    for i in order:  # record each layer's input
+    for step in plan:  # record each step's input
         inputs.append(h)
-        h = model.layers[i].forward(h)
+        h = run_step(model, step, h)
     rows = []
     ceiling = matmul_ceiling()
-    for pos, i in enumerate(order):
-        layer = model.layers[i]
-        xin = inputs[pos]
-        yout = layer.forward(xin)
+    for step, xin in zip(plan, inputs, strict=True):
+        layer = model.layers[step[0]]
+        yout = run_step(model, step, xin)
         g = np.ones_like(yout) * np.float32(1e-3)
         fwd, bwd = [], []
         for _ in range(reps):
             t = time.perf_counter()
-            layer.forward(xin)
+            run_step(model, step, xin)
             t1 = time.perf_counter()
             layer.backward(g)
             t2 = time.perf_counter()
             fwd.append(t1 - t)
             bwd.append(t2 - t1)
         f, b = float(np.median(fwd)), float(np.median(bwd))
-        row = {"layer": repr(layer), "forward_ms": f * 1e3, "backward_ms": b * 1e3}
+        name = " + ".join(repr(model.layers[i]) for i in step)
+        row = {"layer": name, "forward_ms": f * 1e3, "backward_ms": b * 1e3}
         if isinstance(layer, (Conv2D, Dense)):
             macs = layer.macs(xin.shape[1:]) * xin.shape[0]
             row["gflops"] = 3 * 2 * macs / (f + b) / 1e9  # forward + dW + dX
             row["fraction_of_ceiling"] = row["gflops"] / ceiling
         rows.append(row)
     return {"layers": rows, "matmul_ceiling_gflops": ceiling, "threads": threads}
+
+
+def run_step(model, step: tuple[int, ...], x):
+    """One step of ``model.execution_plan()``: a layer, or a fused conv + 2x2 max-pool."""
+    layer = model.layers[step[0]]
+    return layer.forward(x, maxpool2x2=True) if len(step) == 2 else layer.forward(x)
 
 
 def memory_worker(framework: str, threads: int, steps: int = 60) -> dict:
@@ -279,6 +286,19 @@ def versions() -> dict:
     return json.loads(res.stdout)
 
 
+def spread(r: dict) -> str:
+    return f"{r['step_ms_p10']:.1f} / {r['step_ms_median']:.1f} / {r['step_ms_p90']:.1f}"
+
+
+def cpu_name() -> str:
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [
@@ -303,12 +323,12 @@ def markdown(results: dict) -> str:
         lines += [
             f"| {t} | seconds per epoch (median step) | {s['epoch_s']:.1f} | {p['epoch_s']:.1f} | "
             f"**{s['epoch_s'] / p['epoch_s']:.2f}** |",
-            f"| {t} | step ms, p10 / median / p90 | {s['step_ms_p10']:.1f} / {s['step_ms_median']:.1f} / "
-            f"{s['step_ms_p90']:.1f} | {p['step_ms_p10']:.1f} / {p['step_ms_median']:.1f} / {p['step_ms_p90']:.1f} | |",
+            f"| {t} | step ms, p10 / median / p90 | {spread(s)} | {spread(p)} | |",
             f"| {t} | training images/s | {s['train_images_per_s']:.0f} | {p['train_images_per_s']:.0f} | "
             f"{s['train_images_per_s'] / p['train_images_per_s']:.2f} |",
             f"| {t} | inference images/s (batch 1000) | {s['inference_images_per_s']:.0f} | "
-            f"{p['inference_images_per_s']:.0f} | {s['inference_images_per_s'] / p['inference_images_per_s']:.2f} |",
+            f"{p['inference_images_per_s']:.0f} | "
+            f"{s['inference_images_per_s'] / p['inference_images_per_s']:.2f} |",
         ]
     mem = results.get("memory")
     if mem:
@@ -322,9 +342,10 @@ def markdown(results: dict) -> str:
             "",
             f"## Per-layer profile, scratchnet, {run['threads']} thread(s), batch {BATCH}",
             "",
-            f"NumPy float32 matmul ceiling (2048x2048, same process): {prof['matmul_ceiling_gflops']:.0f} GFLOP/s. "
-            "Layers in execution order (ReLU runs after MaxPool, see `Sequential`); conv/dense layers "
-            "timed with their input gradient (forward + both gradients).",
+            f"NumPy float32 matmul ceiling (2048x2048, same process): {prof['matmul_ceiling_gflops']:.0f} "
+            "GFLOP/s. Steps of `Sequential.execution_plan()` (ReLU runs after MaxPool; a conv and the "
+            "2x2 max-pool after it run fused); conv/dense layers timed with their input gradient "
+            "(forward + both gradients); GFLOP/s counts the convolution's own work (3 x 2 x MACs).",
             "",
             "| layer | forward ms | backward ms | GFLOP/s | % of ceiling |",
             "|---|---:|---:|---:|---:|",
@@ -363,16 +384,15 @@ def main() -> None:
     memory = {"threads": mt}
     for fw in ("scratchnet", "torch"):
         memory[fw] = run_child(["--memory", fw], mt)["peak_rss_mib"]
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()  # fmt: skip
     results = {
         "machine": {
-            "cpu": cpu, "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            **versions(), "load_before": load_before, "load_after": " ".join(f"{v:.2f}" for v in os.getloadavg()),
+            "cpu": cpu_name(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), **versions(), "load_before": load_before,
+            "load_after": " ".join(f"{v:.2f}" for v in os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
-        "settings": {"batch": BATCH, "lr": LR, "momentum": MOMENTUM, "rounds": args.rounds, "block": args.block,
-                     "warmup": args.warmup},
+        "settings": {"batch": BATCH, "lr": LR, "momentum": MOMENTUM, "rounds": args.rounds,
+                     "block": args.block, "warmup": args.warmup},
         "runs": runs,
         "memory": memory,
     }  # fmt: skip

@@ -52,7 +52,7 @@ def _config(args: argparse.Namespace, lr: float | None = None):
 
     merged = dataset_defaults(args.dataset)
     names = {f.name for f in fields(TrainConfig)}
-    for f in names:
+    for f in names - {"lr"}:  # --lr is one rate for train, a list for sweep: passed as `lr`
         v = getattr(args, f, None)
         if v is not None:
             merged[f] = v

@@ -194,8 +194,9 @@ class Trainer:
     def train_step(self, x_u8: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
         """Forward, loss, backward and update on one uint8 batch; returns (loss, accuracy)."""
         x = self.augment(x_u8, rng) if self.augment.active else x_u8
-        scores = self.model.forward(self.normalizer(x))
-        loss = self.loss_fn.forward(scores, y)
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
+            scores = self.model.forward(self.normalizer(x))
+            loss = self.loss_fn.forward(scores, y)
         if not math.isfinite(loss):
             raise TrainingDiverged(
                 f"the training loss became {loss} at epoch {self.epoch + 1}, iteration "

@@ -1,0 +1,130 @@
+"""The command line, end to end, on small generated datasets (and on the real ones if present)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_data import idx_bytes, write_idx_set
+
+from scratchnet.cli import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FAST = ["--model", "reference-cnn", "--batch-size", "16", "--val-size", "16", "--no-progress"]
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))
+    write_idx_set(tmp_path / "data" / "mnist", n_train=96, n_test=24)
+    return str(tmp_path / "data")
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_evaluate_resume(tmp_path, data_dir, capsys):
+    out = tmp_path / "run"
+    code, stdout, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--epochs", "2",
+                            "--out", str(out), *FAST)  # fmt: skip
+    assert code == 0, err
+    assert "test accuracy" in stdout
+    for name in ("loss.png", "accuracy.png", "confusion.png", "misclassified.png", "filters.png"):
+        assert (out / name).read_bytes()[:8] == PNG, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 2
+    for key in (
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "train_loss",
+        "train_seconds",
+        "wall_seconds",
+    ):
+        assert isinstance(metrics[key], float), key
+    assert metrics["config"]["batch_size"] == 16 and len(metrics["confusion_matrix"]) == 10
+    assert np.sum(metrics["confusion_matrix"]) == 24
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0] == "epoch,iteration,loss,accuracy,lr" and len(rows) == 1 + 2 * 5  # 80 images / 16
+
+    code, stdout, _ = run(
+        capsys, "evaluate", str(out / "checkpoint.npz"), "--data-dir", data_dir, "--json", "--no-progress"
+    )
+    assert code == 0
+    assert json.loads(stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+    code, _, err = run(capsys, "train", "--resume", str(out / "checkpoint.npz"), "--epochs", "3",
+                       "--data-dir", data_dir, "--no-progress")  # fmt: skip
+    assert code == 0, err
+    resumed = json.loads((out / "metrics.json").read_text())
+    assert resumed["epochs_completed"] == 3 and resumed["iterations"] == 15
+    assert resumed["epochs"][:2] == metrics["epochs"]
+
+
+def test_sweep(tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    code, _, err = run(capsys, "sweep", "--lr", "0.05", "0.005", "1e30", "--dataset", "mnist", "--data-dir",
+                            data_dir, "--epochs", "1", "--out", str(out), *FAST)  # fmt: skip
+    assert code == 0, err
+    assert (out / "sweep.png").read_bytes()[:8] == PNG
+    table = (out / "sweep.md").read_text()
+    assert "| 1e+30 | diverged |" in table
+    assert "Best learning rate (highest validation accuracy): " in table
+    result = json.loads((out / "sweep.json").read_text())
+    assert result["best_lr"] in (0.05, 0.005)
+    assert (out / "lr_0.05" / "metrics.json").exists()
+
+
+def test_bad_data_gives_message_and_exit_code(tmp_path, data_dir, capsys):
+    code, _, err = run(
+        capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--epochs", "1", *FAST
+    )
+    assert code == 2 and "missing" in err and "Traceback" not in err
+    labels = Path(data_dir) / "mnist" / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(idx_bytes(np.zeros(23)))
+    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--epochs", "1", *FAST)
+    assert code == 2 and "t10k-labels-idx1-ubyte holds 23 labels" in err
+
+
+def test_divergence_exit_code(tmp_path, data_dir, capsys):
+    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--epochs", "1", "--lr", "1e30",
+                       "--schedule", "constant", "--out", str(tmp_path / "nan"), *FAST)  # fmt: skip
+    assert code == 1 and "smaller learning rate" in err
+    assert json.loads((tmp_path / "nan" / "metrics.json").read_text())["status"] == "diverged"
+
+
+def test_summary_and_models(capsys):
+    code, out, _ = run(capsys, "summary", "--model", "reference-cnn")
+    assert code == 0 and "total parameters: 421,642" in out
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "fmnist-cnn" in out and "reference-cnn" in out
+
+
+def test_module_entry_point():
+    res = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "--version"], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0 and res.stdout.startswith("scratchnet ")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SCRATCHNET_DATA"), reason="real datasets not available (set SCRATCHNET_DATA)"
+)
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])
+def test_real_datasets_load_and_verify(dataset):
+    """The official files beside the repository: checksums verified, shapes and class balance."""
+    from scratchnet.data import load_dataset
+
+    ds = load_dataset(dataset, download=False, progress=False)
+    assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
+    counts = np.bincount(ds.y_test, minlength=10)
+    assert counts.sum() == 10000 and counts.min() >= 892
