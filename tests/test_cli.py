@@ -96,8 +96,19 @@ def test_bad_data_gives_message_and_exit_code(tmp_path, data_dir, capsys):
 
 
 def test_divergence_exit_code(tmp_path, data_dir, capsys):
-    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--epochs", "1", "--lr", "1e30",
-                       "--schedule", "constant", "--out", str(tmp_path / "nan"), *FAST)  # fmt: skip
+    args = [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data_dir,
+        "--epochs",
+        "1",
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+    ]
+    code, _, err = run(capsys, "train", *args, "--out", str(tmp_path / "nan"), *FAST)
     assert code == 1 and "smaller learning rate" in err
     assert json.loads((tmp_path / "nan" / "metrics.json").read_text())["status"] == "diverged"
 
