@@ -34,7 +34,7 @@ from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": dict(model="fmnist-cnn", epochs=20, lr=0.05, batch_size=128, weight_decay=5e-4,
                           schedule="onecycle", crop_padding=2, flip=True, label_smoothing=0.0),
-    "mnist": dict(model="mnist-cnn", epochs=8, lr=0.05, batch_size=128, weight_decay=5e-4,
+    "mnist": dict(model="mnist-cnn", epochs=12, lr=0.05, batch_size=128, weight_decay=5e-4,
                   schedule="onecycle", crop_padding=2, flip=False),
     "cifar10": dict(model="cifar-cnn", epochs=30, lr=0.05, batch_size=128, weight_decay=5e-4,
                     schedule="onecycle", crop_padding=4, flip=True),

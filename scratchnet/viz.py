@@ -17,6 +17,12 @@ def _plt():
     return plt
 
 
+def MaxNLocator(**kw):  # noqa: N802 - matplotlib's class, imported lazily
+    from matplotlib.ticker import MaxNLocator as _Locator
+
+    return _Locator(**kw)
+
+
 def smooth(values: Sequence[float], weight: float = 0.98) -> np.ndarray:
     """Bias-corrected exponential moving average (what TensorBoard's smoothing slider does)."""
     out = np.empty(len(values))
@@ -60,6 +66,7 @@ def plot_accuracy(epochs: list[dict[str, float]], path: str | os.PathLike, title
         if not np.all(np.isnan(vals)):
             ax.plot(ep, vals, marker="o", ms=3, label=label)
     ax.set(xlabel="epoch", ylabel="accuracy", title=title or "accuracy per epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
