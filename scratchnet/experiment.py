@@ -47,6 +47,14 @@ def dataset_defaults(dataset: str) -> dict[str, Any]:
     return dict(DEFAULTS[get_spec(dataset).name])
 
 
+def invocation() -> str:
+    """The command line as typed (``python -m scratchnet ...`` is shown as ``scratchnet ...``)."""
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "scratchnet"):
+        prog = "scratchnet"
+    return " ".join([prog, *sys.argv[1:]])
+
+
 def machine_info() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
@@ -170,7 +178,7 @@ def train_run(
     if log:
         log(f"{ds.title}: {len(x_tr):,} train / {len(x_val):,} validation / {len(ds.x_test):,} test "
             f"images; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
-    extra = {"command": " ".join(sys.argv), **(extra or {})}
+    extra = {"command": invocation(), **(extra or {})}
     try:
         trainer.fit(x_tr, y_tr, x_val, y_val, ds.x_test, ds.y_test)
     except TrainingDiverged as e:

@@ -17,7 +17,7 @@ def _plt():
     return plt
 
 
-def MaxNLocator(**kw):  # noqa: N802 - matplotlib's class, imported lazily
+def MaxNLocator(**kw):
     from matplotlib.ticker import MaxNLocator as _Locator
 
     return _Locator(**kw)

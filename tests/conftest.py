@@ -26,3 +26,16 @@ def away_from_zero(shape: tuple[int, ...], rng: np.random.Generator, margin: flo
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With SCRATCHNET_PARITY_REPORT=path, write the per-op parity cases and worst errors."""
+    import json
+    import os
+    import sys
+
+    path = os.environ.get("SCRATCHNET_PARITY_REPORT")
+    module = sys.modules.get("test_torch_parity")
+    if path and module is not None:
+        with open(path, "w") as f:
+            json.dump(module.PARITY_LOG, f, indent=2, sort_keys=True)
