@@ -77,7 +77,7 @@ class TrainConfig:
     val_size: int = 5000
     patience: int = 0  # early stopping: epochs without a better validation accuracy; 0 = off
     seed: int = 0
-    eval_batch_size: int = 1000
+    eval_batch_size: int = 250
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
