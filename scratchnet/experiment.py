@@ -32,7 +32,7 @@ from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
 # measured for each dataset that fits the time budget on 2 CPU cores (see README, results).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(model="fmnist-cnn", epochs=20, lr=0.05, batch_size=128, weight_decay=5e-4,
+    "fashion-mnist": dict(model="fmnist-cnn", epochs=18, lr=0.05, batch_size=128, weight_decay=5e-4,
                           schedule="onecycle", crop_padding=2, flip=True, label_smoothing=0.0),
     "mnist": dict(model="mnist-cnn", epochs=12, lr=0.05, batch_size=128, weight_decay=5e-4,
                   schedule="onecycle", crop_padding=2, flip=False),
