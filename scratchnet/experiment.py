@@ -92,6 +92,7 @@ def write_outputs(
         "dataset": ds.name,
         "model": trainer.model_spec.get("name"),
         "parameters": trainer.model.num_parameters(),
+        "dropout": trainer.model_spec.get("kwargs", {}).get("dropout", "model default"),
         "epochs_completed": len(history.epochs),
         "iterations": trainer.iteration,
         "train_seconds": round(trainer.elapsed, 2),
