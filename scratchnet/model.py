@@ -115,12 +115,18 @@ class Sequential:
             grad = self.layers[plan[k][0]].backward(grad, need_dx=need_dx or k > first_needed)
         return grad
 
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Outputs for ``x`` in eval mode, ``batch_size`` samples at a time; restores the mode."""
+    def predict(
+        self, x: np.ndarray, batch_size: int = 1000, transform: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Outputs for ``x`` in eval mode, ``batch_size`` samples at a time (each batch passed
+        through ``transform`` first, e.g. a normaliser); restores the previous mode."""
         was_training = self.training
         self.eval()
         try:
-            outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+            outs = [
+                self.forward(x[i : i + batch_size] if transform is None else transform(x[i : i + batch_size]))
+                for i in range(0, len(x), batch_size)
+            ]
         finally:
             self.train(was_training)
         return np.concatenate(outs) if outs else np.zeros((0,))

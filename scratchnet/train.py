@@ -209,15 +209,7 @@ class Trainer:
 
     def predict(self, x_u8: np.ndarray) -> np.ndarray:
         """Class scores for uint8 images, in eval mode, in batches."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            bs = self.cfg.eval_batch_size
-            return np.concatenate(
-                [self.model.forward(self.normalizer(x_u8[i : i + bs])) for i in range(0, len(x_u8), bs)]
-            )
-        finally:
-            self.model.train(was_training)
+        return self.model.predict(x_u8, self.cfg.eval_batch_size, transform=self.normalizer)
 
     def evaluate(self, x_u8: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Mean loss, accuracy and predicted labels on a labelled set."""
