@@ -24,7 +24,7 @@ from scratchnet.layers import (
     Tanh,
 )
 from scratchnet.losses import SoftmaxCrossEntropy
-from scratchnet.ops.conv import is_channels_last
+from scratchnet.ops._util import is_channels_last
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:

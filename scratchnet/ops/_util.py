@@ -39,14 +39,6 @@ def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     return xp
 
 
-def unpad2d(xp: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Inverse of :func:`pad2d`: a view of ``xp`` without its border."""
-    if ph == 0 and pw == 0:
-        return xp
-    H, W = xp.shape[-2:]
-    return xp[..., ph : H - ph, pw : W - pw]
-
-
 def batch_chunks(n: int, bytes_per_item: int, target: int = 1 << 20) -> list[slice]:
     """Split ``range(n)`` into consecutive slices of about ``target`` bytes of work each.
 

@@ -54,7 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import batch_chunks, conv_output_size, is_channels_last, nhwc, pair, recycled  # noqa: F401
+from ._util import batch_chunks, conv_output_size, nhwc, pair, recycled
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
 
