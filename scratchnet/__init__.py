@@ -6,9 +6,10 @@ Every layer has an explicit forward and backward pass (:mod:`scratchnet.ops` hol
 """
 
 from . import layers, losses, ops, optim
+from .fusion import fuse
 from .gradcheck import GradCheckReport, gradcheck
 from .model import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["GradCheckReport", "Sequential", "gradcheck", "layers", "losses", "ops", "optim"]
+__all__ = ["GradCheckReport", "Sequential", "fuse", "gradcheck", "layers", "losses", "ops", "optim"]

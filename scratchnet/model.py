@@ -8,30 +8,23 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .io import load_npz, save_npz
-from .layers.activations import ReLU
 from .layers.base import Layer, Parameter, Shape
-from .layers.conv import Conv2D
-from .layers.pool import MaxPool2D
 
 
 class Sequential:
-    """Layers applied one after another.
+    """Layers applied one after another: a plain chain.
 
     ``forward(x)`` runs the layers in order; ``backward(grad)`` runs their backward passes in
     reverse, filling every layer's ``grads``, and returns the gradient w.r.t. the input.
     A ``Sequential`` can itself be used as a layer inside another one.
 
-    Execution plan (``fuse=True``, the default), two exact rewrites:
+    Memory: each layer's ops reuse their output arrays from one step to the next
+    (``workspace.reuse_outputs``, see :mod:`scratchnet.ops.workspace`), which is safe because
+    each output is consumed by the next layer before its producer runs again; what ``forward``
+    and ``backward`` return to the caller is never such an array.
 
-    * a ``ReLU`` directly followed by a ``MaxPool2D`` runs as the pool first, then the ReLU on
-      the 4x smaller pooled tensor: ``max(relu(a), relu(b)) == relu(max(a, b))`` and the
-      gradient reaches the same element (the first maximum) in both orders;
-    * a ``Conv2D`` then followed by a ``MaxPool2D(2)`` (2x2, stride 2) runs as one fused
-      convolution + pool (``Conv2D.forward(x, maxpool2x2=True)``), whose output rows come out
-      grouped by window element so that pooling is contiguous work.
-
-    ``tests/test_layouts.py`` checks that outputs and every gradient are identical with and
-    without fusion. Each executed layer keeps a cache that matches what it computed.
+    Faster execution is an explicit step: :func:`scratchnet.fuse` returns an equivalent model
+    with convolution + 2x2 max-pool pairs fused (the model zoo builds fused models).
 
     Example::
 
@@ -40,59 +33,30 @@ class Sequential:
         model.summary((1, 28, 28))
     """
 
-    def __init__(self, *layers: Layer | Sequential, fuse: bool = True) -> None:
+    def __init__(self, *layers: Layer | Sequential) -> None:
         for i, layer in enumerate(layers):
             if not (hasattr(layer, "forward") and hasattr(layer, "backward")):
                 raise TypeError(f"Sequential: item {i} ({layer!r}) is not a layer")
         self.layers: list[Layer | Sequential] = list(layers)
         self.training = True
-        self.fuse = fuse
-
-    def execution_plan(self) -> list[tuple[int, ...]]:
-        """:meth:`execution_order` with fused ``(conv, pool)`` pairs as 2-tuples."""
-        order = self.execution_order()
-        plan: list[tuple[int, ...]] = []
-        k = 0
-        while k < len(order):
-            i = order[k]
-            if self.fuse and k + 1 < len(order) and type(self.layers[i]) is Conv2D:
-                pool = self.layers[order[k + 1]]
-                if type(pool) is MaxPool2D and pool.kernel_size == pool.stride == (2, 2):
-                    plan.append((i, order[k + 1]))
-                    k += 2
-                    continue
-            plan.append((i,))
-            k += 1
-        return plan
-
-    def execution_order(self) -> list[int]:
-        """Indices of the layers in the order ``forward`` runs them (see the class docstring)."""
-        order = list(range(len(self.layers)))
-        if self.fuse:
-            i = 0
-            while i + 1 < len(order):
-                if type(self.layers[i]) is ReLU and type(self.layers[i + 1]) is MaxPool2D:
-                    order[i], order[i + 1] = i + 1, i
-                    i += 2
-                else:
-                    i += 1
-        return order
+        for layer in self.modules():
+            layer.workspace.reuse_outputs = True
+        self._ran_forward = False
 
     # --- the forward / backward passes -----------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._plan: list[tuple[int, ...]] = []
-        for step in self.execution_plan():
-            conv = self.layers[step[0]]
-            if len(step) == 2 and _fits_pool(conv, x):
-                x = conv.forward(x, maxpool2x2=True)
-                self._plan.append(step)
-            else:  # not fused (or too small to fuse: the pool layer then reports the problem)
-                for i in step:
-                    x = self.layers[i].forward(x)
-                    self._plan.append((i,))
-        return x
+        for layer in self.layers:
+            x = layer.forward(x)
+        self._ran_forward = True
+        return self._handed_out(x)
 
     __call__ = forward
+
+    def _handed_out(self, a: np.ndarray | None) -> np.ndarray | None:
+        """``a`` itself, or a copy if it lives in a layer's workspace (reused next step)."""
+        if a is not None and any(m.workspace.owns(a) for m in self.modules()):
+            return a.copy()
+        return a
 
     def backward(self, grad: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         """Backpropagate ``grad`` (d loss / d output) through all layers, last to first.
@@ -101,19 +65,17 @@ class Sequential:
         layer with parameters are skipped entirely and that layer skips its input gradient
         (what a training step wants; it saves the whole ``col2im`` of a first conv layer).
         """
-        plan = getattr(self, "_plan", None)
-        if not plan:
+        if not self._ran_forward:
             raise RuntimeError("Sequential: backward() called before forward()")
         first_needed = 0
         if not need_dx:
-            with_params = [k for k, step in enumerate(plan) if _has_params(self.layers[step[0]])]
+            with_params = [k for k, layer in enumerate(self.layers) if _has_params(layer)]
             if not with_params:
                 return None
             first_needed = with_params[0]
-        for k in range(len(plan) - 1, first_needed - 1, -1):
-            # a fused (conv, pool) step is undone by the conv alone: its cache holds the pool
-            grad = self.layers[plan[k][0]].backward(grad, need_dx=need_dx or k > first_needed)
-        return grad
+        for k in range(len(self.layers) - 1, first_needed - 1, -1):
+            grad = self.layers[k].backward(grad, need_dx=need_dx or k > first_needed)
+        return self._handed_out(grad)
 
     def predict(
         self, x: np.ndarray, batch_size: int = 1000, transform: Callable[[np.ndarray], np.ndarray] | None = None
@@ -246,7 +208,7 @@ class Sequential:
         expected = self.state_dict()
         if strict:
             missing = sorted(set(expected) - set(state))
-            unexpected = sorted(k for k in set(state) - set(expected) if not k.startswith("optim."))
+            unexpected = sorted(set(state) - set(expected))
             if missing or unexpected:
                 raise ValueError(f"state does not match the model: missing {missing}, unexpected {unexpected}")
         for name, layer in self.named_modules():
@@ -282,14 +244,6 @@ class Sequential:
     def __repr__(self) -> str:
         inner = "\n".join(f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential(\n{inner}\n)"
-
-
-def _fits_pool(conv: Conv2D, x: np.ndarray) -> bool:
-    """Can the fused conv + 2x2 pool run on ``x`` (conv output at least 2x2)?"""
-    if x.ndim != 4 or x.shape[1] != conv.in_channels:
-        return False
-    _, _, Ho, Wo = conv.check_input(x.shape)
-    return Ho >= 2 and Wo >= 2
 
 
 def _has_params(layer: Layer | Sequential) -> bool:

@@ -1,7 +1,9 @@
 """Named, fully dimensioned architectures. ``build(name, ...)`` returns a fresh ``Sequential``.
 
-Every builder takes ``in_shape`` (C, H, W), ``num_classes``, ``dropout`` and ``rng`` (seed or
-generator, for reproducible initialisation). ``scratchnet summary --model NAME`` prints the
+``build`` returns the model passed through :func:`scratchnet.fuse` (convolution + 2x2 max-pool
+pairs run as one fused layer) unless ``fuse=False``: the builders below write the networks in
+their textbook form. Every builder takes ``in_shape`` (C, H, W), ``num_classes``, ``dropout``
+and ``rng`` (seed or generator, for reproducible initialisation). ``scratchnet summary --model NAME`` prints the
 full layer table (output shapes, parameters, multiply-adds).
 """
 
@@ -11,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .fusion import fuse as fuse_model
 from .layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from .model import Sequential
 
@@ -53,8 +56,8 @@ def reference_cnn(
 
 def conv_pool_bn_relu(c_in: int, c_out: int, rng: np.random.Generator, pool: bool = True) -> list[Layer]:
     """3x3 conv (padding 1, no bias: batch norm supplies the shift), 2x2 max-pool, batch norm,
-    ReLU. Pooling right after the convolution lets ``Sequential`` fuse the two, and batch norm and
-    ReLU then run on the 4x smaller pooled tensor."""
+    ReLU. Pooling right after the convolution lets :func:`scratchnet.fuse` fuse the two, and batch
+    norm and ReLU then run on the 4x smaller pooled tensor."""
     return [Conv2D(c_in, c_out, 3, padding=1, bias=False, rng=rng), *([MaxPool2D(2)] if pool else []),
             BatchNorm2D(c_out), ReLU()]  # fmt: skip
 
@@ -90,12 +93,14 @@ def cifar_cnn(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.3, rng=No
     return _cnn((64, 128, 256), (True, True, True), 256, in_shape, num_classes, dropout, rng)
 
 
-def build(name: str, **kwargs: object) -> Sequential:
-    """Build the architecture registered as ``name`` (see :data:`MODELS`)."""
+def build(name: str, *, fuse: bool = True, **kwargs: object) -> Sequential:
+    """Build the architecture registered as ``name`` (see :data:`MODELS`), fused unless
+    ``fuse=False``."""
     try:
         fn, _ = MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") from None
     if "in_shape" in kwargs:
         kwargs["in_shape"] = tuple(kwargs["in_shape"])  # type: ignore[arg-type]
-    return fn(**kwargs)
+    model = fn(**kwargs)
+    return fuse_model(model) if fuse else model

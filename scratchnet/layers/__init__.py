@@ -2,7 +2,7 @@
 
 from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from .base import Layer, Parameter
-from .conv import Conv2D
+from .conv import Conv2D, ConvPool2D
 from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm2D
@@ -13,6 +13,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm2D",
     "Conv2D",
+    "ConvPool2D",
     "Dense",
     "Dropout",
     "Flatten",

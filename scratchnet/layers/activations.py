@@ -15,12 +15,12 @@ class _Elementwise(Layer):
     _bwd = staticmethod(act.relu_backward)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = self._fwd(x)
+        y, self._cache = self._fwd(x, ws=self.workspace)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         cache = self._saved()
-        return self._bwd(dout, cache) if need_dx else None
+        return self._bwd(dout, cache, ws=self.workspace) if need_dx else None
 
 
 class ReLU(_Elementwise):
@@ -54,5 +54,5 @@ class LeakyReLU(_Elementwise):
         return f"negative_slope={self.negative_slope}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = act.leaky_relu_forward(x, self.negative_slope)
+        y, self._cache = act.leaky_relu_forward(x, self.negative_slope, ws=self.workspace)
         return y

@@ -7,7 +7,10 @@ A layer owns
 * ``grads``: same keys and shapes as ``params``, (over)written by :meth:`Layer.backward`;
 * ``buffers``: non-trainable state saved with the model (e.g. batch-norm running statistics);
 * ``training``: train/eval mode;
-* ``rng``: the random generator of layers that draw random numbers (dropout), else ``None``.
+* ``rng``: the random generator of layers that draw random numbers (dropout), else ``None``;
+* ``workspace``: the scratch memory its ops reuse from call to call
+  (:mod:`scratchnet.ops.workspace`); arrays a layer returns are new unless a model turned on
+  ``workspace.reuse_outputs``, which makes them valid until the layer's next call.
 
 ``forward(x)`` caches what ``backward(dout)`` needs and returns the output; ``backward`` returns
 the gradient w.r.t. the input and fills ``grads``. A layer never updates its own parameters:
@@ -19,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+
+from ..ops.workspace import Workspace
 
 Shape = tuple[int, ...]
 
@@ -73,6 +78,7 @@ class Layer:
         self.buffers: dict[str, np.ndarray] = {}
         self.training: bool = True
         self.rng: np.random.Generator | None = None
+        self.workspace = Workspace()
         self._cache: object = None
 
     # --- the contract -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``Conv2D``: a stateful wrapper around :mod:`scratchnet.ops.conv`."""
+"""``Conv2D`` and the fused ``ConvPool2D``: stateful wrappers around :mod:`scratchnet.ops.conv` and
+:mod:`scratchnet.ops.convpool`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from ..ops._util import conv_output_size, pair
 from ..ops.conv import conv2d_backward, conv2d_forward
+from ..ops.convpool import convpool2d_backward, convpool2d_forward
 from .base import Layer, Shape, he_normal, make_rng, shape_error
 
 
@@ -15,10 +17,11 @@ class Conv2D(Layer):
     Forward: :math:`y_{n,o,i,j} = b_o + \sum_{c,u,v} W_{o,c,u,v}\,\tilde x_{n,c,s_h i+u,s_w j+v}`
     (:math:`\tilde x` zero-padded), computed as ``W.reshape(C_out, -1) @ im2col(x)``.
 
-    Backward (:math:`G = \partial L/\partial y`, per image as matrices):
-    :math:`\partial L/\partial b = \sum G`, :math:`\partial L/\partial W = \sum_n G_n
-    X^{col\top}_n`, :math:`\partial L/\partial x = \operatorname{col2im}(W^\top G)`.
-    See :mod:`scratchnet.ops.conv` and ``docs/conv.md``.
+    Backward, with the whole batch's receptive fields as the rows of :math:`X`
+    (:math:`M = N H_{out} W_{out}` rows) and :math:`G = \partial L/\partial Y` as an
+    :math:`M \times C_{out}` matrix: :math:`\partial L/\partial b = G^\top \mathbf 1`,
+    :math:`\partial L/\partial W = G^\top X`, :math:`\partial L/\partial x =
+    \operatorname{col2im}(G W)`. See :mod:`scratchnet.ops.conv` and ``docs/conv.md``.
 
     Parameters: ``W`` of shape ``(C_out, C_in, kH, kW)`` (He-normal init), ``b`` of shape
     ``(C_out,)`` (zeros). Input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` with
@@ -52,7 +55,6 @@ class Conv2D(Layer):
         self.params["W"] = he_normal((self.out_channels, self.in_channels, kh, kw), fan_in, gen, dtype)
         if bias:
             self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
-        self._workspace: dict[str, np.ndarray] = {}  # im2col scratch buffers reused across steps
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
@@ -82,23 +84,66 @@ class Conv2D(Layer):
         )
 
     def macs(self, input_shape: Shape) -> int:
-        _, Ho, Wo = self.output_shape(input_shape)
+        _, _, Ho, Wo = Conv2D.check_input(self, ("N", *input_shape))  # the convolution's own output
         kh, kw = self.kernel_size
         return self.out_channels * Ho * Wo * self.in_channels * kh * kw
 
-    def forward(self, x: np.ndarray, *, maxpool2x2: bool = False) -> np.ndarray:
-        """``y = conv(x)``; with ``maxpool2x2=True``, ``MaxPool2D(2)(conv(x))`` computed in one
-        fused pass (what ``Sequential`` uses for a conv followed by a 2x2 max-pool)."""
-        _, _, Ho, Wo = self.check_input(x.shape)
-        if maxpool2x2 and (Ho < 2 or Wo < 2):
-            raise ValueError(f"{self!r}: output {Ho}x{Wo} is too small for a 2x2 max-pool")
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
         y, self._cache = conv2d_forward(
-            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self._workspace, maxpool2x2
+            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self.workspace
         )
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        dx, dw, db = conv2d_backward(dout, self._saved(), need_dx=need_dx)
+        dx, dw, db = conv2d_backward(dout, self._saved(), need_dx=need_dx, ws=self.workspace)
+        self._set_grad("W", dw)
+        if db is not None:
+            self._set_grad("b", db)
+        return dx
+
+
+class ConvPool2D(Conv2D):
+    r"""``Conv2D`` followed by ``MaxPool2D(2)``, computed in one fused pass.
+
+    Forward: :math:`z_{n,o,i,j} = \max_{a,b\in\{0,1\}} y_{n,o,2i+a,2j+b}` with :math:`y` the
+    convolution of :class:`Conv2D`; output ``(N, C_out, H_out // 2, W_out // 2)``. Backward: the
+    pooled gradient goes to each window's first maximum (PyTorch's rule), then through the
+    convolution's backward pass. See :mod:`scratchnet.ops.convpool`.
+
+    Same parameters as :class:`Conv2D`. :func:`scratchnet.fuse` builds one from a ``Conv2D`` and
+    the ``MaxPool2D(2)`` after it (:meth:`from_conv` shares the conv's parameter arrays).
+    """
+
+    @classmethod
+    def from_conv(cls, conv: Conv2D) -> ConvPool2D:
+        """A fused layer computing ``MaxPool2D(2)(conv(x))`` that shares ``conv``'s ``params``
+        and ``grads`` dictionaries (an update through either is seen by both)."""
+        fused = cls.__new__(cls)
+        Layer.__init__(fused)
+        fused.in_channels, fused.out_channels = conv.in_channels, conv.out_channels
+        fused.kernel_size, fused.stride, fused.padding = conv.kernel_size, conv.stride, conv.padding
+        fused.params, fused.grads, fused.training = conv.params, conv.grads, conv.training
+        return fused
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", pool=2"
+
+    def check_input(self, shape: tuple) -> tuple:
+        N, C, Ho, Wo = super().check_input(shape)
+        if (isinstance(Ho, int) and Ho < 2) or (isinstance(Wo, int) and Wo < 2):
+            raise ValueError(f"{self!r}: convolution output {Ho}x{Wo} is too small for a 2x2 max-pool")
+        return (N, C, Ho // 2, Wo // 2)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        z, self._cache = convpool2d_forward(
+            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self.workspace
+        )
+        return z
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        dx, dw, db = convpool2d_backward(dout, self._saved(), need_dx=need_dx, ws=self.workspace)
         self._set_grad("W", dw)
         if db is not None:
             self._set_grad("b", db)

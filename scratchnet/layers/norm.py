@@ -60,6 +60,7 @@ class BatchNorm2D(Layer):
             self.training,
             self.momentum,
             self.eps,
+            self.workspace,
         )
         if self.training:
             self.buffers["running_mean"] = rm.astype(self.buffers["running_mean"].dtype, copy=False)
@@ -67,7 +68,7 @@ class BatchNorm2D(Layer):
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        dx, dgamma, dbeta = batchnorm2d_backward(dout, self._saved())
+        dx, dgamma, dbeta = batchnorm2d_backward(dout, self._saved(), self.workspace)
         self._set_grad("gamma", dgamma)
         self._set_grad("beta", dbeta)
         return dx if need_dx else None

@@ -40,12 +40,12 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
-        y, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride)
+        y, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.workspace)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         cache = self._saved()
-        return maxpool2d_backward(dout, cache) if need_dx else None
+        return maxpool2d_backward(dout, cache, self.workspace) if need_dx else None
 
 
 class AvgPool2D(_Pool2D):
@@ -57,9 +57,9 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
-        y, self._cache = avgpool2d_forward(x, self.kernel_size, self.stride)
+        y, self._cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.workspace)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         cache = self._saved()
-        return avgpool2d_backward(dout, cache) if need_dx else None
+        return avgpool2d_backward(dout, cache, self.workspace) if need_dx else None

@@ -1,10 +1,6 @@
-"""Small helpers shared by the ops: argument normalisation and padding."""
+"""Small helpers shared by the ops: argument normalisation, padding, blocking, memory layouts."""
 
 from __future__ import annotations
-
-import math
-import sys
-import threading
 
 import numpy as np
 
@@ -51,51 +47,6 @@ def batch_chunks(n: int, bytes_per_item: int, target: int = 1 << 20) -> list[sli
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-# --- recycling large arrays --------------------------------------------------------------------
-# Every training step allocates the same large arrays again (activations, gradients). Fresh
-# memory from the operating system costs a page fault per 4 KiB on first touch, which adds up
-# to milliseconds per step. `recycled` hands out an earlier array of the same shape and dtype
-# once nothing refers to it any more (its reference count shows that only this cache holds it;
-# views keep their base alive, so an array is never reused while any view of it is in use).
-
-_RECYCLE_MIN_BYTES = 1 << 18
-_RECYCLE_MAX_BYTES = 512 << 20  # never keep more than this many bytes for reuse
-_recycle_bin: dict[tuple, list[np.ndarray]] = {}
-_recycle_bytes = 0
-_recycle_lock = threading.Lock()
-
-
-def recycled(shape: tuple[int, ...], dtype: np.dtype | type, zero: bool = False) -> np.ndarray:
-    """``np.empty(shape, dtype)`` (or ``np.zeros``) that reuses a no-longer-referenced array of
-    the same shape and dtype from an earlier call when there is one."""
-    global _recycle_bytes
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < _RECYCLE_MIN_BYTES:
-        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-    key = (tuple(shape), dtype.str)
-    with _recycle_lock:
-        bucket = _recycle_bin.setdefault(key, [])
-        for buf in bucket:
-            # references: the bucket list, the loop variable and getrefcount's own argument
-            if sys.getrefcount(buf) == 3:
-                if zero:
-                    buf.fill(0)
-                return buf
-        buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-        if len(bucket) < 4 and _recycle_bytes + nbytes <= _RECYCLE_MAX_BYTES:
-            bucket.append(buf)
-            _recycle_bytes += nbytes
-        return buf
-
-
-def release_recycled() -> None:
-    """Drop every array kept for reuse (they are freed once nothing else refers to them)."""
-    global _recycle_bytes
-    _recycle_bin.clear()
-    _recycle_bytes = 0
-
-
 # --- memory layouts ------------------------------------------------------------------------------
 def nhwc(x: np.ndarray) -> np.ndarray:
     """``x`` (logical NCHW) as a C-contiguous ``(N, H, W, C)`` array: a free view when ``x`` is
@@ -108,14 +59,12 @@ def is_channels_last(x: np.ndarray) -> bool:
     return x.ndim == 4 and x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def like(x: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
-    """A (recycled, uninitialised) array shaped and laid out in memory like ``x``: element-wise
-    operations between arrays of one layout run several times faster than across layouts."""
-    dtype = x.dtype if dtype is None else dtype
-    if x.ndim == 4 and not x.flags.c_contiguous and is_channels_last(x):
-        N, C, H, W = x.shape
-        return recycled((N, H, W, C), dtype).transpose(0, 3, 1, 2)
-    return recycled(x.shape, dtype)
+def stored_channels_last(x: np.ndarray) -> bool:
+    """True when ``x`` is a 4-D array stored channels-last and *not* also plain C-contiguous (an
+    array with one channel or a 1x1 image is both): the layout an array shaped and stored like
+    ``x`` should get, since element-wise operations between arrays of one layout run several
+    times faster than across layouts."""
+    return x.ndim == 4 and not x.flags.c_contiguous and is_channels_last(x)
 
 
 def channel_sum(x: np.ndarray) -> np.ndarray:

@@ -10,36 +10,43 @@ Tanh       :math:`y = \tanh x`                            :math:`g\,(1-y^2)`
 =========  =============================================  =================================
 
 (:math:`g = \partial L/\partial y`.) At the kink :math:`x = 0`, ReLU and LeakyReLU use the
-derivative of the left branch (0 and :math:`a`), as PyTorch does. Derivations:
-``docs/activations.md``.
+derivative of the left branch (0 and :math:`a`), as PyTorch does. Every op takes the calling
+layer's workspace ``ws`` (ReLU, the hot one, keeps its output and mask there; the others
+allocate). Derivations: ``docs/activations.md``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._util import like
+from ._util import stored_channels_last
+from .workspace import Workspace, scratch
 
 
-def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``y = max(x, 0)``; the cache is the boolean mask ``x > 0`` (1 byte per element)."""
-    y = np.maximum(x, 0, out=like(x))
-    return y, np.greater(x, 0, out=like(x, bool))
+def relu_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``y = max(x, 0)``; the cache is the boolean mask ``x > 0`` (1 byte per element, in the
+    workspace under ``"mask"`` when one is given). Both keep ``x``'s memory layout."""
+    cl = stored_channels_last(x)
+    y = np.maximum(x, 0, out=scratch(ws, "y", x.shape, x.dtype, channels_last=cl, output=True))
+    return y, np.greater(x, 0, out=scratch(ws, "mask", x.shape, bool, channels_last=cl))
 
 
-def relu_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def relu_backward(dout: np.ndarray, mask: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout * [x > 0]``."""
-    return np.multiply(dout, mask, out=like(mask, dout.dtype))
+    dx = scratch(ws, "dx", mask.shape, dout.dtype, channels_last=stored_channels_last(mask), output=True)
+    return np.multiply(dout, mask, out=dx)
 
 
-def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:
+def leaky_relu_forward(
+    x: np.ndarray, negative_slope: float = 0.01, ws: Workspace | None = None
+) -> tuple[np.ndarray, tuple]:
     """``y = x`` where ``x > 0``, else ``negative_slope * x``."""
     mask = x > 0
     slope = np.asarray(negative_slope, dtype=x.dtype)
     return np.where(mask, x, x * slope), (mask, slope)
 
 
-def leaky_relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+def leaky_relu_backward(dout: np.ndarray, cache: tuple, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout`` where ``x > 0``, else ``negative_slope * dout``."""
     mask, slope = cache
     return np.where(mask, dout, dout * slope.astype(dout.dtype))
@@ -55,23 +62,23 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z)).astype(x.dtype, copy=False)
 
 
-def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sigmoid_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``y = sigmoid(x)``; the cache is ``y``."""
     y = sigmoid(x)
     return y, y
 
 
-def sigmoid_backward(dout: np.ndarray, y: np.ndarray) -> np.ndarray:
+def sigmoid_backward(dout: np.ndarray, y: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout * y * (1 - y)``."""
     return dout * y * (1 - y)
 
 
-def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tanh_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``y = tanh(x)``; the cache is ``y``."""
     y = np.tanh(x)
     return y, y
 
 
-def tanh_backward(dout: np.ndarray, y: np.ndarray) -> np.ndarray:
+def tanh_backward(dout: np.ndarray, y: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout * (1 - y**2)``."""
     return dout * (1 - y * y)

@@ -32,9 +32,9 @@ Backward, with :math:`G = \partial L/\partial Y \in \mathbb{R}^{M \times C_{out}
     (\text{so } \partial L/\partial b = G^\top \mathbf 1), \qquad
     \frac{\partial L}{\partial X} = G W
 
-and :math:`\partial L/\partial x` is ``col2im`` of :math:`\partial L/\partial X`: every entry is
-added back to the input pixel it was copied from (a scatter-add done as one vectorized strided add
-per kernel offset); entries that came from the zero padding are dropped.
+and :math:`\partial L/\partial x` is :func:`col2im` of :math:`\partial L/\partial X`: every entry
+is added back to the input pixel it was copied from (a scatter-add done as one vectorized strided
+add per kernel offset); entries that came from the zero padding are dropped.
 
 Memory layouts. :math:`Y` comes out as ``(N, H_out, W_out, C_out)`` in memory (channels-last)
 and is returned as a view with the logical NCHW shape, as PyTorch's ``channels_last`` memory
@@ -43,6 +43,11 @@ inputs take the fast paths. :math:`X` is stored either row-major (``(M, K)``, va
 ``(u, v, c)``: each receptive field copies runs of ``C_in`` contiguous channels) or, for inputs
 with few channels such as images, "K-major" (``(K, M)``, ordered ``(c, u, v)``: each row copies
 whole image rows); BLAS reads either without a transpose.
+
+The same GEMMs serve the fused convolution + 2x2 max-pool of :mod:`scratchnet.ops.convpool`:
+:func:`conv_rows` can order the output positions by pooling-window element ("phases"), and
+:func:`conv_rows_backward` takes the gradient rows in that order. Slow loop twins of every pass:
+:mod:`scratchnet.ops.reference`.
 
 Derivation: ``docs/conv.md``.
 """
@@ -54,13 +59,18 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import batch_chunks, conv_output_size, nhwc, pair, recycled
+from ._util import batch_chunks, conv_output_size, nhwc, pair
+from .workspace import Workspace, scratch
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
 
 
 class ConvCache(NamedTuple):
-    """What :func:`conv2d_backward` needs from the forward pass."""
+    """What the convolution backward pass needs from the forward pass.
+
+    ``cols`` aliases the layer's workspace (key ``"cols"`` or ``"rows"``) when one was given:
+    it is overwritten by the layer's next forward pass, which also replaces this cache.
+    """
 
     x_shape: tuple[int, ...]  # logical NCHW shape of the input
     cols: np.ndarray  # im2col matrix: (M, K[+1]) row-major or (K[+1], M) K-major
@@ -70,37 +80,32 @@ class ConvCache(NamedTuple):
     stride: tuple[int, int]
     padding: tuple[int, int]
     out_hw: tuple[int, int]  # the convolution's own output size
-    pool: tuple[np.ndarray, ...] | None = None  # fused 2x2 max-pool: the tournament's winners
+    phases: int = 1  # 2: rows grouped by 2x2 pooling-window element (see im2col)
 
 
-def _workspace(ws: dict | None, key: str, shape: tuple[int, ...], dtype: np.dtype, zero: bool) -> np.ndarray:
-    """A scratch array reused across calls of the same shape (kept in ``ws`` if given)."""
-    buf = None if ws is None else ws.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-        if ws is not None:
-            ws[key] = buf
-    return buf
+def uses_kmajor(in_channels: int) -> bool:
+    """Whether an input with ``in_channels`` channels gets the K-major im2col layout."""
+    return in_channels < KMAJOR_MAX_CHANNELS
 
 
-def _padded(x: np.ndarray, ph: int, pw: int, channels_last: bool, ws: dict | None) -> np.ndarray:
+def _padded(x: np.ndarray, ph: int, pw: int, channels_last: bool, ws: Workspace | None) -> np.ndarray:
     """Zero-padded copy of ``x`` in a reusable buffer (NHWC or NCHW memory), or ``x`` itself."""
     N, C, H, W = x.shape
     if channels_last:
         src = x.transpose(0, 2, 3, 1)
         if ph == 0 and pw == 0:
             return np.ascontiguousarray(src)
-        xp = _workspace(ws, "xpad_nhwc", (N, H + 2 * ph, W + 2 * pw, C), x.dtype, zero=True)
+        xp = scratch(ws, "xpad_nhwc", (N, H + 2 * ph, W + 2 * pw, C), x.dtype, init="zeros-once")
         xp[:, ph : ph + H, pw : pw + W, :] = src  # the border stays zero
         return xp
     if ph == 0 and pw == 0:
         return np.ascontiguousarray(x)
-    xp = _workspace(ws, "xpad_nchw", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, zero=True)
+    xp = scratch(ws, "xpad_nchw", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, init="zeros-once")
     xp[:, :, ph : ph + H, pw : pw + W] = x
     return xp
 
 
-def _grid(out_hw: tuple[int, int], phases: int) -> tuple[int, int]:
+def pooled_grid(out_hw: tuple[int, int], phases: int) -> tuple[int, int]:
     """Output positions per phase: all of them, or (for a fused 2x2 pool) those a window covers."""
     return out_hw[0] // phases, out_hw[1] // phases
 
@@ -114,7 +119,7 @@ def im2col(
     kmajor: bool = False,
     ones: bool = False,
     phases: int = 1,
-    workspace: dict | None = None,
+    ws: Workspace | None = None,
 ) -> np.ndarray:
     """Receptive fields of ``x`` as the rows (or columns) of a matrix.
 
@@ -126,8 +131,8 @@ def im2col(
             ``(a, b, n, i, j)``: each of the four elements of a following 2x2 max-pool window
             then has its own contiguous block of rows (positions outside every window are left
             out).
-        workspace: optional dict whose buffers are reused across calls of the same shape (the
-            result then lives in the workspace and is overwritten by the next call).
+        ws: the calling layer's workspace; the result then lives in it (key ``"cols"`` or
+            ``"rows"``) and is overwritten by the next call.
     Returns:
         Row-major: ``X`` of shape ``(M, kH*kW*C [+1])``; row ``(n, i, j)`` (for ``phases=1``)
         holds ``xpad[n, c, sh*i + u, sw*j + v]`` at column ``(u*kW + v)*C + c``. K-major: its
@@ -136,21 +141,21 @@ def im2col(
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     N, C, H, W = x.shape
     P = phases
-    Hg, Wg = _grid((conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)), P)
+    Hg, Wg = pooled_grid((conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)), P)
     K, M = C * kh * kw, P * P * N * Hg * Wg
-    xp = _padded(x, ph, pw, channels_last=not kmajor, ws=workspace)
+    xp = _padded(x, ph, pw, channels_last=not kmajor, ws=ws)
     s = xp.strides
     if kmajor:  # xp is (N, C, Hp, Wp); view (C, kh, kw, P, P, N, Hg, Wg)
         shape = (C, kh, kw, P, P, N, Hg, Wg)
         strides = (s[1], s[2], s[3], sh * s[2], sw * s[3], s[0], P * sh * s[2], P * sw * s[3])
-        out = _workspace(workspace, "cols", (K + ones, M), x.dtype, zero=False)
+        out = scratch(ws, "cols", (K + ones, M), x.dtype)
         target = out[:K]
     else:  # xp is (N, Hp, Wp, C); view (P, P, N, Hg, Wg, kh, kw, C)
         shape = (P, P, N, Hg, Wg, kh, kw, C)
         strides = (sh * s[1], sw * s[2], s[0], P * sh * s[1], P * sw * s[2], s[1], s[2], s[3])
         # zero columns pad the width to a multiple of 8: BLAS runs the weight-gradient GEMM
         # (a reduction over M) markedly faster then; they are zeroed once, never written
-        out = _workspace(workspace, "rows", (M, row_width(K, ones)), x.dtype, zero=True)
+        out = scratch(ws, "rows", (M, row_width(K, ones)), x.dtype, init="zeros-once")
         target = out[:, :K]
     np.copyto(np.reshape(target, shape, copy=False), as_strided(xp, shape, strides, writeable=False))
     if ones:
@@ -161,44 +166,6 @@ def im2col(
     return out
 
 
-def _scatter_add(dx: np.ndarray, d8: np.ndarray, kernel, stride, padding, kmajor: bool) -> None:
-    """Add row gradients onto the NHWC input gradient ``dx`` of the same images.
-
-    ``d8`` is ``(P, P, n, Hg, Wg, kH, kW, C)`` (row-major) or ``(P, P, n, Hg, Wg, C, kH, kW)``
-    (K-major), ``P`` the number of phases. One strided add per phase and kernel offset; row
-    entries that came from the padding are skipped.
-    """
-    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    _, H, W, _ = dx.shape
-    P, _, _, Hg, Wg = d8.shape[:5]
-    for a in range(P):
-        for b in range(P):
-            for u in range(kh):
-                i0, i1 = _valid_range(H, Hg, sh * a + u, P * sh, ph)
-                for v in range(kw):
-                    j0, j1 = _valid_range(W, Wg, sw * b + v, P * sw, pw)
-                    if i0 == i1 or j0 == j1:
-                        continue
-                    h0, w0 = P * sh * i0 + sh * a + u - ph, P * sw * j0 + sw * b + v - pw
-                    hs, ws = P * sh, P * sw
-                    target = dx[:, h0 : h0 + hs * (i1 - i0 - 1) + 1 : hs, w0 : w0 + ws * (j1 - j0 - 1) + 1 : ws]
-                    d = d8[a, b]
-                    target += d[:, i0:i1, j0:j1, :, u, v] if kmajor else d[:, i0:i1, j0:j1, u, v]
-
-
-def _valid_range(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[int, int]:
-    """Output indices ``i`` in ``[lo, hi)`` whose input index ``stride*i + offset - pad`` lies
-    inside ``[0, size)`` (the others read zero padding)."""
-    lo = max(0, -(-(pad - offset) // stride))
-    hi = min(out, (size - 1 + pad - offset) // stride + 1)
-    return lo, max(lo, hi)
-
-
-def _row_shape(P: int, n: int, C: int, kernel, grid, kmajor: bool) -> tuple[int, ...]:
-    (kh, kw), (Hg, Wg) = kernel, grid
-    return (P, P, n, Hg, Wg, C, kh, kw) if kmajor else (P, P, n, Hg, Wg, kh, kw, C)
-
-
 def col2im(
     drows: np.ndarray,
     x_shape: tuple[int, ...],
@@ -206,24 +173,45 @@ def col2im(
     stride: tuple[int, int],
     padding: tuple[int, int],
     kmajor: bool = False,
+    *,
+    out_hw: tuple[int, int] | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjoint of :func:`im2col` (``phases=1``, no ones column): scatter-add rows onto pixels.
 
     Args:
-        drows: gradient w.r.t. the im2col matrix, ``(M, K)`` with columns ordered as
-            :func:`im2col` orders them (``(u, v, c)``, or ``(c, u, v)`` when ``kmajor``).
+        drows: gradient w.r.t. the im2col matrix, ``(M, K)`` with rows ordered ``(n, i, j)`` and
+            columns as :func:`im2col` orders them (``(u, v, c)``, or ``(c, u, v)`` when ``kmajor``).
         x_shape: logical ``(N, C, H, W)`` of the input.
+        out_hw: the output positions the rows cover (default: the whole convolution output; a
+            fused 2x2 pool covers an even-sized part of it).
+        out: an ``(N, H, W, C)`` array to add into (default: a new zeroed one).
     Returns:
-        ``dx`` with logical shape ``x_shape``, channels-last in memory.
+        ``dx`` with logical shape ``x_shape``, channels-last in memory (a view of ``out``).
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     N, C, H, W = x_shape
-    grid = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-    dx = np.zeros((N, H, W, C), dtype=drows.dtype)
-    _scatter_add(
-        dx, drows.reshape(_row_shape(1, N, C, kernel_size, grid, kmajor)), kernel_size, stride, padding, kmajor
-    )
+    Ho, Wo = out_hw or (conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
+    dx = np.zeros((N, H, W, C), dtype=drows.dtype) if out is None else out
+    per_offset = drows.reshape((N, Ho, Wo, C, kh, kw) if kmajor else (N, Ho, Wo, kh, kw, C))
+    for u in range(kh):
+        i0, i1 = _inside(H, Ho, u, sh, ph)
+        for v in range(kw):
+            j0, j1 = _inside(W, Wo, v, sw, pw)
+            if i0 == i1 or j0 == j1:
+                continue  # this kernel offset only ever reads padding
+            h0, w0 = sh * i0 + u - ph, sw * j0 + v - pw
+            pixels = dx[:, h0 : h0 + sh * (i1 - i0 - 1) + 1 : sh, w0 : w0 + sw * (j1 - j0 - 1) + 1 : sw]
+            pixels += per_offset[:, i0:i1, j0:j1, :, u, v] if kmajor else per_offset[:, i0:i1, j0:j1, u, v]
     return dx.transpose(0, 3, 1, 2)
+
+
+def _inside(size: int, out: int, offset: int, stride: int, pad: int) -> tuple[int, int]:
+    """Output indices ``i`` in ``[lo, hi)`` whose input index ``stride*i + offset - pad`` lies
+    inside ``[0, size)`` (the others read zero padding)."""
+    lo = max(0, -(-(pad - offset) // stride))
+    hi = min(out, (size - 1 + pad - offset) // stride + 1)
+    return lo, max(lo, hi)
 
 
 def row_width(K: int, ones: bool) -> int:
@@ -246,14 +234,37 @@ def weight_matrix(w: np.ndarray, b: np.ndarray | None, kmajor: bool, width: int 
     return out
 
 
+def conv_rows(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    phases: int,
+    ws: Workspace | None,
+    output: bool,
+) -> tuple[np.ndarray, ConvCache]:
+    """The convolution as one GEMM: ``Y = [X 1] [W b]^T`` of shape ``(M, C_out)``, rows in the
+    order of :func:`im2col` with ``phases``. ``output``: ``Y`` is returned to the op's caller."""
+    _, C, H, W = x.shape
+    Co, _, kh, kw = w.shape
+    out_hw = conv_output_size(H, kh, stride[0], padding[0]), conv_output_size(W, kw, stride[1], padding[1])
+    kmajor = uses_kmajor(C)
+    cols = im2col(x, (kh, kw), stride, padding, kmajor=kmajor, ones=b is not None, phases=phases, ws=ws)
+    wm = weight_matrix(w, b, kmajor, cols.shape[0] if kmajor else cols.shape[1])
+    M = cols.shape[1] if kmajor else cols.shape[0]
+    y = scratch(ws, "y_rows", (M, Co), np.result_type(cols, wm), output=output)
+    np.matmul(cols.T if kmajor else cols, wm.T, out=y)  # (M, C_out): the whole batch in one GEMM
+    return y, ConvCache(x.shape, cols, kmajor, w, b is not None, stride, padding, out_hw, phases)
+
+
 def conv2d_forward(
     x: np.ndarray,
     w: np.ndarray,
     b: np.ndarray | None,
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
-    workspace: dict | None = None,
-    maxpool2x2: bool = False,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, ConvCache]:
     """Convolution forward pass (cross-correlation, zero padding).
 
@@ -261,63 +272,17 @@ def conv2d_forward(
         x: input, logical shape ``(N, C_in, H, W)``, any memory layout.
         w: weights, shape ``(C_out, C_in, kH, kW)``.
         b: bias, shape ``(C_out,)``, or ``None``.
-        workspace: optional dict for scratch buffers reused across calls.
-        maxpool2x2: also apply a 2x2 / stride 2 max-pool to the result (what
-            ``Conv2D`` followed by ``MaxPool2D(2)`` computes). The convolution's output rows
-            are then produced grouped by window element (see :func:`im2col`), so the pool and
-            its backward pass are contiguous element-wise operations.
+        ws: the calling layer's workspace (see :mod:`scratchnet.ops.workspace`).
     Returns:
-        ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` (pooled: halved,
-        rounded down) and is channels-last in memory.
+        ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` and is
+        channels-last in memory.
     """
-    (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
-    N, C, H, W = x.shape
-    Co, _, kh, kw = w.shape
-    out_hw = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
-    P = 2 if maxpool2x2 else 1
-    Hg, Wg = _grid(out_hw, P)
-    kmajor = C < KMAJOR_MAX_CHANNELS
-    cols = im2col(
-        x, (kh, kw), (sh, sw), (ph, pw), kmajor=kmajor, ones=b is not None, phases=P, workspace=workspace
-    )
-    wm = weight_matrix(w, b, kmajor, cols.shape[0] if kmajor else cols.shape[1])
-    y = recycled((cols.shape[1] if kmajor else cols.shape[0], Co), np.result_type(cols, wm))
-    np.matmul(cols.T if kmajor else cols, wm.T, out=y)  # (M, C_out): the whole batch in one GEMM
-    winners = None
-    if maxpool2x2:
-        y, winners = _pool_phases(y.reshape(4, N * Hg * Wg, Co))
-    cache = ConvCache(x.shape, cols, kmajor, w, b is not None, (sh, sw), (ph, pw), out_hw, winners)
-    return y.reshape(N, Hg, Wg, Co).transpose(0, 3, 1, 2), cache
+    y, cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 1, ws, output=True)
+    Ho, Wo = cache.out_hw
+    return y.reshape(x.shape[0], Ho, Wo, w.shape[0]).transpose(0, 3, 1, 2), cache
 
 
-def _pool_phases(y4: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Max over the four window elements ``y4[0..3]`` (= top-left, top-right, bottom-left,
-    bottom-right), as the tournament of :func:`scratchnet.ops.pool.maxpool2d_forward`: strict
-    comparisons keep the first maximum in row-major order (PyTorch's tie rule)."""
-    a, b, c, d = y4  # contiguous blocks: six streaming passes, no chunking needed
-    top = np.maximum(a, b, out=recycled(a.shape, a.dtype))
-    bottom = np.maximum(c, d, out=recycled(a.shape, a.dtype))
-    winners = tuple(recycled(a.shape, bool) for _ in range(3))
-    np.greater(b, a, out=winners[0])
-    np.greater(d, c, out=winners[1])
-    np.greater(bottom, top, out=winners[2])
-    return np.maximum(top, bottom, out=top), winners
-
-
-def _unpool_phases(g: np.ndarray, winners: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Adjoint of :func:`_pool_phases`: ``(4, P, C)`` gradient with ``g`` at each window's winner."""
-    rt, rb, bt = winners
-    out = recycled((4, *g.shape), g.dtype)
-    g1 = np.multiply(g, bt, out=recycled(g.shape, g.dtype))  # the bottom row won (exactly g or 0)
-    g0 = np.subtract(g, g1, out=recycled(g.shape, g.dtype))  # the top row won
-    np.multiply(g0, rt, out=out[1])
-    np.subtract(g0, out[1], out=out[0])
-    np.multiply(g1, rb, out=out[3])
-    np.subtract(g1, out[3], out=out[2])
-    return out
-
-
-def _weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray:
+def weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray:
     """``G^T [X 1]``, shape ``(C_out, K[+1])``.
 
     A long, thin reduction (``M = 100,352`` rows but ``K = 10`` columns for a first conv layer)
@@ -338,27 +303,15 @@ def _weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarra
     return out.T if kmajor else out
 
 
-def conv2d_backward(
-    dout: np.ndarray, cache: ConvCache, need_dx: bool = True
+def conv_rows_backward(
+    g: np.ndarray, cache: ConvCache, need_dx: bool, ws: Workspace | None
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Convolution backward pass (of the pooled result, if the forward pass pooled).
-
-    Args:
-        dout: upstream gradient, logical shape of the forward output, any memory layout.
-        cache: from :func:`conv2d_forward`.
-        need_dx: skip the input gradient (e.g. for the first layer of a network).
-    Returns:
-        ``(dx, dw, db)``: logical ``(N, C_in, H, W)`` channels-last (or ``None``),
-        ``(C_out, C_in, kH, kW)``, ``(C_out,)`` (or ``None`` without bias).
-    """
-    x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, winners = cache
+    """Backward pass of :func:`conv_rows` from ``g = dL/dY`` (``(M, C_out)``, rows in the
+    cache's order): ``(dx, dw, db)``."""
+    x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, phases = cache
     Co, Ci, kh, kw = w.shape
     K = Ci * kh * kw
-    P = 1 if winners is None else 2
-    g = nhwc(dout).reshape(-1, Co)  # (M or M/4, C_out); free when dout is channels-last
-    if winners is not None:
-        g = _unpool_phases(g, winners).reshape(-1, Co)  # rows ordered like cols
-    dwm = _weight_gradient(g, cols, kmajor)
+    dwm = weight_gradient(g, cols, kmajor)
     db = dwm[:, K].copy() if has_bias else None
     dw = (
         dwm[:, :K].reshape(Co, Ci, kh, kw)
@@ -368,17 +321,33 @@ def conv2d_backward(
     dx = None
     if need_dx:
         N, _, H, W = x_shape
-        Hg, Wg = _grid(out_hw, P)
+        Hg, Wg = pooled_grid(out_hw, phases)
         wk = weight_matrix(w, None, kmajor)  # (C_out, K)
-        dxh = recycled((N, H, W, Ci), np.result_type(g, wk), zero=True)
-        # rows back in (n, oh, ow) order, so that the scatter below writes unit-stride runs
-        g6 = g.reshape(P, P, N, Hg, Wg, Co).transpose(2, 3, 0, 4, 1, 5)  # (N, Hg, P, Wg, P, Co)
-        grid = (P * Hg, P * Wg)  # output positions with a gradient (a pool drops odd leftovers)
-        # per chunk of images: drows = G W (one GEMM), scattered while it is still in cache
-        for sl in batch_chunks(N, grid[0] * grid[1] * K * dxh.itemsize, target=1 << 21):
-            gc = g6[sl].reshape(-1, Co)  # free for P == 1; a transposing gather for P == 2
-            drows = gc @ wk
-            d8 = drows.reshape(_row_shape(1, sl.stop - sl.start, Ci, (kh, kw), grid, kmajor))
-            _scatter_add(dxh[sl], d8, (kh, kw), stride, padding, kmajor)
-        dx = dxh.transpose(0, 3, 1, 2)
+        dx_nhwc = scratch(ws, "dx", (N, H, W, Ci), np.result_type(g, wk), init="zeros", output=True)
+        # rows back in (n, oh, ow) order, so that col2im writes unit-stride runs
+        g_by_image = g.reshape(phases, phases, N, Hg, Wg, Co).transpose(2, 3, 0, 4, 1, 5)
+        covered_hw = (phases * Hg, phases * Wg)  # a fused pool leaves odd last rows/columns out
+        # per block of images: drows = G W (one GEMM), scattered while it is still in cache
+        for sl in batch_chunks(N, covered_hw[0] * covered_hw[1] * K * dx_nhwc.itemsize, target=1 << 21):
+            drows = g_by_image[sl].reshape(-1, Co) @ wk  # reshape: free for one phase, a gather for 2
+            col2im(drows, (sl.stop - sl.start, Ci, H, W), (kh, kw), stride, padding, kmajor,
+                   out_hw=covered_hw, out=dx_nhwc[sl])  # fmt: skip
+        dx = dx_nhwc.transpose(0, 3, 1, 2)
     return dx, np.ascontiguousarray(dw), db
+
+
+def conv2d_backward(
+    dout: np.ndarray, cache: ConvCache, need_dx: bool = True, ws: Workspace | None = None
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Convolution backward pass.
+
+    Args:
+        dout: upstream gradient, logical shape of the forward output, any memory layout.
+        cache: from :func:`conv2d_forward`.
+        need_dx: skip the input gradient (e.g. for the first layer of a network).
+    Returns:
+        ``(dx, dw, db)``: logical ``(N, C_in, H, W)`` channels-last (or ``None``),
+        ``(C_out, C_in, kH, kW)``, ``(C_out,)`` (or ``None`` without bias).
+    """
+    g = nhwc(dout).reshape(-1, cache.w.shape[0])  # (M, C_out); free when dout is channels-last
+    return conv_rows_backward(g, cache, need_dx, ws)

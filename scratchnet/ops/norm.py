@@ -30,10 +30,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import channel_sum, is_channels_last, like
+from ._util import channel_sum, is_channels_last, stored_channels_last
+from .workspace import Workspace, scratch
 
 
 class BatchNormCache(NamedTuple):
+    """What the backward pass needs; ``centered`` aliases the layer's workspace when one is given."""
+
     centered: np.ndarray  # x - mean
     inv_std: np.ndarray  # (C,)
     gamma: np.ndarray
@@ -54,6 +57,7 @@ def batchnorm2d_forward(
     training: bool,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, BatchNormCache, np.ndarray, np.ndarray]:
     """Batch norm forward pass.
 
@@ -65,24 +69,31 @@ def batchnorm2d_forward(
         updated in training mode and unchanged in eval mode (the op never mutates its inputs).
     """
     dt = x.dtype
+    cl = stored_channels_last(x)
+
+    def like_x(key: str, output: bool = False) -> np.ndarray:
+        return scratch(ws, key, x.shape, dt, channels_last=cl, output=output)
+
     if training:
         m = x.shape[0] * x.shape[2] * x.shape[3]
         mean = channel_sum(x) / np.asarray(m, dt)
-        centered = np.subtract(x, _bc(mean), out=like(x))
-        var = channel_sum(np.multiply(centered, centered, out=like(x))) / np.asarray(m, dt)
+        centered = np.subtract(x, _bc(mean), out=like_x("centered"))
+        var = channel_sum(np.multiply(centered, centered, out=like_x("squares"))) / np.asarray(m, dt)
         unbiased = var * (m / max(m - 1, 1))
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * unbiased
     else:
         mean, var = running_mean.astype(dt, copy=False), running_var.astype(dt, copy=False)
-        centered = np.subtract(x, _bc(mean), out=like(x))
+        centered = np.subtract(x, _bc(mean), out=like_x("centered"))
     inv_std = (1.0 / np.sqrt(var + eps)).astype(dt, copy=False)
-    y = np.multiply(centered, _bc((gamma * inv_std).astype(dt, copy=False)), out=like(x))
+    y = np.multiply(centered, _bc((gamma * inv_std).astype(dt, copy=False)), out=like_x("y", output=True))
     y += _bc(beta.astype(dt, copy=False))
     return y, BatchNormCache(centered, inv_std, gamma, training), running_mean, running_var
 
 
-def batchnorm2d_backward(dout: np.ndarray, cache: BatchNormCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batchnorm2d_backward(
+    dout: np.ndarray, cache: BatchNormCache, ws: Workspace | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batch norm backward pass. Returns ``(dx, dgamma, dbeta)``.
 
     With ``xhat = centered * inv_std``: ``dgamma = inv_std * sum(g * centered)`` and
@@ -90,17 +101,24 @@ def batchnorm2d_backward(dout: np.ndarray, cache: BatchNormCache) -> tuple[np.nd
     """
     centered, inv_std, gamma, training = cache
     dt = centered.dtype
+    cl = stored_channels_last(centered)
+
+    def like_centered(key: str, output: bool = False) -> np.ndarray:
+        return scratch(ws, key, centered.shape, dt, channels_last=cl, output=output)
+
     if dout.ndim == 4 and is_channels_last(centered) != is_channels_last(dout):
-        converted = like(centered)  # one copy into the same layout: then everything is faster
+        converted = like_centered("dout_relaid")  # one copy into the same layout: then everything is faster
         np.copyto(converted, dout)
         dout = converted
     dbeta = channel_sum(dout)
-    dgamma = channel_sum(np.multiply(dout, centered, out=like(centered))) * inv_std
+    dgamma = channel_sum(np.multiply(dout, centered, out=like_centered("product"))) * inv_std
     scale = (gamma * inv_std).astype(dt, copy=False)
-    dx = np.multiply(dout, _bc(scale), out=like(centered))
+    dx = np.multiply(dout, _bc(scale), out=like_centered("dx", output=True))
     if not training:
         return dx, dgamma, dbeta
     m = dout.shape[0] * dout.shape[2] * dout.shape[3]
-    dx -= np.multiply(centered, _bc((scale * inv_std * dgamma / m).astype(dt, copy=False)), out=like(centered))
+    dx -= np.multiply(
+        centered, _bc((scale * inv_std * dgamma / m).astype(dt, copy=False)), out=like_centered("product")
+    )
     dx -= _bc((scale * dbeta / m).astype(dt, copy=False))
     return dx, dgamma, dbeta

@@ -26,7 +26,8 @@ Implementation: for each of the :math:`k_H k_W` kernel offsets :math:`(u, v)`, t
 ``x[:, :, u::sH, v::sW]`` (cut to ``H_out x W_out``) holds that offset's element of every window,
 so a pooling pass is :math:`k_H k_W` whole-array operations — no loop over pixels, images or
 channels, and any memory layout works (outputs keep the input's layout: channels-last stays
-channels-last). Derivation: ``docs/pooling.md``.
+channels-last). The 2x2 / stride 2 max-pool runs as the tournament of
+:mod:`scratchnet.ops.tournament`. Derivation: ``docs/pooling.md``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ from typing import NamedTuple
 import numpy as np
 
 from ._util import batch_chunks, conv_output_size, is_channels_last, pair
+from .tournament import Winners, tournament_backward, tournament_forward
+from .workspace import Workspace, scratch
 
 
 class PoolCache(NamedTuple):
-    """What the pooling backward passes need from the forward pass."""
+    """What the pooling backward passes need from the forward pass.
+
+    ``y`` and ``winners`` alias the layer's workspace (keys ``"y"``, ``"winner_*"``) when one is
+    given; ``x`` is the caller's input, kept by reference.
+    """
 
     x: np.ndarray | None  # the input (general max pooling re-derives the arg-max from it)
     y: np.ndarray | None  # the output (max pooling)
@@ -48,7 +55,7 @@ class PoolCache(NamedTuple):
     x_channels_last: bool
     kernel: tuple[int, int]
     stride: tuple[int, int]
-    winners: tuple[np.ndarray, ...] | None = None  # 2x2 fast path: which element won, as bools
+    winners: Winners | None = None  # 2x2 fast path: which element won
 
 
 def pool_geometry(
@@ -63,16 +70,7 @@ def pool_geometry(
     return (kh, kw), (sh, sw), (conv_output_size(H, kh, sh, 0), conv_output_size(W, kw, sw, 0))
 
 
-def empty_nchw(shape: tuple[int, ...], dtype: np.dtype, channels_last: bool, zero: bool = False) -> np.ndarray:
-    """A new array of logical NCHW ``shape``, stored channels-last if asked."""
-    make = np.zeros if zero else np.empty
-    if channels_last:
-        N, C, H, W = shape
-        return make((N, H, W, C), dtype).transpose(0, 3, 1, 2)
-    return make(shape, dtype)
-
-
-def offsets(a: np.ndarray, kernel, stride, out_hw) -> Iterator[tuple[int, np.ndarray]]:
+def window_elements(a: np.ndarray, kernel, stride, out_hw) -> Iterator[tuple[int, np.ndarray]]:
     """For each kernel offset ``k = u*kW + v``: the strided view of ``a`` holding element
     ``(u, v)`` of every window, shape ``(N, C, H_out, W_out)`` (no copy)."""
     (kh, kw), (sh, sw), (Ho, Wo) = kernel, stride, out_hw
@@ -85,22 +83,25 @@ def maxpool2d_forward(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, PoolCache]:
     """Max pooling forward pass.
 
     Args:
         x: input, logical shape ``(N, C, H, W)``, any memory layout.
+        ws: the calling layer's workspace (see :mod:`scratchnet.ops.workspace`).
     Returns:
         ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
     """
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
     cl = is_channels_last(x)
-    y = empty_nchw((*x.shape[:2], *out_hw), x.dtype, cl)
+    y_shape = (*x.shape[:2], *out_hw)
+    y = scratch(ws, "y", y_shape, x.dtype, channels_last=cl, output=True)
     if kernel == stride_hw == (2, 2):
-        return y, _maxpool2x2_forward(x, y, cl)
-    for sl in _chunks(x):
+        return y, _maxpool2x2_forward(x, y, cl, ws)
+    for sl in _image_blocks(x):
         ys = y[sl]
-        for k, xv in offsets(x[sl], kernel, stride_hw, out_hw):
+        for k, xv in window_elements(x[sl], kernel, stride_hw, out_hw):
             if k == 0:
                 np.copyto(ys, xv)
             else:
@@ -108,45 +109,34 @@ def maxpool2d_forward(
     return y, PoolCache(x, y, x.shape, cl, kernel, stride_hw)
 
 
-def _maxpool2x2_forward(x: np.ndarray, y: np.ndarray, cl: bool) -> PoolCache:
-    """The common 2x2 / stride 2 case, as a two-level tournament that records its winners.
-
-    With the window ``[[a, b], [c, d]]``: ``right_top = b > a``, ``right_bottom = d > c`` and
-    ``bottom = max(c, d) > max(a, b)``. Strict comparisons keep the earlier element on ties, so
-    the winner is the first maximum in row-major order (PyTorch's rule), and the backward pass
-    needs only these three boolean arrays instead of re-comparing every element.
-    """
-    a, b, c, d = (v for _, v in offsets(x, (2, 2), (2, 2), y.shape[2:]))
-    winners = tuple(empty_nchw(y.shape, np.dtype(bool), cl) for _ in range(3))
-    top = empty_nchw(y.shape, y.dtype, cl)
-    bottom = empty_nchw(y.shape, y.dtype, cl)
-    for sl in _chunks(x):
-        rt, rb, bt = (w[sl] for w in winners)
-        np.maximum(a[sl], b[sl], out=top[sl])
-        np.greater(b[sl], a[sl], out=rt)
-        np.maximum(c[sl], d[sl], out=bottom[sl])
-        np.greater(d[sl], c[sl], out=rb)
-        np.greater(bottom[sl], top[sl], out=bt)
-        np.maximum(top[sl], bottom[sl], out=y[sl])
+def _maxpool2x2_forward(x: np.ndarray, y: np.ndarray, cl: bool, ws: Workspace | None) -> PoolCache:
+    """The common 2x2 / stride 2 case: the tournament, a few images at a time."""
+    a, b, c, d = (v for _, v in window_elements(x, (2, 2), (2, 2), y.shape[2:]))
+    winners = Winners(*(scratch(ws, f"winner_{i}", y.shape, bool, channels_last=cl) for i in range(3)))
+    bottom_max = scratch(ws, "bottom_max", y.shape, y.dtype, channels_last=cl)
+    for sl in _image_blocks(x):
+        tournament_forward(
+            a[sl], b[sl], c[sl], d[sl], y[sl], bottom_max[sl], Winners(*(w[sl] for w in winners))
+        )
     return PoolCache(None, y, x.shape, cl, (2, 2), (2, 2), winners)
 
 
-def _chunks(x: np.ndarray) -> list[slice]:
+def _image_blocks(x: np.ndarray) -> list[slice]:
     """Blocks of images small enough that all kernel offsets of a block hit the CPU cache."""
     return batch_chunks(x.shape[0], x[:1].nbytes, target=1 << 19)
 
 
-def _same_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
+def _same_layout(a: np.ndarray, channels_last: bool, ws: Workspace | None) -> np.ndarray:
     """``a`` stored channels-last (or NCHW) like the arrays it is combined with: mixing layouts in
     one element-wise operation is several times slower than one copy."""
     if is_channels_last(a) == channels_last or a.shape[2] * a.shape[3] == 1:
         return a
-    out = empty_nchw(a.shape, a.dtype, channels_last)
+    out = scratch(ws, "dout_relaid", a.shape, a.dtype, channels_last=channels_last)
     np.copyto(out, a)
     return out
 
 
-def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+def maxpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None = None) -> np.ndarray:
     """Max pooling backward pass: route each window's gradient to its first arg-max.
 
     The arg-max is re-derived from the cached input and output: offsets are visited in
@@ -160,22 +150,25 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     """
     x, y, x_shape, cl, kernel, stride, winners = cache
     if winners is not None:
-        return _maxpool2x2_backward(dout, cache)
+        return _maxpool2x2_backward(dout, cache, ws)
     out_hw = y.shape[2:]
     (kh, kw), (sh, sw) = kernel, stride
     overlapping = sh < kh or sw < kw
     gapped = (
         sh > kh or sw > kw or x_shape[2] != sh * (out_hw[0] - 1) + kh or x_shape[3] != sw * (out_hw[1] - 1) + kw
     )
-    dout = _same_layout(dout, cl)
-    dx = empty_nchw(x_shape, dout.dtype, cl, zero=overlapping or gapped)
-    taken = empty_nchw(y.shape, np.dtype(bool), cl)  # same layout as y: mixed layouts are slow
-    hit = empty_nchw(y.shape, np.dtype(bool), cl)
+    dout = _same_layout(dout, cl, ws)
+    init = "zeros" if overlapping or gapped else "empty"
+    dx = scratch(ws, "dx", x_shape, dout.dtype, init=init, channels_last=cl, output=True)
+    taken = scratch(ws, "taken", y.shape, bool, channels_last=cl)  # same layout as y: mixed is slow
+    hit = scratch(ws, "hit", y.shape, bool, channels_last=cl)
     last = kh * kw - 1
-    for sl in _chunks(x):
+    for sl in _image_blocks(x):
         ys, gs, ts, hs = y[sl], dout[sl], taken[sl], hit[sl]
         for (k, xv), (_, dxv) in zip(
-            offsets(x[sl], kernel, stride, out_hw), offsets(dx[sl], kernel, stride, out_hw), strict=True
+            window_elements(x[sl], kernel, stride, out_hw),
+            window_elements(dx[sl], kernel, stride, out_hw),
+            strict=True,
         ):
             if k == 0:
                 np.equal(xv, ys, out=ts)
@@ -194,23 +187,19 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
     return dx
 
 
-def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
-    """Route ``dout`` down the tournament of :func:`_maxpool2x2_forward`: six element-wise
-    passes; ``g1 = g * bottom``, ``g0 = g - g1`` are exact (one of them is ``g``, the other 0)."""
-    _, y, x_shape, cl, _, _, (rt, rb, bt) = cache
-    dout = _same_layout(dout, cl)
-    uncovered = x_shape[2] % 2 or x_shape[3] % 2
-    dx = empty_nchw(x_shape, dout.dtype, cl, zero=bool(uncovered))
-    da, db, dc, dd = (v for _, v in offsets(dx, (2, 2), (2, 2), y.shape[2:]))
-    g1 = empty_nchw(y.shape, dout.dtype, cl)
-    g0 = empty_nchw(y.shape, dout.dtype, cl)
-    for sl in _chunks(dx):
-        np.multiply(dout[sl], bt[sl], out=g1[sl])  # the bottom row won
-        np.subtract(dout[sl], g1[sl], out=g0[sl])  # the top row won
-        np.multiply(g0[sl], rt[sl], out=db[sl])
-        np.subtract(g0[sl], db[sl], out=da[sl])
-        np.multiply(g1[sl], rb[sl], out=dd[sl])
-        np.subtract(g1[sl], dd[sl], out=dc[sl])
+def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None) -> np.ndarray:
+    """Route ``dout`` down the tournament of :func:`_maxpool2x2_forward`."""
+    _, y, x_shape, cl, _, _, winners = cache
+    dout = _same_layout(dout, cl, ws)
+    uncovered = x_shape[2] % 2 or x_shape[3] % 2  # an odd last row/column gets no gradient
+    dx = scratch(ws, "dx", x_shape, dout.dtype, init="zeros" if uncovered else "empty", channels_last=cl,
+                 output=True)  # fmt: skip
+    da, db, dc, dd = (v for _, v in window_elements(dx, (2, 2), (2, 2), y.shape[2:]))
+    g_top = scratch(ws, "g_top", y.shape, dout.dtype, channels_last=cl)
+    g_bottom = scratch(ws, "g_bottom", y.shape, dout.dtype, channels_last=cl)
+    for sl in _image_blocks(dx):
+        tournament_backward(dout[sl], Winners(*(w[sl] for w in winners)), da[sl], db[sl], dc[sl], dd[sl],
+                            g_top[sl], g_bottom[sl])  # fmt: skip
     return dx
 
 
@@ -218,6 +207,7 @@ def avgpool2d_forward(
     x: np.ndarray,
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
+    ws: Workspace | None = None,
 ) -> tuple[np.ndarray, PoolCache]:
     """Average pooling forward pass (every window has exactly ``kH*kW`` elements).
 
@@ -228,8 +218,8 @@ def avgpool2d_forward(
     """
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
     cl = is_channels_last(x)
-    y = empty_nchw((*x.shape[:2], *out_hw), x.dtype, cl)
-    for k, xv in offsets(x, kernel, stride_hw, out_hw):
+    y = scratch(ws, "y", (*x.shape[:2], *out_hw), x.dtype, channels_last=cl, output=True)
+    for k, xv in window_elements(x, kernel, stride_hw, out_hw):
         if k == 0:
             np.copyto(y, xv)
         else:
@@ -238,7 +228,7 @@ def avgpool2d_forward(
     return y, PoolCache(None, None, x.shape, cl, kernel, stride_hw)
 
 
-def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
+def avgpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None = None) -> np.ndarray:
     """Average pooling backward pass: each window spreads ``dout / (kH*kW)`` evenly.
 
     Args:
@@ -247,10 +237,10 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache) -> np.ndarray:
         ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
     """
     _, _, x_shape, cl, (kh, kw), stride, _ = cache
-    share = _same_layout(dout, cl) * np.asarray(1.0 / (kh * kw), dtype=dout.dtype)
-    dx = empty_nchw(x_shape, dout.dtype, cl, zero=True)
+    share = _same_layout(dout, cl, ws) * np.asarray(1.0 / (kh * kw), dtype=dout.dtype)
+    dx = scratch(ws, "dx", x_shape, dout.dtype, init="zeros", channels_last=cl, output=True)
     overlapping = stride[0] < kh or stride[1] < kw
-    for _, dxv in offsets(dx, (kh, kw), stride, dout.shape[2:]):
+    for _, dxv in window_elements(dx, (kh, kw), stride, dout.shape[2:]):
         if overlapping:
             dxv += share
         else:
