@@ -132,18 +132,18 @@ def gradcheck(
         tensors.update({p.name: p.value for p in module.parameters()})
         report = GradCheckReport()
         for name, arr in tensors.items():
-            flat = arr.reshape(-1)  # a view: perturbing it perturbs what the module reads
-            idx = np.arange(flat.size)
-            if max_entries is not None and flat.size > max_entries:
-                idx = rng.choice(flat.size, size=max_entries, replace=False)
+            idx = np.arange(arr.size)  # entries in C order of the logical shape, whatever the layout
+            if max_entries is not None and arr.size > max_entries:
+                idx = rng.choice(arr.size, size=max_entries, replace=False)
             numeric = np.empty(idx.size)
             for j, k in enumerate(idx):
-                orig = flat[k]
-                flat[k] = orig + eps
+                at = np.unravel_index(k, arr.shape)  # perturbed in place: what the module reads
+                orig = arr[at]
+                arr[at] = orig + eps
                 plus = objective()
-                flat[k] = orig - eps
+                arr[at] = orig - eps
                 minus = objective()
-                flat[k] = orig
+                arr[at] = orig
                 numeric[j] = (plus - minus) / (2 * eps)
             a = np.asarray(analytic[name], dtype=np.float64).reshape(-1)[idx]
             report.errors[name] = relative_error(a, numeric)

@@ -1,26 +1,13 @@
-"""Shared test helpers."""
+"""Shared test fixtures; the op table and its helpers live in ``tests/op_table.py``."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
-
-
-def distinct_values(shape: tuple[int, ...], rng: np.random.Generator, spacing: float = 0.05) -> np.ndarray:
-    """Float64 array whose entries are all distinct, at least ``spacing`` apart, centred on 0.
-
-    Max-pooling and ReLU are not differentiable at ties / at zero; with this spacing no
-    finite-difference step (1e-6) can cross a tie or a kink.
-    """
-    n = int(np.prod(shape))
-    vals = (rng.permutation(n) - n / 2 + 0.5) * spacing
-    return vals.reshape(shape)
-
-
-def away_from_zero(shape: tuple[int, ...], rng: np.random.Generator, margin: float = 0.05) -> np.ndarray:
-    """Random float64 values with ``|x| >= margin``: no ReLU kink within a difference step."""
-    x = rng.standard_normal(shape)
-    return np.where(x >= 0, x + margin, x - margin)
+from op_table import PARITY_LOG
 
 
 @pytest.fixture
@@ -30,12 +17,7 @@ def rng() -> np.random.Generator:
 
 def pytest_sessionfinish(session, exitstatus):
     """With SCRATCHNET_PARITY_REPORT=path, write the per-op parity cases and worst errors."""
-    import json
-    import os
-    import sys
-
     path = os.environ.get("SCRATCHNET_PARITY_REPORT")
-    module = sys.modules.get("test_torch_parity")
-    if path and module is not None:
+    if path:
         with open(path, "w") as f:
-            json.dump(module.PARITY_LOG, f, indent=2, sort_keys=True)
+            json.dump(PARITY_LOG, f, indent=2, sort_keys=True)

@@ -1,0 +1,270 @@
+"""The op table: one entry per op or layer, read by every generic check in ``tests/test_ops.py``.
+
+In the spirit of PyTorch's OpInfo and tinygrad's ``helper_test_op``. An entry names the op, gives a
+generator of random samples (shapes, kernels, strides, paddings, memory layouts), its PyTorch
+reference, tolerances, its slow loop twin if it has one, and the inputs it must refuse. The checks:
+
+* ``parity``: forward, input gradient and every parameter gradient against PyTorch, in float64
+  and float32 (``cases`` random samples per dtype);
+* ``gradcheck``: float64 central differences of the input and every parameter gradient
+  (``fd_cases`` samples; inputs drawn without ties or kinks within a difference step);
+* ``layout``: NCHW and channels-last inputs and upstream gradients give the same results
+  (4-D ops only);
+* ``reference``: the fast op against its loop twin in :mod:`scratchnet.ops.reference`;
+* ``errors``: each bad input raises a ``ValueError`` naming the layer and the expected shape,
+  and ``backward`` before ``forward`` is a clear ``RuntimeError``.
+
+A new op is one entry in ``TABLE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported for the tests)
+    F,
+    Sample,
+    activation_sample,
+    away_from_zero,
+    batchnorm_sample,
+    channels_last,
+    conv_reference,
+    conv_sample,
+    convpool_reference,
+    cross_entropy_sample,
+    dense_sample,
+    distinct_values,
+    dropout_sample,
+    elementwise_loss_sample,
+    pool_reference,
+    pool_sample,
+    pool_ties_sample,
+    rel_err,
+    shape_sample,
+)
+
+from scratchnet.layers import (
+    AvgPool2D,
+    BatchNorm2D,
+    Conv2D,
+    ConvPool2D,
+    Dense,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+
+TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-5}  # float32: round-off of long sums
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """``make().forward(*args)`` must raise ``ValueError`` matching ``match``."""
+
+    make: Callable[[], Any]
+    args: Callable[[], tuple]
+    match: str
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    name: str
+    sample: Callable[[np.random.Generator, str], Sample]  # (rng, check name) -> Sample
+    kind: str = "layer"  # "layer" or "loss"
+    cases: int = 30  # parity samples per dtype
+    fd_cases: int = 25  # finite-difference samples
+    layout: bool = False
+    reference: Callable[[Sample, np.ndarray], tuple] | None = None  # (sample, dout) -> y, dx, grads
+    bad_inputs: tuple[BadInput, ...] = ()
+    checks: frozenset[str] = field(default=frozenset({"parity", "gradcheck"}))
+
+
+# --- the table ---------------------------------------------------------------------------------
+def _zeros(*shape: int) -> Callable[[], tuple]:
+    return lambda: (np.zeros(shape, np.float32),)
+
+
+ALL = frozenset({"parity", "gradcheck", "layout", "reference", "errors"})
+LAYER_CHECKS = frozenset({"parity", "gradcheck", "errors"})
+
+TABLE: list[OpInfo] = [
+    OpInfo(
+        "Conv2D",
+        conv_sample,
+        layout=True,
+        reference=conv_reference,
+        checks=ALL,
+        bad_inputs=(
+            BadInput(
+                lambda: Conv2D(3, 8, 3),
+                _zeros(3, 28, 28),
+                r"Conv2D\(3, 8.*expected input of shape "
+                r"\(N, 3, H, W\), got \(3, 28, 28\)",
+            ),
+            BadInput(
+                lambda: Conv2D(3, 8, 3), _zeros(4, 1, 28, 28), r"Conv2D\(3, 8.*\(N, 3, H, W\).*\(4, 1, 28, 28\)"
+            ),
+            BadInput(
+                lambda: Conv2D(1, 1, 5, padding=1),
+                _zeros(1, 1, 2, 2),
+                r"kernel 5x5 is larger than the padded input 4x4",
+            ),
+        ),
+    ),
+    OpInfo(
+        "ConvPool2D",
+        lambda rng, check: conv_sample(rng, check, fused=True),
+        layout=True,
+        reference=convpool_reference,
+        checks=ALL,
+        bad_inputs=(
+            BadInput(
+                lambda: ConvPool2D.from_conv(Conv2D(2, 3, 3)),
+                _zeros(1, 3, 9, 9),
+                r"ConvPool2D\(2, 3.*\(N, 2, H, W\)",
+            ),
+            BadInput(
+                lambda: ConvPool2D.from_conv(Conv2D(1, 2, 3)), _zeros(1, 1, 3, 5), r"output 1x3 is too small"
+            ),
+        ),
+    ),
+    OpInfo(
+        "MaxPool2D",
+        lambda rng, check: pool_sample(rng, check, "max"),
+        layout=True,
+        reference=pool_reference("max"),
+        checks=ALL,
+        bad_inputs=(
+            BadInput(lambda: MaxPool2D(2), _zeros(2, 4, 4), r"MaxPool2D.*\(N, C, H, W\)"),
+            BadInput(lambda: MaxPool2D(3), _zeros(1, 1, 2, 5), r"kernel 3x3 is larger than the input 2x5"),
+        ),
+    ),
+    OpInfo("MaxPool2D-ties", pool_ties_sample, cases=3, checks=frozenset({"parity"})),
+    OpInfo(
+        "AvgPool2D",
+        lambda rng, check: pool_sample(rng, check, "avg"),
+        layout=True,
+        reference=pool_reference("avg"),
+        checks=ALL,
+        bad_inputs=(
+            BadInput(lambda: AvgPool2D(2), _zeros(2, 4, 4), r"AvgPool2D.*\(N, C, H, W\)"),
+            BadInput(lambda: AvgPool2D(3), _zeros(1, 1, 2, 5), r"kernel 3x3 is larger than the input 2x5"),
+        ),
+    ),
+    OpInfo("ReLU", activation_sample(ReLU, lambda: F().relu), layout=True, checks=LAYER_CHECKS | {"layout"}),
+    OpInfo(
+        "LeakyReLU(0.01)",
+        activation_sample(lambda: LeakyReLU(0.01), lambda: lambda t: F().leaky_relu(t, 0.01)),
+        layout=True,
+        checks=LAYER_CHECKS | {"layout"},
+    ),
+    OpInfo(
+        "LeakyReLU(0.2)",
+        activation_sample(lambda: LeakyReLU(0.2), lambda: lambda t: F().leaky_relu(t, 0.2)),
+        checks=LAYER_CHECKS,
+    ),
+    OpInfo(
+        "Sigmoid",
+        activation_sample(Sigmoid, lambda: F().sigmoid),
+        layout=True,
+        checks=LAYER_CHECKS | {"layout"},
+    ),
+    OpInfo("Tanh", activation_sample(Tanh, lambda: F().tanh), layout=True, checks=LAYER_CHECKS | {"layout"}),
+    OpInfo(
+        "Flatten",
+        shape_sample(Flatten),
+        layout=True,
+        checks=frozenset({"gradcheck", "layout", "errors"}),
+        bad_inputs=(BadInput(Flatten, _zeros(5), r"Flatten\(\): expected input of shape \(N, d1, \.\.\.\)"),),
+    ),
+    OpInfo("Identity", shape_sample(Identity), checks=frozenset({"gradcheck", "errors"})),
+    OpInfo(
+        "Dense",
+        dense_sample,
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                lambda: Dense(10, 3),
+                _zeros(4, 11),
+                r"Dense\(10, 3\): expected input of shape \(N, 10\), got \(4, 11\)",
+            ),
+            BadInput(lambda: Dense(10, 3), _zeros(4, 2, 5), r"\(N, 10\).*\(4, 2, 5\)"),
+        ),
+    ),
+    OpInfo("Dropout", dropout_sample, checks=frozenset({"parity", "gradcheck", "errors"})),
+    OpInfo(
+        "BatchNorm2D-train",
+        batchnorm_sample(True),
+        layout=True,
+        checks=ALL - {"reference"},
+        bad_inputs=(
+            BadInput(lambda: BatchNorm2D(4), _zeros(2, 3, 5, 5), r"BatchNorm2D\(4\).*\(N, 4, H, W\)"),
+            BadInput(lambda: BatchNorm2D(4), _zeros(1, 4, 1, 1), "more than one value per channel"),
+        ),
+    ),
+    OpInfo("BatchNorm2D-eval", batchnorm_sample(False), layout=True, checks=ALL - {"reference", "errors"}),
+    OpInfo(
+        "SoftmaxCrossEntropy",
+        cross_entropy_sample,
+        kind="loss",
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                SoftmaxCrossEntropy, lambda: (np.zeros((2, 3)), np.array([0, 3])), r"labels must be in \[0, 3\)"
+            ),
+            BadInput(
+                SoftmaxCrossEntropy,
+                lambda: (np.zeros((2, 3)), np.array([0.0, 1.0])),
+                r"integer labels of shape \(2,\)",
+            ),
+            BadInput(SoftmaxCrossEntropy, lambda: (np.zeros(3), np.array([0])), r"scores of shape \(N, C\)"),
+        ),
+    ),
+    OpInfo(
+        "BinaryCrossEntropy",
+        elementwise_loss_sample("bce"),
+        kind="loss",
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(BinaryCrossEntropy, lambda: (np.zeros((2, 1)), np.zeros(2)), r"BinaryCrossEntropy.*shape"),
+            BadInput(
+                BinaryCrossEntropy, lambda: (np.zeros(2), np.array([0.0, 2.0])), r"targets must lie in \[0, 1\]"
+            ),
+        ),
+    ),
+    OpInfo(
+        "MSE",
+        elementwise_loss_sample("mse"),
+        kind="loss",
+        checks=LAYER_CHECKS,
+        bad_inputs=(BadInput(MSE, lambda: (np.zeros((2, 3)), np.zeros((3, 2))), r"MSE.*shape"),),
+    ),
+]
+
+# op -> dtype -> [cases, max relative error]; written out by conftest.py when
+# SCRATCHNET_PARITY_REPORT names a file (the numbers quoted in the README come from there)
+PARITY_LOG: dict[str, dict[str, list]] = {}
+
+
+def log_parity(op: str, dtype: np.dtype, errs: dict[str, float]) -> None:
+    entry = PARITY_LOG.setdefault(op, {}).setdefault(np.dtype(dtype).name, [0, 0.0])
+    entry[0] += 1
+    entry[1] = max(entry[1], *errs.values())
+
+
+def cases(check: str) -> list[tuple[OpInfo, int]]:
+    """``(entry, seed)`` pairs of every table entry that takes part in ``check``."""
+    out = []
+    for op in TABLE:
+        if check in op.checks:
+            n = {"parity": op.cases, "gradcheck": op.fd_cases, "layout": 10, "reference": 20}.get(check, 1)
+            out += [(op, seed) for seed in range(n)]
+    return out

@@ -1,0 +1,173 @@
+"""Every generic check, over every entry of the op table (``tests/op_table.py``).
+
+Parity with PyTorch (CPU) compares the forward output, the input gradient and every parameter
+gradient, in float64 and float32; errors are norm-wise relative: ``max|ours - torch| / max|torch|``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from op_table import TOL, Sample, cases, channels_last, log_parity, rel_err
+
+import scratchnet as sn
+from scratchnet.layers import Identity
+from scratchnet.ops._util import is_channels_last
+
+FD_TOL = 1e-6  # float64 central differences (h = 1e-5) land around 1e-8 .. 1e-10; a bug gives > 1e-3
+DTYPES = [np.float64, np.float32]
+
+
+def _ids(pairs):
+    return [f"{op.name}-{seed}" for op, seed in pairs]
+
+
+def _with_dtype(pairs):
+    return [(op, seed, dt) for dt in DTYPES for op, seed in pairs]
+
+
+PARITY = _with_dtype(cases("parity"))
+
+
+@pytest.mark.parametrize(
+    ("op", "seed", "dtype"), PARITY, ids=[f"{o.name}-{np.dtype(d).name}-{s}" for o, s, d in PARITY]
+)
+def test_parity_with_torch(op, seed, dtype):
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(seed)
+    s = op.sample(rng, "parity")
+    dtype = np.dtype(dtype)
+    errs = _loss_parity(s, dtype, torch) if op.kind == "loss" else _layer_parity(s, dtype, rng, torch)
+    log_parity(op.name, dtype, errs)
+    assert max(errs.values()) < TOL[dtype] * (s.float32_tol_scale if dtype == np.float32 else 1.0), errs
+
+
+def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -> dict[str, float]:
+    layer = s.layer.astype(dtype)
+    x = s.x.astype(dtype)
+    y = layer.forward(x)
+    dout = rng.standard_normal(y.shape).astype(dtype)
+    dx = layer.backward(dout)
+    xt = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
+    pt = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
+    yt = s.torch_fn(xt, **pt)
+    yt.backward(torch.tensor(dout))
+    assert y.dtype == dtype and dx.dtype == dtype, "float dtype must be preserved"
+    errs = {"forward": rel_err(y, yt.detach().numpy()), "input": rel_err(dx, xt.grad.numpy())}
+    for k, v in pt.items():
+        assert layer.grads[k].dtype == dtype
+        errs[k] = rel_err(layer.grads[k], v.grad.numpy())
+    if s.after is not None:
+        errs.update(s.after(layer))
+    if dtype == np.float32 and s.grad_atol:
+        if np.abs(dx - xt.grad.numpy()).max(initial=0.0) <= s.grad_atol * np.abs(dout).max():
+            errs["input"] = 0.0
+    return errs
+
+
+def _loss_parity(s: Sample, dtype: np.dtype, torch) -> dict[str, float]:
+    scores = s.x.astype(dtype)
+    targets = s.targets.astype(dtype) if np.issubdtype(s.targets.dtype, np.floating) else s.targets
+    value = s.layer.forward(scores, targets)
+    grad = s.layer.backward()
+    st = torch.tensor(scores, requires_grad=True)
+    lt = s.torch_fn(st)
+    lt.backward()
+    assert isinstance(value, float)
+    assert grad.dtype == dtype
+    return {"loss": abs(value - lt.item()) / max(abs(lt.item()), 1e-30), "grad": rel_err(grad, st.grad.numpy())}
+
+
+FD = cases("gradcheck")
+
+
+@pytest.mark.parametrize(("op", "seed"), FD, ids=_ids(FD))
+def test_finite_differences(op, seed):
+    s = op.sample(np.random.default_rng(seed), "gradcheck")
+    if op.kind == "loss":
+        report = sn.gradcheck(Identity(), s.x, loss=s.layer, targets=s.targets)
+    else:
+        report = sn.gradcheck(s.layer, s.x, seed=seed)
+        assert set(report.errors) == {"input", *s.layer.params}, "every parameter is checked"
+    # relative error; a gradient that is itself ~0 (a saturated softmax) is judged absolutely,
+    # against the finite differences' own round-off (eps_mach * |L| / h ~ 1e-11)
+    bad = {k: e for k, e in report.errors.items() if e >= FD_TOL and report.abs_errors[k] >= 1e-10}
+    assert not bad, str(report)
+
+
+LAYOUT = cases("layout")
+
+
+@pytest.mark.parametrize(("op", "seed"), LAYOUT, ids=_ids(LAYOUT))
+def test_memory_layout_does_not_change_results(op, seed):
+    """NCHW or channels-last input, NCHW or channels-last upstream gradient: same results."""
+    rng = np.random.default_rng(seed)
+    s = op.sample(rng, "layout")
+    x = np.ascontiguousarray(s.x).astype(np.float32)
+    assert x.ndim == 4
+    y_shape = s.layer.astype(np.float32).forward(x).shape
+    g = rng.standard_normal(y_shape).astype(np.float32)
+    results = []
+    for x_layout in (np.ascontiguousarray, channels_last):
+        for g_layout in (np.ascontiguousarray, channels_last if len(y_shape) == 4 else np.ascontiguousarray):
+            layer = op.sample(np.random.default_rng(seed), "layout").layer.astype(np.float32)
+            xin, gin = x_layout(x), g_layout(g)
+            if gin.ndim == 4 and gin.shape[1] > 1 and gin.shape[2] * gin.shape[3] > 1:  # else both layouts
+                assert is_channels_last(gin) == (g_layout is channels_last)
+            y = layer.forward(xin)
+            dx = layer.backward(gin)
+            results.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
+    y0, dx0, grads0 = results[0]
+    for y, dx, grads in results[1:]:
+        np.testing.assert_allclose(y, y0, rtol=1e-6, atol=1e-6)  # float32 sums may reassociate
+        np.testing.assert_allclose(dx, dx0, rtol=1e-6, atol=1e-6)
+        for k in grads0:
+            np.testing.assert_allclose(grads[k], grads0[k], rtol=1e-5, atol=1e-5)
+
+
+REFERENCE = cases("reference")
+
+
+@pytest.mark.parametrize(("op", "seed"), REFERENCE, ids=_ids(REFERENCE))
+def test_fast_path_matches_its_loop_twin(op, seed):
+    """Forward, input gradient and parameter gradients against ``scratchnet.ops.reference``."""
+    rng = np.random.default_rng(seed)
+    s = op.sample(rng, "reference")
+    y = s.layer.forward(s.x)
+    dout = rng.standard_normal(y.shape)
+    dx = s.layer.backward(dout)
+    y_ref, dx_ref, grads_ref = op.reference(s, dout)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+    for k in s.layer.params:
+        np.testing.assert_allclose(s.layer.grads[k], grads_ref[k], rtol=1e-12, atol=1e-12)
+
+
+ERRORS = cases("errors")
+
+
+@pytest.mark.parametrize(("op", "seed"), ERRORS, ids=_ids(ERRORS))
+def test_bad_input_is_a_clear_error(op, seed):
+    for bad in op.bad_inputs:
+        with pytest.raises(ValueError, match=bad.match):
+            bad.make().forward(*bad.args())
+    fresh = op.sample(np.random.default_rng(seed), "errors").layer
+    with pytest.raises(RuntimeError, match=rf"{type(fresh).__name__}.*backward\(\) called before forward\(\)"):
+        fresh.backward() if op.kind == "loss" else fresh.backward(np.zeros((1, 1, 1, 1), np.float32))
+
+
+def test_every_check_has_cases():
+    """The table really drives each check (a typo in a check name would silently skip it)."""
+    counts = {check: len(cases(check)) for check in ("parity", "gradcheck", "layout", "reference", "errors")}
+    assert all(n > 0 for n in counts.values()), counts
+
+
+def test_conv_output_is_channels_last_and_pool_keeps_it():
+    from scratchnet.layers import Conv2D, MaxPool2D
+
+    x = np.zeros((2, 3, 8, 8), np.float32)
+    y = Conv2D(3, 4, 3, padding=1).forward(x)
+    assert y.shape == (2, 4, 8, 8) and is_channels_last(y)
+    assert is_channels_last(MaxPool2D(2).forward(y))
+    assert not is_channels_last(MaxPool2D(2).forward(np.zeros((2, 4, 8, 8), np.float32)))
