@@ -1,6 +1,6 @@
 """Command-line interface: ``scratchnet <command> ...`` (also ``python -m scratchnet``).
 
-Commands: ``train``, ``sweep``, ``evaluate``, ``summary``, ``models``. Argument parsing only;
+Commands: ``train``, ``sweep``, ``evaluate``, ``summary``, ``models``, ``names``. Argument parsing only;
 the work is done by :mod:`scratchnet.experiment`. Errors in the input (missing or corrupt data
 files, bad options) print one message and exit with status 2, a diverging run exits with 1,
 Ctrl-C with 130 after saving a checkpoint.
@@ -15,19 +15,23 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import __version__, zoo
+from .data.sources import DATASETS
+from .optim import OPTIMIZERS
+from .schedules import SCHEDULES
+from .zoo import MODELS
 
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``sweep``; ``None`` means "the dataset's default"."""
-    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist", "cifar10"])
-    p.add_argument("--model", choices=sorted(zoo.MODELS), help="architecture (default: per dataset)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS.names())
+    p.add_argument("--model", choices=MODELS.names(), help="architecture (default: per dataset)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--optimizer", choices=OPTIMIZERS.names())
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--dropout", type=float, help="dropout probability of the model's dropout layers")
-    p.add_argument("--schedule", choices=["constant", "step", "cosine", "onecycle"])
+    p.add_argument("--schedule", choices=SCHEDULES.names())
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
@@ -124,8 +128,15 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    for name, (_, description) in sorted(zoo.MODELS.items()):
-        print(f"{name:16s} {description}")
+    for name in sorted(MODELS):
+        print(f"{name:16s} {MODELS.description(name)}")
+    return 0
+
+
+def _cmd_names(args: argparse.Namespace) -> int:
+    from .registry import names_markdown
+
+    print(names_markdown(), end="")
     return 0
 
 
@@ -157,13 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("summary", help="print a model's layer table (shapes, parameters, MACs)")
-    p.add_argument("--model", default="reference-cnn", choices=sorted(zoo.MODELS))
+    p.add_argument("--model", default="reference-cnn", choices=MODELS.names())
     p.add_argument("--input-shape", type=int, nargs=3, default=(1, 28, 28), metavar=("C", "H", "W"))
     p.add_argument("--classes", type=int, default=10)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("models", help="list the model zoo")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("names", help="every dataset, model, optimizer and schedule name (Markdown)")
+    p.set_defaults(func=_cmd_names)
     return parser
 
 

@@ -25,11 +25,12 @@ AdamW (decoupled weight decay, Loshchilov & Hutter): :math:`g' = g` and, before 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from .layers.base import Parameter
+from .registry import Registry
 
 
 class Optimizer:
@@ -184,3 +185,23 @@ class AdamW(Adam):
 
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+
+
+def _sgd(params: list[Parameter], lr: float, *, momentum: float = 0.9, nesterov: bool = True,
+         weight_decay: float = 0.0) -> SGD:  # fmt: skip
+    return SGD(params, lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
+
+
+def _adam(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, **_: object) -> Adam:
+    return Adam(params, lr, weight_decay=weight_decay)
+
+
+def _adamw(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, **_: object) -> AdamW:
+    return AdamW(params, lr, weight_decay=weight_decay)
+
+
+#: name -> factory ``(params, lr, *, momentum, nesterov, weight_decay) -> Optimizer``
+OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer")
+OPTIMIZERS.add("sgd", _sgd, "SGD with (Nesterov) momentum and L2 weight decay")
+OPTIMIZERS.add("adam", _adam, "Adam with L2 weight decay added to the gradient")
+OPTIMIZERS.add("adamw", _adamw, "Adam with decoupled weight decay (Loshchilov & Hutter)")

@@ -12,7 +12,10 @@ Any schedule can be preceded by a linear warm-up over ``warmup`` iterations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -29,28 +32,42 @@ class Schedule:
     div: float = 25.0  # one-cycle: start at base/div
     div_final: float = 1e3  # one-cycle: end at base/div_final
 
-    KINDS = ("constant", "step", "cosine", "onecycle")
-
     def __post_init__(self) -> None:
-        if self.kind not in self.KINDS:
-            raise ValueError(f"unknown schedule {self.kind!r}; choose from {', '.join(self.KINDS)}")
+        SCHEDULES.get(self.kind)  # validates the name
 
     def factor(self, t: int) -> float:
-        T = max(self.total, 1)
-        if self.kind == "constant":
-            f = 1.0
-        elif self.kind == "step":
-            f = self.gamma ** ((t // max(self.iters_per_epoch, 1)) // max(self.step_epochs, 1))
-        elif self.kind == "cosine":
-            f = 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
-        else:  # onecycle
-            rise = max(int(self.pct * T), 1)
-            if t < rise:
-                f = 1.0 / self.div + (1.0 - 1.0 / self.div) * t / rise
-            else:
-                p = min((t - rise) / max(T - rise, 1), 1.0)
-                low = 1.0 / self.div_final
-                f = low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * p))
+        f = SCHEDULES.get(self.kind)(self, t)
         if t < self.warmup:
             f *= (t + 1) / self.warmup
         return f
+
+
+FactorFn = Callable[[Schedule, int], float]
+SCHEDULES: Registry[FactorFn] = Registry("schedule")
+
+
+@SCHEDULES.register("constant", "the same rate throughout")
+def _constant(s: Schedule, t: int) -> float:
+    return 1.0
+
+
+@SCHEDULES.register("step", "multiply by gamma every step_epochs epochs")
+def _step(s: Schedule, t: int) -> float:
+    return s.gamma ** ((t // max(s.iters_per_epoch, 1)) // max(s.step_epochs, 1))
+
+
+@SCHEDULES.register("cosine", "cosine decay from the base rate to 0")
+def _cosine(s: Schedule, t: int) -> float:
+    T = max(s.total, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
+
+
+@SCHEDULES.register("onecycle", "linear warm-up from base/25 over 25% of the run, cosine down to base/1000")
+def _onecycle(s: Schedule, t: int) -> float:
+    T = max(s.total, 1)
+    rise = max(int(s.pct * T), 1)
+    if t < rise:
+        return 1.0 / s.div + (1.0 - 1.0 / s.div) * t / rise
+    p = min((t - rise) / max(T - rise, 1), 1.0)
+    low = 1.0 / s.div_final
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * p))

@@ -38,8 +38,8 @@ from .data.transforms import Augment, Normalizer
 from .io import load_npz, save_npz
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
-from .optim import SGD, Adam, AdamW, Optimizer
-from .schedules import Schedule
+from .optim import OPTIMIZERS, Optimizer
+from .schedules import SCHEDULES, Schedule
 
 CHECKPOINT_FORMAT = 1
 
@@ -84,9 +84,8 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose sgd, adam or adamw")
-        Schedule(self.schedule)  # validates the name
+        OPTIMIZERS.get(self.optimizer)  # validates the names
+        SCHEDULES.get(self.schedule)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -95,12 +94,9 @@ class TrainConfig:
 
 
 def make_optimizer(cfg: TrainConfig, params: list) -> Optimizer:
-    if cfg.optimizer == "sgd":
-        return SGD(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                   weight_decay=cfg.weight_decay)  # fmt: skip
-    if cfg.optimizer == "adam":
-        return Adam(params, cfg.lr, weight_decay=cfg.weight_decay)
-    return AdamW(params, cfg.lr, weight_decay=cfg.weight_decay)
+    """The optimizer named by ``cfg.optimizer`` (see :data:`scratchnet.optim.OPTIMIZERS`)."""
+    factory = OPTIMIZERS.get(cfg.optimizer)
+    return factory(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
 
 
 @dataclass

@@ -16,17 +16,11 @@ import numpy as np
 from .fusion import fuse as fuse_model
 from .layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
 from .model import Sequential
+from .registry import Registry
 
 Builder = Callable[..., Sequential]
-MODELS: dict[str, tuple[Builder, str]] = {}
-
-
-def register(name: str, description: str) -> Callable[[Builder], Builder]:
-    def deco(fn: Builder) -> Builder:
-        MODELS[name] = (fn, description)
-        return fn
-
-    return deco
+MODELS: Registry[Builder] = Registry("model")
+register = MODELS.register
 
 
 def _dropout(p: float, rng: np.random.Generator) -> list[Layer]:
@@ -96,10 +90,7 @@ def cifar_cnn(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.3, rng=No
 def build(name: str, *, fuse: bool = True, **kwargs: object) -> Sequential:
     """Build the architecture registered as ``name`` (see :data:`MODELS`), fused unless
     ``fuse=False``."""
-    try:
-        fn, _ = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") from None
+    fn = MODELS.get(name)
     if "in_shape" in kwargs:
         kwargs["in_shape"] = tuple(kwargs["in_shape"])  # type: ignore[arg-type]
     model = fn(**kwargs)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from scratchnet.data import (
-    SPECS,
+    DATASETS,
     Augment,
     DatasetError,
     DatasetSpec,
@@ -74,7 +74,7 @@ def isolated_lookup(tmp_path, monkeypatch):
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_idx_dataset(tmp_path, gz):
     data = write_idx_set(tmp_path / "mnist", gz=gz)
-    spec = SPECS["mnist"]
+    spec = DATASETS.get("mnist")
     if gz:  # generated gz files are not the official ones: give their real checksums
         files = {}
         for role, rf in spec.files.items():
@@ -188,12 +188,12 @@ def _served_spec(root: Path, url: str, corrupt: str | None = None) -> DatasetSpe
     served bytes do not match its checksum."""
     write_idx_set(root / "src", gz=True)
     files = {}
-    for role, rf in SPECS["mnist"].files.items():
+    for role, rf in DATASETS.get("mnist").files.items():
         data = (root / "src" / rf.name).read_bytes()
         files[role] = RemoteFile(rf.name, hashlib.md5(data).hexdigest(), len(data))
         (root / rf.name).write_bytes(data[:-5] + b"xxxxx" if rf.name == corrupt else data)
     return dataclasses.replace(
-        SPECS["mnist"], name="mnist-test", title="MNIST-test", files=files, mirrors=(url,)
+        DATASETS.get("mnist"), name="mnist-test", title="MNIST-test", files=files, mirrors=(url,)
     )
 
 
@@ -273,7 +273,8 @@ def test_cifar_from_archive_and_corrupt_archives(tmp_path):
     archive.parent.mkdir()
     archive.write_bytes(data)
     spec = dataclasses.replace(
-        SPECS["cifar10"], files={"archive": RemoteFile(archive.name, hashlib.md5(data).hexdigest(), len(data))}
+        DATASETS.get("cifar10"),
+        files={"archive": RemoteFile(archive.name, hashlib.md5(data).hexdigest(), len(data))},
     )
     ds = load_dataset(spec, data_dir=tmp_path, download=False)
     np.testing.assert_array_equal(ds.x_train, images[:35])

@@ -4,12 +4,12 @@ from .batching import epoch_order, num_batches, train_val_split
 from .datasets import Dataset, get_spec, load_dataset
 from .fetch import ENV_VAR, cache_dir, search_roots
 from .formats import DatasetError, parse_cifar, read_idx
-from .sources import SPECS, DatasetSpec, RemoteFile
+from .sources import DATASETS, DatasetSpec, RemoteFile
 from .transforms import Augment, Normalizer, random_crop, random_flip
 
 __all__ = [
+    "DATASETS",
     "ENV_VAR",
-    "SPECS",
     "Augment",
     "Dataset",
     "DatasetError",

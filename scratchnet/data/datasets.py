@@ -16,7 +16,7 @@ from .formats import (
     read_cifar_member,
     read_idx,
 )
-from .sources import CIFAR_DIR, CIFAR_TEST, CIFAR_TRAIN, SPECS, DatasetSpec
+from .sources import CIFAR_DIR, CIFAR_TEST, CIFAR_TRAIN, DATASETS, DatasetSpec
 
 
 @dataclass
@@ -51,9 +51,9 @@ def get_spec(name: str | DatasetSpec) -> DatasetSpec:
         return name
     key = name.lower().replace("_", "-")
     key = {"fashion": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
-    if key not in SPECS:
-        raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(SPECS)}")
-    return SPECS[key]
+    if key not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}")
+    return DATASETS.get(key)
 
 
 def _load_idx(spec: DatasetSpec, data_dir, download: bool, progress: bool) -> Dataset:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..registry import Registry
+
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -72,4 +74,8 @@ CIFAR_DIR = "cifar-10-batches-bin"
 CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR_TEST = ("test_batch.bin",)
 
-SPECS: dict[str, DatasetSpec] = {s.name: s for s in (FASHION_MNIST, MNIST, CIFAR10)}
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+for _spec, _about in [(FASHION_MNIST, "Zalando's 28x28 grey clothing images, 10 classes (60k/10k)"),
+                      (MNIST, "28x28 grey handwritten digits, 10 classes (60k/10k)"),
+                      (CIFAR10, "32x32 colour images, 10 classes (50k/10k); binary version")]:  # fmt: skip
+    DATASETS.add(_spec.name, _spec, _about)
