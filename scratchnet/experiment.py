@@ -26,7 +26,7 @@ import numpy as np
 
 from . import __version__, viz, zoo
 from .data import Dataset, Normalizer, load_dataset, train_val_split
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, without_prefix
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
@@ -273,8 +273,9 @@ def evaluate_checkpoint(
     spec = meta["model"]
     ds = prepare_data(spec["dataset"], data_dir, spec.get("limit"), progress)
     net = zoo.build(spec["name"], **spec["kwargs"])
-    net.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
-    trainer = Trainer(net, TrainConfig.from_dict(meta["config"]), Normalizer(**meta["normalizer"]),
+    net.load_state_dict(without_prefix(arrays, "model."))
+    transform = Normalizer(**meta["normalizer"]) if meta.get("normalizer") else None
+    trainer = Trainer(net, TrainConfig.from_dict(meta["config"]), transform,
                       progress=False, log=None, model_spec=spec)  # fmt: skip
     res = trainer.evaluate(ds.x_test, ds.y_test)
     cm = viz.confusion_matrix(ds.y_test, res["predictions"], ds.num_classes)

@@ -59,3 +59,13 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable .npz file ({e})") from e
+
+
+def with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """``{prefix + key: array}``: how a checkpoint keeps the parts of a run apart."""
+    return {prefix + k: v for k, v in arrays.items()}
+
+
+def without_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The entries whose key starts with ``prefix``, with the prefix removed."""
+    return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}

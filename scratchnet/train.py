@@ -1,16 +1,20 @@
 """The training loop: seeded mini-batches, schedules, metrics, early stopping, checkpoints.
 
-``Trainer.fit`` trains a :class:`~scratchnet.Sequential` classifier on uint8 images (augmented,
-then normalised batch by batch) and records
+``Trainer.fit`` trains a :class:`~scratchnet.Sequential` classifier on any inputs: images (uint8,
+augmented and normalised batch by batch by the optional ``transform``) or sequences alike; the
+model's scores have the classes on their last axis. It records
 
 * per iteration: loss, accuracy of the batch, learning rate;
-* per epoch: mean training loss/accuracy, validation loss/accuracy, test loss/accuracy (the
-  test set is only evaluated, never used for a decision), seconds.
+* per epoch: mean training loss/accuracy, seconds, and whatever the callbacks add
+  (:mod:`scratchnet.callbacks`: validation/test metrics, early stopping, logging, checkpoints).
 
 Reproducibility: the batch order of epoch ``e`` is a permutation seeded by ``(seed, e)`` and the
 augmentation of batch ``b`` is seeded by ``(seed, e, b)``; a checkpoint stores the model, the
 optimizer state, every layer's random generator (dropout), the position in the epoch and the
 history, so a resumed run reproduces the uninterrupted one exactly.
+
+Checkpoint keys carry one prefix per part: ``model.``, ``optim.``, ``history.``, ``best.`` (see
+:func:`scratchnet.io.with_prefix`); :class:`~scratchnet.Sequential` knows only its own keys.
 
 Ctrl-C during ``fit`` finishes the current step, writes a checkpoint and raises
 :class:`TrainingInterrupted`; a second Ctrl-C aborts at once. A non-finite loss raises
@@ -26,16 +30,17 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog, Evaluation, ProgressBar
 from .data.batching import epoch_order, num_batches
-from .data.transforms import Augment, Normalizer
-from .io import load_npz, save_npz
+from .data.transforms import Augment
+from .io import load_npz, save_npz, with_prefix, without_prefix
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import OPTIMIZERS, Optimizer
@@ -148,27 +153,31 @@ class Trainer:
     """Trains a classifier; see the module docstring.
 
     Args:
-        model: the network (its output: class scores ``(N, classes)``).
+        model: the network; its output: class scores with the classes on the last axis.
         cfg: hyper-parameters.
-        normalizer: turns uint8 batches into float32 network input.
-        checkpoint_path: where ``fit`` writes a checkpoint after every epoch and on Ctrl-C.
+        transform: turns a batch of stored samples into network input (e.g. a
+            :class:`~scratchnet.data.Normalizer` for uint8 images); ``None``: used as they are.
+        checkpoint_path: where the checkpoint is written after every epoch and on Ctrl-C.
         model_spec: how to rebuild the model (zoo name and arguments), stored in checkpoints.
-        progress: show a tqdm progress bar.
+        progress: show a progress bar (only where standard error is a terminal).
         log: where to print one line per epoch (``None``: silent).
+        callbacks: more :class:`~scratchnet.callbacks.Callback` objects, run after the built-in
+            ones and before the checkpoint is written.
     """
 
     def __init__(
         self,
         model: Sequential,
         cfg: TrainConfig,
-        normalizer: Normalizer,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
         *,
         checkpoint_path: str | os.PathLike | None = None,
         model_spec: dict[str, Any] | None = None,
         progress: bool = True,
         log: Callable[[str], None] | None = print,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
-        self.model, self.cfg, self.normalizer = model, cfg, normalizer
+        self.model, self.cfg, self.transform = model, cfg, transform
         self.loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
         self.eval_loss_fn = SoftmaxCrossEntropy()
         self.optimizer = make_optimizer(cfg, model.parameters())
@@ -176,9 +185,11 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.model_spec = model_spec or {}
         self.progress, self.log = progress, log
+        self.extra_callbacks = list(callbacks)
         self.history = History()
         self.epoch = 0  # current epoch (0-based)
         self.batch = 0  # next batch within the epoch
+        self.batches_per_epoch = 0
         self.iteration = 0  # optimizer steps taken
         self.elapsed = 0.0  # training seconds, summed over resumed sessions
         self.best: dict[str, float] = {"val_accuracy": -1.0, "epoch": -1}
@@ -186,12 +197,20 @@ class Trainer:
         self.stopped_early = False
         self._stop = False
 
+    @property
+    def normalizer(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The input transform (named for the image case, where it is a ``Normalizer``)."""
+        return self.transform
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        return x if self.transform is None else self.transform(x)
+
     # --- one step and evaluation ---------------------------------------------------------------
-    def train_step(self, x_u8: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-        """Forward, loss, backward and update on one uint8 batch; returns (loss, accuracy)."""
-        x = self.augment(x_u8, rng) if self.augment.active else x_u8
+    def train_step(self, x_batch: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+        """Forward, loss, backward and update on one batch; returns (loss, accuracy)."""
+        x = self.augment(x_batch, rng) if self.augment.active else x_batch
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
-            scores = self.model.forward(self.normalizer(x))
+            scores = self.model.forward(self._prepare(x))
             loss = self.loss_fn.forward(scores, y)
         if not math.isfinite(loss):
             raise TrainingDiverged(
@@ -201,22 +220,30 @@ class Trainer:
             )
         self.model.backward(self.loss_fn.backward(), need_dx=False)
         self.optimizer.step()
-        return loss, float(np.mean(scores.argmax(axis=1) == y))
+        return loss, float(np.mean(scores.argmax(axis=-1) == y))
 
-    def predict(self, x_u8: np.ndarray) -> np.ndarray:
-        """Class scores for uint8 images, in eval mode, in batches."""
-        return self.model.predict(x_u8, self.cfg.eval_batch_size, transform=self.normalizer)
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Class scores, in eval mode, in batches."""
+        return self.model.predict(x, self.cfg.eval_batch_size, transform=self.transform)
 
-    def evaluate(self, x_u8: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Mean loss, accuracy and predicted labels on a labelled set."""
-        if len(x_u8) == 0:
+        if len(x) == 0:
             return {"loss": float("nan"), "accuracy": float("nan"), "predictions": y[:0]}
-        scores = self.predict(x_u8)
+        scores = self.predict(x)
         loss = self.eval_loss_fn.forward(scores, y)
-        pred = scores.argmax(axis=1)
+        pred = scores.argmax(axis=-1)
         return {"loss": loss, "accuracy": float(np.mean(pred == y)), "predictions": pred}
 
     # --- the loop ------------------------------------------------------------------------------
+    def callbacks(self, x_val, y_val, x_test, y_test) -> list[Callback]:
+        """The callbacks of a ``fit`` call, in the order they run."""
+        built_in: list[Callback] = [ProgressBar(self.progress), Evaluation(x_val, y_val, x_test, y_test),
+                                    EarlyStopping(self.cfg.patience)]  # fmt: skip
+        if self.log:
+            built_in.append(EpochLog(self.log))
+        return [*built_in, *self.extra_callbacks, Checkpoint()]
+
     def fit(
         self,
         x_train: np.ndarray,
@@ -228,103 +255,89 @@ class Trainer:
     ) -> History:
         """Train for ``cfg.epochs`` epochs (continuing from the current position after a
         resume). Validation drives early stopping; the test set is only evaluated."""
-        from tqdm.auto import tqdm
-
         cfg = self.cfg
         n, bs = len(x_train), cfg.batch_size
-        nb = num_batches(n, bs)
+        nb = self.batches_per_epoch = num_batches(n, bs)
         schedule = Schedule(
             cfg.schedule, total=cfg.epochs * nb, iters_per_epoch=nb, warmup=int(cfg.warmup_epochs * nb),
             step_epochs=cfg.step_epochs, gamma=cfg.gamma,
         )  # fmt: skip
+        callbacks = self.callbacks(x_val, y_val, x_test, y_test)
         self._stop = False
-        with graceful_interrupt(self.request_stop):
-            while self.epoch < cfg.epochs and not self.stopped_early:
-                order = epoch_order(n, cfg.seed, self.epoch)
-                self.model.train()
-                start = time.perf_counter()
-                bar = tqdm(total=nb, initial=self.batch, desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
-                           disable=not self.progress, leave=False, dynamic_ncols=True)  # fmt: skip
-                try:
-                    while self.batch < nb:
-                        idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
-                        self.optimizer.lr = cfg.lr * schedule.factor(self.iteration)
-                        rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
-                        loss, acc = self.train_step(x_train[idx], y_train[idx], rng)
-                        self.history.add_iteration(
-                            epoch=self.epoch, iteration=self.iteration, loss=loss, accuracy=acc,
-                            lr=self.optimizer.lr,
-                        )  # fmt: skip
-                        self.batch += 1
-                        self.iteration += 1
-                        bar.update(1)
-                        if self.batch % 10 == 0 or self.batch == nb:
-                            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", lr=f"{self.optimizer.lr:.3g}")
-                        if self._stop:
-                            self.elapsed += time.perf_counter() - start
-                            self.save_checkpoint()
-                            raise TrainingInterrupted(self.checkpoint_path)
-                finally:
-                    bar.close()
-                self.elapsed += time.perf_counter() - start
-                self._end_epoch(x_val, y_val, x_test, y_test, time.perf_counter() - start)
-        if self.best_state is not None and cfg.patience:
-            self.model.load_state_dict(self.best_state)  # early stopping keeps the best model
+        completed = False
+        for cb in callbacks:
+            cb.on_fit_begin(self)
+        try:
+            with graceful_interrupt(self.request_stop):
+                while self.epoch < cfg.epochs and not self.stopped_early:
+                    self._run_epoch(x_train, y_train, schedule, callbacks)
+            completed = True
+        finally:
+            for cb in callbacks:
+                cb.on_fit_end(self, completed)
         return self.history
+
+    def _run_epoch(self, x_train: np.ndarray, y_train: np.ndarray, schedule: Schedule,
+                   callbacks: list[Callback]) -> None:  # fmt: skip
+        cfg, bs = self.cfg, self.cfg.batch_size
+        order = epoch_order(len(x_train), cfg.seed, self.epoch)
+        self.model.train()
+        start = time.perf_counter()
+        for cb in callbacks:
+            cb.on_epoch_begin(self)
+        while self.batch < self.batches_per_epoch:
+            idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
+            self.optimizer.lr = cfg.lr * schedule.factor(self.iteration)
+            rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
+            loss, acc = self.train_step(x_train[idx], y_train[idx], rng)
+            logs = {"loss": loss, "accuracy": acc, "lr": self.optimizer.lr}
+            self.history.add_iteration(epoch=self.epoch, iteration=self.iteration, **logs)
+            self.batch += 1
+            self.iteration += 1
+            for cb in callbacks:
+                cb.on_batch_end(self, logs)
+            if self._stop:
+                self.elapsed += time.perf_counter() - start
+                self.save_checkpoint()
+                raise TrainingInterrupted(self.checkpoint_path)
+        seconds = time.perf_counter() - start
+        self.elapsed += seconds
+        record = self._epoch_record(seconds)
+        self.history.epochs.append(record)
+        self.epoch += 1  # the position moves on first: a checkpoint written below resumes here
+        self.batch = 0
+        for cb in callbacks:
+            cb.on_epoch_end(self, record)
+
+    def _epoch_record(self, seconds: float) -> dict[str, Any]:
+        """Mean training loss and accuracy of the epoch that just ended, its last rate, seconds."""
+        it = self.history.iterations
+        in_epoch = [i for i, e in enumerate(it["epoch"]) if e == self.epoch]
+        return {
+            "epoch": self.epoch + 1,
+            "train_loss": float(np.mean([it["loss"][i] for i in in_epoch])),
+            "train_accuracy": float(np.mean([it["accuracy"][i] for i in in_epoch])),
+            "lr": self.optimizer.lr,
+            "seconds": seconds,
+        }
 
     def request_stop(self) -> None:
         """Ask ``fit`` to stop after the current step (what the first Ctrl-C does)."""
         self._stop = True
 
-    def _end_epoch(self, x_val, y_val, x_test, y_test, seconds: float) -> None:
-        it = self.history.iterations
-        in_epoch = [i for i, e in enumerate(it["epoch"]) if e == self.epoch]
-        record: dict[str, float] = {
-            "epoch": self.epoch + 1,
-            "train_loss": float(np.mean([it["loss"][i] for i in in_epoch])),
-            "train_accuracy": float(np.mean([it["accuracy"][i] for i in in_epoch])),
-            "lr": self.optimizer.lr,
-        }
-        val = self.evaluate(x_val, y_val)
-        record.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        if x_test is not None:
-            test = self.evaluate(x_test, y_test)
-            record.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
-        record["seconds"] = seconds
-        self.history.epochs.append(record)
-        if len(x_val) and val["accuracy"] > self.best["val_accuracy"]:
-            self.best = {"val_accuracy": val["accuracy"], "epoch": self.epoch + 1}
-            if self.cfg.patience:
-                self.best_state = {k: v.copy() for k, v in self.model.state_dict().items()}
-        elif self.cfg.patience and self.epoch + 1 - self.best["epoch"] >= self.cfg.patience:
-            self.stopped_early = True
-        if self.log:
-            parts = [f"epoch {self.epoch + 1:>3}/{self.cfg.epochs}",
-                     f"loss {record['train_loss']:.4f}", f"train {record['train_accuracy']:.4f}",
-                     f"val {record['val_accuracy']:.4f}"]  # fmt: skip
-            if "test_accuracy" in record:
-                parts.append(f"test {record['test_accuracy']:.4f}")
-            parts.append(f"{seconds:.1f}s")
-            if self.stopped_early:
-                parts.append(f"(early stop: best val at epoch {self.best['epoch']})")
-            self.log("  ".join(parts))
-        self.epoch += 1
-        self.batch = 0
-        self.save_checkpoint()
-
     # --- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume: model, optimizer, history, position, random states."""
-        arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        arrays.update({f"optim.{k}": v for k, v in self.optimizer.state_dict().items()})
-        arrays.update({f"history.{k}": np.asarray(v) for k, v in self.history.iterations.items()})
+        arrays = with_prefix(self.model.state_dict(), "model.")
+        arrays.update(with_prefix(self.optimizer.state_dict(), "optim."))
+        arrays.update(with_prefix({k: np.asarray(v) for k, v in self.history.iterations.items()}, "history."))
         if self.best_state is not None:
-            arrays.update({f"best.{k}": v for k, v in self.best_state.items()})
+            arrays.update(with_prefix(self.best_state, "best."))
         meta = {
             "format": CHECKPOINT_FORMAT,
             "config": asdict(self.cfg),
             "model": self.model_spec,
-            "normalizer": asdict(self.normalizer),
+            "normalizer": asdict(self.transform) if is_dataclass(self.transform) else None,
             "epoch": self.epoch,
             "batch": self.batch,
             "iteration": self.iteration,
@@ -346,13 +359,13 @@ class Trainer:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         meta = checkpoint_meta(arrays)
-        self.model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
-        self.optimizer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("optim.")})
+        self.model.load_state_dict(without_prefix(arrays, "model."))
+        self.optimizer.load_state_dict(without_prefix(arrays, "optim."))
         self.history = History(
-            iterations={k[8:]: v.tolist() for k, v in arrays.items() if k.startswith("history.")},
+            iterations={k: v.tolist() for k, v in without_prefix(arrays, "history.").items()},
             epochs=meta["epochs"],
         )
-        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best.")}
+        best = without_prefix(arrays, "best.")
         self.best_state = best or None
         self.epoch, self.batch, self.iteration = meta["epoch"], meta["batch"], meta["iteration"]
         self.elapsed, self.best, self.stopped_early = (

@@ -139,3 +139,20 @@ def test_real_datasets_load_and_verify(dataset):
     assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
     counts = np.bincount(ds.y_test, minlength=10)
     assert counts.sum() == 10000 and counts.min() >= 892
+
+
+def test_piped_output_is_one_line_per_epoch(tmp_path, data_dir):
+    """Progress left on, output not a terminal (a CI log, nohup, a pipe): no bar frames, a line
+    per epoch."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run(
+        [sys.executable, "-m", "scratchnet", "train", "--dataset", "mnist", "--data-dir", data_dir,
+         "--epochs", "2", "--out", str(tmp_path / "run"), *[a for a in FAST if a != "--no-progress"]],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "\r" not in res.stdout + res.stderr and "it/s" not in res.stderr
+    assert [line.split()[:2] for line in res.stdout.splitlines() if line.startswith("epoch")] == [
+        ["epoch", "1/2"],
+        ["epoch", "2/2"],
+    ]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scratchnet as sn
+from scratchnet.callbacks import Callback
 from scratchnet.data import Normalizer
 from scratchnet.io import load_npz, save_npz
 from scratchnet.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
@@ -134,15 +135,13 @@ def test_nan_loss_stops_with_advice(tmp_path):
 def test_early_stopping_keeps_the_best_model(tmp_path):
     x, y = toy_data()
     cfg = TrainConfig(**{**CFG, "epochs": 30, "patience": 2, "lr": 0.05, "schedule": "constant"})
-    trainer = make_trainer(tmp_path, cfg)
     best_states = {}
-    real_end = trainer._end_epoch
 
-    def end_epoch(*args):
-        real_end(*args)
-        best_states[trainer.epoch] = _params(trainer)
+    class Record(Callback):
+        def on_epoch_end(self, trainer, logs):
+            best_states[logs["epoch"]] = _params(trainer)
 
-    trainer._end_epoch = end_epoch
+    trainer = make_trainer(tmp_path, cfg, callbacks=[Record()])
     hist = trainer.fit(x[:160], y[:160], x[160:], y[160:])
     assert trainer.stopped_early and len(hist.epochs) < 30
     best_epoch = trainer.best["epoch"]

@@ -1,0 +1,82 @@
+"""Callbacks: each part of a run around the steps has one job, and the trainer assumes no images."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+from test_train import CFG, make_trainer, split
+
+import scratchnet as sn
+from scratchnet.callbacks import Callback, CSVLogger, JSONLogger, ProgressBar
+from scratchnet.layers import Dense, ReLU
+from scratchnet.train import TrainConfig, Trainer
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_hooks_run_in_order_with_the_record_filled_in(tmp_path):
+    seen = []
+
+    class Spy(Callback):
+        def on_fit_begin(self, trainer):
+            seen.append("fit")
+
+        def on_epoch_begin(self, trainer):
+            seen.append(f"begin {trainer.epoch}")
+
+        def on_epoch_end(self, trainer, logs):
+            # Evaluation ran before this callback; the position already points at the next epoch
+            assert {"val_accuracy", "test_accuracy", "train_loss", "seconds"} <= set(logs)
+            assert trainer.epoch == logs["epoch"] and trainer.batch == 0
+            seen.append(f"end {logs['epoch']}")
+
+        def on_fit_end(self, trainer, completed):
+            seen.append(f"done {completed}")
+
+    trainer = make_trainer(tmp_path, TrainConfig(**{**CFG, "epochs": 2}), callbacks=[Spy()])
+    x, y, xv, yv = split()
+    trainer.fit(x, y, xv, yv, xv, yv)
+    assert seen == ["fit", "begin 0", "end 1", "begin 1", "end 2", "done True"]
+
+
+def test_csv_and_json_loggers_write_one_row_per_epoch(tmp_path):
+    cbs = [CSVLogger(tmp_path / "epochs.csv"), JSONLogger(tmp_path / "epochs.json")]
+    trainer = make_trainer(tmp_path, TrainConfig(**CFG), callbacks=cbs)
+    trainer.fit(*split())
+    rows = list(csv.DictReader((tmp_path / "epochs.csv").open()))
+    records = json.loads((tmp_path / "epochs.json").read_text())
+    assert [int(r["epoch"]) for r in rows] == [r["epoch"] for r in records] == [1, 2, 3]
+    assert (
+        float(rows[-1]["val_accuracy"])
+        == records[-1]["val_accuracy"]
+        == trainer.history.epochs[-1]["val_accuracy"]
+    )
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    """Piped output (a CI log, nohup) gets no bar frames at all; a terminal gets the bar."""
+    for stream, expect_bar in [(io.StringIO(), False), (FakeTerminal(), True)]:
+        trainer = make_trainer(
+            tmp_path, TrainConfig(**{**CFG, "epochs": 1}), callbacks=[ProgressBar(True, stream)]
+        )
+        trainer.fit(*split())
+        assert ("it/s" in stream.getvalue() or "epoch 1/1" in stream.getvalue()) == expect_bar
+
+
+def test_trainer_takes_any_input_shape():
+    """No images, no transform: vectors in, class scores out."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    model = sn.Sequential(Dense(5, 16, rng=0), ReLU(), Dense(16, 2, rng=1))
+    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.1, schedule="constant", val_size=0)
+    trainer = Trainer(model, cfg, None, progress=False, log=None)
+    hist = trainer.fit(x[:250], y[:250], x[250:], y[250:])
+    assert hist.epochs[-1]["val_accuracy"] > 0.9
+    assert trainer.state_dict()["meta"] is not None  # checkpoints work without a Normalizer
