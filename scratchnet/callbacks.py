@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .io import atomic_write_bytes
+from .runtime import is_terminal
 
 if TYPE_CHECKING:
     from .train import Trainer
@@ -102,14 +103,6 @@ class EpochLog(Callback):
         if "early_stop" in logs:
             parts.append(f"({logs['early_stop']})")
         self.log("  ".join(parts))
-
-
-def is_terminal(stream: Any) -> bool:
-    """Whether ``stream`` is an interactive terminal (not a file, pipe or CI log)."""
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 class ProgressBar(Callback):

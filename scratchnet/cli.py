@@ -17,6 +17,7 @@ from pathlib import Path
 from . import __version__, zoo
 from .data.sources import DATASETS
 from .optim import OPTIMIZERS
+from .runtime import blas_threads
 from .schedules import SCHEDULES
 from .zoo import MODELS
 
@@ -48,6 +49,9 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--limit", type=int, help="use only the first N training images (quick tries)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--threads", type=int, help="BLAS threads (default: $SCRATCHNET_NUM_THREADS, else all cores)"
+    )
 
 
 def _config(args: argparse.Namespace, lr: float | None = None):
@@ -184,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with blas_threads(getattr(args, "threads", None)):
+            return args.func(args)
     except (ValueError, FileNotFoundError) as e:  # DatasetError is a ValueError
         print(f"scratchnet: error: {e}", file=sys.stderr)
         return 2

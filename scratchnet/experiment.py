@@ -27,6 +27,7 @@ import numpy as np
 from . import __version__, viz, zoo
 from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .io import atomic_write_bytes, without_prefix
+from .runtime import blas_info
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
@@ -61,6 +62,10 @@ def machine_info() -> dict[str, Any]:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "blas": [
+            {k: i.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+            for i in blas_info()
+        ],
         "scratchnet": __version__,
     }
 

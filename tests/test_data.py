@@ -218,7 +218,8 @@ def test_download_of_corrupt_file_is_refused(tmp_path, http_server):
     assert "not stored" in str(err.value)
     cache = tmp_path / "cache-home" / "scratchnet" / "mnist-test"
     assert not (cache / "t10k-images-idx3-ubyte.gz").exists()
-    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")], "no partial files left behind"
+    verified = {rf.name for rf in spec.files.values()} - {"t10k-images-idx3-ubyte.gz"}
+    assert {p.name for p in cache.iterdir()} <= verified, "no partial or temporary files left behind"
 
 
 def test_download_404_names_the_url(http_server):
@@ -351,3 +352,16 @@ def test_train_val_split_is_stratified_and_seeded():
     assert not set(xv) & set(xt)
     (_, _), (xv2, _) = train_val_split(x, y, 100, seed=3)
     np.testing.assert_array_equal(xv, xv2)
+
+
+def test_threads_setting_is_read_and_applied(monkeypatch):
+    """SCRATCHNET_NUM_THREADS is read (and checked) and caps BLAS through threadpoolctl."""
+    from scratchnet.runtime import THREADS_ENV, blas_info, blas_threads, requested_threads
+
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert requested_threads() == 1 and requested_threads(2) == 2
+    with blas_threads():
+        assert all(i["num_threads"] == 1 for i in blas_info())
+    monkeypatch.setenv(THREADS_ENV, "many")
+    with pytest.raises(ValueError, match="SCRATCHNET_NUM_THREADS must be a positive integer"):
+        requested_threads()

@@ -4,22 +4,19 @@ Search order for every file: an explicit ``data_dir`` (``--data-dir``), then eac
 environment variable ``SCRATCHNET_DATA`` (``os.pathsep``-separated), then the user cache
 (``$XDG_CACHE_HOME/scratchnet`` or ``~/.cache/scratchnet``). In each directory ``D`` the file is
 looked for in ``D/<dataset>/`` and then in ``D`` itself, gzipped or not. Missing files are
-downloaded into the cache from the official locations, checked against the published MD5 and
-only then moved into place.
+downloaded into the cache from the official locations by ``pooch`` (download, MD5 check against
+the published checksum, atomic move into place); every error names the file and what to do.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
+import re
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_write
+from ..runtime import is_terminal
 from .formats import DatasetError
 from .sources import DatasetSpec, RemoteFile
 
@@ -73,11 +70,9 @@ def find_file(spec: DatasetSpec, remote: RemoteFile, roots: list[Root]) -> Path 
 
 
 def md5sum(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    import pooch
+
+    return pooch.file_hash(str(path), alg="md5")
 
 
 def verify(path: Path, spec: DatasetSpec, remote: RemoteFile) -> None:
@@ -95,39 +90,28 @@ def verify(path: Path, spec: DatasetSpec, remote: RemoteFile) -> None:
 
 
 def download(spec: DatasetSpec, remote: RemoteFile, dest_dir: Path, progress: bool = True) -> Path:
-    """Download ``remote`` from the first mirror that works, verify its MD5, store it atomically.
+    """Download ``remote`` from the first mirror that works into ``dest_dir`` with ``pooch``:
+    streamed to a temporary file beside the target, MD5-verified, and only then moved into place
+    (a failed or corrupt download leaves nothing behind).
 
     Raises ``DatasetError`` listing every URL tried and why it failed.
     """
-    from tqdm.auto import tqdm
+    import pooch
 
-    dest = dest_dir / remote.name
+    pooch.get_logger().setLevel("WARNING")  # no "Downloading ..." chatter; errors are ours to report
     failures = []
     for base in spec.mirrors:
         url = base + remote.name
-
-        def write(f, url: str = url) -> None:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                total = int(response.headers.get("Content-Length") or remote.size)
-                h = hashlib.md5(usedforsecurity=False)
-                with tqdm(total=total, unit="B", unit_scale=True, desc=remote.name,
-                          disable=not progress, leave=False) as bar:  # fmt: skip
-                    while chunk := response.read(1 << 16):
-                        f.write(chunk)
-                        h.update(chunk)
-                        bar.update(len(chunk))
-            if h.hexdigest() != remote.md5:
-                raise DatasetError(
-                    f"{url}: downloaded file has MD5 {h.hexdigest()}, expected {remote.md5}; not stored"
-                )
-
         try:
-            atomic_write(dest, write)
-            return dest
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-            failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
-        except DatasetError as e:
-            failures.append(str(e))
+            path = pooch.retrieve(url, known_hash=f"md5:{remote.md5}", fname=remote.name, path=dest_dir,
+                                  progressbar=progress and is_terminal(sys.stderr))  # fmt: skip
+            return Path(path)
+        except ValueError as e:  # pooch: the hash did not match; the temporary file is deleted
+            found = re.search(r"\(([0-9a-f]{32})\)", str(e))
+            failures.append(f"{url}: downloaded file has MD5 {found.group(1) if found else '?'}, "
+                            f"expected {remote.md5}; not stored")  # fmt: skip
+        except OSError as e:  # requests' errors (HTTP status, connection) are OSErrors too
+            failures.append(f"{url}: {e}")
     raise DatasetError("; ".join(failures))
 
 
