@@ -1,0 +1,131 @@
+"""Timed training steps and inference of both frameworks in one process, alternating blocks."""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Any
+
+import numpy as np
+from common import BATCH, EPOCH_IMAGES, LR, MOMENTUM, limit_threads, load_batches
+from torch_mirror import mirror
+
+
+def build_pair(model_name: str, seed: int = 0) -> tuple[Any, Any]:
+    """The zoo model (as ``scratchnet train`` builds it) and its torch twin, same weights."""
+    from scratchnet import zoo
+
+    ours = zoo.build(model_name, rng=seed)
+    return ours, mirror(ours)
+
+
+def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
+    import torch
+
+    import scratchnet as sn
+
+    loss_fn = sn.losses.SoftmaxCrossEntropy()
+    opt = sn.optim.SGD(ours.parameters(), lr=LR, momentum=MOMENTUM)
+    topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
+    tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+
+    def step_ours(i: int) -> None:
+        x, y = batches[i]
+        loss_fn.forward(ours.forward(x), y)
+        ours.backward(loss_fn.backward(), need_dx=False)
+        opt.step()
+
+    def step_torch(i: int) -> None:
+        x, y = tbatches[i]
+        topt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(theirs(x), y).backward()
+        topt.step()
+
+    return step_ours, step_torch
+
+
+def _alternate(fns: dict[str, Any], rounds: int, block: int, start: int = 0) -> dict[str, list[float]]:
+    """Blocks of ``block`` calls per framework, alternating who goes first; seconds per call."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    k = start
+    for r in range(rounds):
+        order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
+        for name, fn in order:
+            for j in range(block):
+                t = time.perf_counter()
+                fn(k + j)
+                times[name].append(time.perf_counter() - t)
+        k += block
+    return times
+
+
+def _summary(step_times: list[float], inference_times: list[float]) -> dict[str, float]:
+    step = float(np.median(step_times))
+    return {
+        "step_ms_median": step * 1e3,
+        "step_ms_p10": float(np.percentile(step_times, 10)) * 1e3,
+        "step_ms_p90": float(np.percentile(step_times, 90)) * 1e3,
+        "epoch_s": step * EPOCH_IMAGES / BATCH,
+        "train_images_per_s": BATCH / step,
+        "inference_images_per_s": 1000 / float(np.median(inference_times)),
+    }
+
+
+def time_training(model_name: str, threads: int, rounds: int, block: int, warmup: int) -> dict[str, Any]:
+    """Median step time and inference throughput of both frameworks at ``threads`` threads."""
+    import torch
+
+    _limits = limit_threads(threads)
+    batches = load_batches(rounds * block + warmup + 1)
+    ours, theirs = build_pair(model_name)
+    step_ours, step_torch = _steppers(ours, theirs, batches)
+    for i in range(warmup):
+        step_ours(i)
+        step_torch(i)
+    steps = _alternate({"scratchnet": step_ours, "torch": step_torch}, rounds, block, start=warmup)
+    xs = np.concatenate([b[0] for b in batches[:8]])[:1000]
+    xt = torch.from_numpy(xs)
+    ours.eval()
+    theirs.eval()
+    with torch.no_grad():
+        inference = _alternate({"scratchnet": lambda i: ours.forward(xs), "torch": lambda i: theirs(xt)}, 8, 1)
+    ours.train()
+    out: dict[str, Any] = {"threads": threads, "model": model_name, "timed_steps": len(steps["scratchnet"])}
+    out.update({name: _summary(steps[name], inference[name]) for name in steps})
+    return out
+
+
+def peak_memory(framework: str, model_name: str, threads: int, steps: int = 60) -> dict[str, Any]:
+    """Peak RSS of a process that runs only one framework (the other is never imported):
+    training steps, then inference at batch 1000."""
+    _limits = limit_threads(threads, with_torch=framework == "torch")
+    batches = load_batches(steps + 2)
+    xs = np.concatenate([b[0] for b in batches[:8]])[:1000]
+    from scratchnet import zoo
+
+    ours = zoo.build(model_name, rng=0)
+    if framework == "scratchnet":
+        import scratchnet as sn
+
+        loss_fn, opt = (
+            sn.losses.SoftmaxCrossEntropy(),
+            sn.optim.SGD(ours.parameters(), lr=LR, momentum=MOMENTUM),
+        )
+        for x, y in batches[:steps]:
+            loss_fn.forward(ours.forward(x), y)
+            ours.backward(loss_fn.backward(), need_dx=False)
+            opt.step()
+        ours.eval().forward(xs)
+    else:
+        import torch
+
+        theirs = mirror(ours)
+        del ours
+        topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
+        for x, y in batches[:steps]:
+            topt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+            topt.step()
+        with torch.no_grad():
+            theirs.eval()(torch.from_numpy(xs))
+    return {"framework": framework, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
