@@ -51,7 +51,8 @@ def markdown(results: dict[str, Any]) -> str:
     if mem:
         ours, theirs = mem["scratchnet"], mem["torch"]
         lines.append(
-            f"| {mem['threads']} | peak resident memory, MiB | {ours:.0f} | {theirs:.0f} | **{ours / theirs:.2f}** |"
+            f"| {mem['threads']} | peak resident memory, MiB | {ours:.0f} | {theirs:.0f} "
+            f"| **{ours / theirs:.2f}** |"
         )
     for prof in results.get("profiles", []):
         lines += [
