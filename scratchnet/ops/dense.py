@@ -9,7 +9,7 @@ Backward, with :math:`G = \partial L/\partial Y`:
     \frac{\partial L}{\partial W} = X^\top G,\qquad
     \frac{\partial L}{\partial b} = \mathbf 1^\top G .
 
-Derivation: ``docs/dense.md``.
+Derivation: ``docs/activations.md`` (dense layer section).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ r"""Inverted dropout.
 Training: draw :math:`m_i \sim \text{Bernoulli}(1-p)` and set
 :math:`y = x \odot m / (1-p)`, so that :math:`\mathbb E[y] = x` and eval mode is the identity.
 Backward: :math:`\partial L/\partial x = g \odot m/(1-p)`. With :math:`p = 1` every unit is
-dropped (:math:`y = 0`). Derivation: ``docs/dropout.md``.
+dropped (:math:`y = 0`). Derivation: ``docs/activations.md`` (dropout section).
 """
 
 from __future__ import annotations

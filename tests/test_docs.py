@@ -1,0 +1,93 @@
+"""Docs and docstrings name only things that exist: files, links, ``scratchnet.*`` objects and
+snake_case functions. (So that text about removed code cannot survive a refactoring.)"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARKDOWN = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "bench").glob("*.md")])
+SOURCES = sorted(p for d in ("scratchnet", "tests", "bench", "examples") for p in (ROOT / d).rglob("*.py"))
+DEFINED = {
+    name
+    for src in SOURCES
+    for pair in re.findall(r"(?m)^\s*(?:def|class)\s+(\w+)|^(\w+)\s*[:=]", src.read_text())
+    for name in pair
+    if name
+}
+# snake_case names the docs quote from elsewhere (PyTorch's API, symbols of an equation)
+EXTERNAL = {"avg_pool2d", "max_pool2d", "count_include_pad", "ceil_mode", "channels_last", "x_hat"}
+
+LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
+PATH = re.compile(
+    r"(?<![\w/.])((?:\.\./shared|docs|tests|bench|examples|scratchnet)/[\w/.-]+\.(?:md|py|json|sh|png|svg))"
+)
+SHORT_PATH = re.compile(r"(?<![\w/.])((?:ops|layers|data)/\w+\.py)")
+DOTTED = re.compile(r"(?<![\w.])~?(scratchnet(?:\.\w+)+)")
+SNAKE = re.compile(r"`(_?[a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?:\(\))?`")
+
+
+def _texts() -> list[tuple[Path, str]]:
+    return [(p, p.read_text()) for p in MARKDOWN + SOURCES]
+
+
+@pytest.mark.parametrize("md", MARKDOWN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_markdown_links_resolve(md):
+    for text, target in LINK.findall(md.read_text()):
+        if re.match(r"[a-z]+://|#|mailto:", target):
+            continue
+        path = (md.parent / target.split("#")[0]).resolve()
+        assert path.exists(), f"{md.name}: link to missing {target}"
+        names = [t for t in re.findall(r"`([^`]+)`", text) if t.isidentifier()]
+        if path.suffix == ".py" and names:  # [`function`](file.py): the file defines it
+            source = path.read_text()
+            for name in names:
+                assert re.search(rf"(?m)^\s*(def|class)\s+{name}\b|^{name}\s*[:=]", source), (
+                    f"{md.name}: {name} is not defined in {target}"
+                )
+
+
+def test_named_paths_exist():
+    missing = []
+    for path, text in _texts():
+        for name in PATH.findall(text):
+            base = ROOT.parent if name.startswith("../shared") else ROOT
+            if not (base / name.removeprefix("../")).exists() and not (ROOT / name).exists():
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+        for name in SHORT_PATH.findall(text):
+            if not (ROOT / "scratchnet" / name).exists():
+                missing.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not missing, "\n".join(missing)
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return False
+        return True
+    return False
+
+
+def test_dotted_scratchnet_names_exist():
+    missing = sorted({f"{p.relative_to(ROOT)}: {d}" for p, text in _texts() for d in DOTTED.findall(text)
+                      if not _resolves(d.rstrip("."))})  # fmt: skip
+    assert not missing, "\n".join(missing)
+
+
+def test_snake_case_names_in_docs_exist():
+    """A function named in backticks in the docs (``im2col``, ``test_maxpool_by_hand``) exists."""
+    missing = sorted({f"{p.relative_to(ROOT)}: {n}" for p in MARKDOWN for n in SNAKE.findall(p.read_text())
+                      if n not in DEFINED and n not in EXTERNAL})  # fmt: skip
+    assert not missing, "\n".join(missing)
