@@ -92,6 +92,16 @@ def _zeros(*shape: int) -> Callable[[], tuple]:
     return lambda: (np.zeros(shape, np.float32),)
 
 
+def pool_entry(Pool: type, mode: str) -> OpInfo:
+    """Max and average pooling share their samples, loop twin and bad inputs."""
+    name = Pool.__name__
+    return OpInfo(name, lambda rng, check: pool_sample(rng, check, mode), layout=True,
+                  reference=pool_reference(mode), checks=ALL, bad_inputs=(
+        BadInput(lambda: Pool(2), _zeros(2, 4, 4), rf"{name}.*\(N, C, H, W\)"),
+        BadInput(lambda: Pool(3), _zeros(1, 1, 2, 5), r"kernel 3x3 is larger than the input 2x5"),
+    ))  # fmt: skip
+
+
 ALL = frozenset({"parity", "gradcheck", "layout", "reference", "errors"})
 LAYER_CHECKS = frozenset({"parity", "gradcheck", "errors"})
 
@@ -136,29 +146,9 @@ TABLE: list[OpInfo] = [
             ),
         ),
     ),
-    OpInfo(
-        "MaxPool2D",
-        lambda rng, check: pool_sample(rng, check, "max"),
-        layout=True,
-        reference=pool_reference("max"),
-        checks=ALL,
-        bad_inputs=(
-            BadInput(lambda: MaxPool2D(2), _zeros(2, 4, 4), r"MaxPool2D.*\(N, C, H, W\)"),
-            BadInput(lambda: MaxPool2D(3), _zeros(1, 1, 2, 5), r"kernel 3x3 is larger than the input 2x5"),
-        ),
-    ),
+    pool_entry(MaxPool2D, "max"),
     OpInfo("MaxPool2D-ties", pool_ties_sample, cases=3, checks=frozenset({"parity"})),
-    OpInfo(
-        "AvgPool2D",
-        lambda rng, check: pool_sample(rng, check, "avg"),
-        layout=True,
-        reference=pool_reference("avg"),
-        checks=ALL,
-        bad_inputs=(
-            BadInput(lambda: AvgPool2D(2), _zeros(2, 4, 4), r"AvgPool2D.*\(N, C, H, W\)"),
-            BadInput(lambda: AvgPool2D(3), _zeros(1, 1, 2, 5), r"kernel 3x3 is larger than the input 2x5"),
-        ),
-    ),
+    pool_entry(AvgPool2D, "avg"),
     OpInfo("ReLU", activation_sample(ReLU, lambda: F().relu), layout=True, checks=LAYER_CHECKS | {"layout"}),
     OpInfo(
         "LeakyReLU(0.01)",

@@ -8,7 +8,8 @@ import pytest
 from op_table import TOL, log_parity, rel_err
 
 import scratchnet as sn
-from scratchnet.layers import Conv2D, Dense, MaxPool2D, ReLU
+from scratchnet import zoo
+from scratchnet.layers import Dense
 from scratchnet.losses import SoftmaxCrossEntropy
 
 torch = pytest.importorskip("torch")
@@ -69,19 +70,8 @@ def test_optimizer_steps(name, dtype, seed):
 def test_reference_cnn_training_step_matches_torch():
     """One SGD step of the reference CNN (float64): the loss and every updated weight agree."""
     rng = np.random.default_rng(0)
-    layers = [
-        Conv2D(1, 32, 3, padding=1, rng=rng),
-        ReLU(),
-        MaxPool2D(2),
-        Conv2D(32, 64, 3, padding=1, rng=rng),
-        ReLU(),
-        MaxPool2D(2),
-        sn.layers.Flatten(),
-        Dense(3136, 128, rng=rng),
-        ReLU(),
-        Dense(128, 10, rng=rng),
-    ]
-    model = sn.Sequential(*layers).astype(np.float64)
+    model = zoo.build("reference-cnn", rng=rng, fuse=False).astype(np.float64)  # the literal layer list
+    layers = model.layers
     tm = torch.nn.Sequential(
         torch.nn.Conv2d(1, 32, 3, padding=1),
         torch.nn.ReLU(),

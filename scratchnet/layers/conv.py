@@ -88,15 +88,17 @@ class Conv2D(Layer):
         kh, kw = self.kernel_size
         return self.out_channels * Ho * Wo * self.in_channels * kh * kw
 
+    _forward_op = staticmethod(conv2d_forward)  # (x, W, b, stride, padding, ws) -> (y, cache)
+    _backward_op = staticmethod(conv2d_backward)  # (dout, cache, need_dx, ws) -> (dx, dW, db)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
-        y, self._cache = conv2d_forward(
-            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self.workspace
-        )
+        W, b = self.params["W"], self.params.get("b")
+        y, self._cache = self._forward_op(x, W, b, self.stride, self.padding, self.workspace)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        dx, dw, db = conv2d_backward(dout, self._saved(), need_dx=need_dx, ws=self.workspace)
+        dx, dw, db = self._backward_op(dout, self._saved(), need_dx, self.workspace)
         self._set_grad("W", dw)
         if db is not None:
             self._set_grad("b", db)
@@ -114,6 +116,9 @@ class ConvPool2D(Conv2D):
     Same parameters as :class:`Conv2D`. :func:`scratchnet.fuse` builds one from a ``Conv2D`` and
     the ``MaxPool2D(2)`` after it (:meth:`from_conv` shares the conv's parameter arrays).
     """
+
+    _forward_op = staticmethod(convpool2d_forward)
+    _backward_op = staticmethod(convpool2d_backward)
 
     @classmethod
     def from_conv(cls, conv: Conv2D) -> ConvPool2D:
@@ -134,17 +139,3 @@ class ConvPool2D(Conv2D):
         if (isinstance(Ho, int) and Ho < 2) or (isinstance(Wo, int) and Wo < 2):
             raise ValueError(f"{self!r}: convolution output {Ho}x{Wo} is too small for a 2x2 max-pool")
         return (N, C, Ho // 2, Wo // 2)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.check_input(x.shape)
-        z, self._cache = convpool2d_forward(
-            x, self.params["W"], self.params.get("b"), self.stride, self.padding, self.workspace
-        )
-        return z
-
-    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        dx, dw, db = convpool2d_backward(dout, self._saved(), need_dx=need_dx, ws=self.workspace)
-        self._set_grad("W", dw)
-        if db is not None:
-            self._set_grad("b", db)
-        return dx

@@ -45,7 +45,7 @@ class ConvPoolCache(NamedTuple):
 def convpool2d_forward(
     x: np.ndarray,
     w: np.ndarray,
-    b: np.ndarray | None,
+    b: np.ndarray | None = None,
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     ws: Workspace | None = None,
