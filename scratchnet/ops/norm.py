@@ -78,7 +78,8 @@ def batchnorm2d_forward(
         m = x.shape[0] * x.shape[2] * x.shape[3]
         mean = channel_sum(x) / np.asarray(m, dt)
         centered = np.subtract(x, _bc(mean), out=like_x("centered"))
-        var = channel_sum(np.multiply(centered, centered, out=like_x("squares"))) / np.asarray(m, dt)
+        # the squares are a temporary in the array that then receives y: one buffer fewer to stream
+        var = channel_sum(np.multiply(centered, centered, out=like_x("y", output=True))) / np.asarray(m, dt)
         unbiased = var * (m / max(m - 1, 1))
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * unbiased
@@ -111,7 +112,8 @@ def batchnorm2d_backward(
         np.copyto(converted, dout)
         dout = converted
     dbeta = channel_sum(dout)
-    dgamma = channel_sum(np.multiply(dout, centered, out=like_centered("product"))) * inv_std
+    # g * centered is a temporary in the array that then receives dx (one buffer fewer to stream)
+    dgamma = channel_sum(np.multiply(dout, centered, out=like_centered("dx", output=True))) * inv_std
     scale = (gamma * inv_std).astype(dt, copy=False)
     dx = np.multiply(dout, _bc(scale), out=like_centered("dx", output=True))
     if not training:
