@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..ops._util import is_channels_last
+from ..ops.workspace import scratch
 from .base import Layer, shape_error
 
 
@@ -31,8 +32,7 @@ class Flatten(Layer):
             return None
         dx = dout.reshape(shape)
         if channels_last and not is_channels_last(dx):
-            N, C, H, W = shape
-            out = np.empty((N, H, W, C), dtype=dout.dtype).transpose(0, 3, 1, 2)
+            out = scratch(self.workspace, "dx", shape, dout.dtype, channels_last=True, output=True)
             np.copyto(out, dx)
             dx = out
         return dx
