@@ -104,7 +104,9 @@ def gradcheck(
         for m in layers:  # float64 copies of every parameter and buffer
             m.params.update({k: np.array(v, dtype=np.float64) for k, v in m.params.items()})
             m.buffers.update({k: np.array(v, dtype=np.float64) for k, v in m.buffers.items()})
-        x64 = np.array(x, dtype=np.float64)
+        integer_input = np.issubdtype(np.asarray(x).dtype, np.integer)  # ids (an Embedding): no gradient
+        x64 = np.array(x) if integer_input else np.array(x, dtype=np.float64)
+        check_input = check_input and not integer_input
         buffers64 = [copy.deepcopy(m.buffers) for m in layers]
 
         def objective() -> float:

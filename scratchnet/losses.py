@@ -51,8 +51,9 @@ class SoftmaxCrossEntropy(Loss):
     :math:`\varepsilon` mixes the one-hot target with the uniform distribution as PyTorch does.
 
     Args:
-        scores (to ``forward``): logits of shape ``(N, C)``.
-        targets: integer class labels of shape ``(N,)`` in ``[0, C)``.
+        scores (to ``forward``): logits of shape ``(N, C)``, or ``(N, T, ..., C)`` with the classes
+            on the last axis (a sequence model's output): the mean is then over every position.
+        targets: integer class labels of shape ``(N,)`` (or ``(N, T, ...)``) in ``[0, C)``.
     """
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
@@ -63,14 +64,17 @@ class SoftmaxCrossEntropy(Loss):
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
         targets = np.asarray(targets)
-        if scores.ndim != 2:
+        if scores.ndim < 2:
             raise ValueError(f"SoftmaxCrossEntropy: expected scores of shape (N, C), got {scores.shape}")
-        if targets.shape != (scores.shape[0],) or not np.issubdtype(targets.dtype, np.integer):
+        if targets.shape != scores.shape[:-1] or not np.issubdtype(targets.dtype, np.integer):
+            shape = "(" + ", ".join(str(d) for d in scores.shape[:-1]) + ("," if scores.ndim == 2 else "") + ")"
             raise ValueError(
-                f"SoftmaxCrossEntropy: expected integer labels of shape ({scores.shape[0]},), "
+                f"SoftmaxCrossEntropy: expected integer labels of shape {shape}, "
                 f"got {targets.dtype} array of shape {targets.shape}"
             )
-        C = scores.shape[1]
+        C = scores.shape[-1]
+        self._scores_shape = scores.shape
+        scores, targets = scores.reshape(-1, C), targets.reshape(-1)
         if targets.size and (targets.min() < 0 or targets.max() >= C):
             raise ValueError(
                 f"SoftmaxCrossEntropy: labels must be in [0, {C}), got range [{targets.min()}, {targets.max()}]"
@@ -79,7 +83,7 @@ class SoftmaxCrossEntropy(Loss):
         return float(loss)
 
     def backward(self) -> np.ndarray:
-        return ops.softmax_cross_entropy_backward(self._saved())
+        return ops.softmax_cross_entropy_backward(self._saved()).reshape(self._scores_shape)
 
 
 class BinaryCrossEntropy(Loss):

@@ -14,12 +14,15 @@ from typing import Any
 import numpy as np
 
 from scratchnet.layers import (
+    LSTM,
     AvgPool2D,
     BatchNorm2D,
     Conv2D,
     ConvPool2D,
     Dense,
     Dropout,
+    Embedding,
+    Layer,
     MaxPool2D,
 )
 from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
@@ -232,6 +235,87 @@ def batchnorm_sample(training: bool) -> Callable[[np.random.Generator, str], Sam
         return Sample(bn, _nchw(rng, C, H, W, N) * 2 + 0.5, ref, after=after, float32_tol_scale=4.0)
 
     return sample
+
+
+# --- sequences -------------------------------------------------------------------------------
+class WithState(Layer):
+    """A recurrent layer whose initial state is a parameter (``h0``, ``c0``), so that the generic
+    checks compare and finite-difference its gradient like any weight's."""
+
+    def __init__(self, inner: Any, N: int, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.inner, self.params, self.grads = inner, inner.params, inner.grads
+        self.names = ("h0", "c0") if isinstance(inner, LSTM) else ("h0",)
+        for name in self.names:
+            self.params[name] = rng.standard_normal((N, inner.hidden_size))
+
+    def __repr__(self) -> str:
+        return f"{self.inner!r} with initial state"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._cache = True
+        return self.inner.forward(x, tuple(self.params[n] for n in self.names))
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        self._saved()
+        dx = self.inner.backward(dout, need_dx=need_dx)
+        for name, g in zip(self.names, self.inner.state_grads, strict=True):
+            self._set_grad(name, g)
+        return dx
+
+
+def recurrent_sample(Kind: type) -> Callable[[np.random.Generator, str], Sample]:
+    def sample(rng: np.random.Generator, check: str) -> Sample:
+        small = check == "gradcheck"
+        N, T = int(rng.integers(1, 4)), int(rng.choice([1, 2, 5] if small else [1, 2, 5, 9]))
+        D, H = int(rng.integers(1, 5 if small else 7)), int(rng.integers(1, 5 if small else 8))
+        return_sequences, with_state = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+        layer = Kind(D, H, return_sequences=return_sequences, rng=rng).astype(np.float64)
+        layer.params["b"] = rng.standard_normal(layer.params["b"].shape) * 0.5
+        if with_state:
+            layer = WithState(layer, N, rng)
+
+        def ref(x, Wx, Wh, b, h0=None, c0=None):
+            import torch
+
+            module = (torch.nn.LSTM if Kind is LSTM else torch.nn.RNN)(D, H, batch_first=True)
+            weights = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b,
+                       "bias_hh_l0": torch.zeros_like(b)}  # fmt: skip
+            state = None if h0 is None else (h0[None], c0[None]) if Kind is LSTM else h0[None]
+            out, _ = torch.func.functional_call(module.to(x.dtype), weights, (x, state))
+            return out if return_sequences else out[:, -1]
+
+        return Sample(layer, rng.standard_normal((N, T, D)), ref)
+
+    return sample
+
+
+def embedding_sample(rng: np.random.Generator, check: str) -> Sample:
+    vocab, dim = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+    shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(1, 3))))
+    layer = Embedding(vocab, dim, rng=rng).astype(np.float64)
+    return Sample(layer, rng.integers(0, vocab, shape), lambda x, E: F().embedding(x, E))
+
+
+def dense_sequence_sample(rng: np.random.Generator, check: str) -> Sample:
+    """Dense over the last axis of a sequence ``(N, T, D)``."""
+    N, T, D, K = (int(v) for v in rng.integers(1, 7, 4))
+    layer = Dense(D, K, bias=bool(rng.integers(0, 2)), rng=rng).astype(np.float64)
+    return Sample(layer, rng.standard_normal((N, T, D)), lambda x, W, b=None: F().linear(x, W.T, b))
+
+
+def sequence_cross_entropy_sample(rng: np.random.Generator, check: str) -> Sample:
+    """Softmax cross-entropy over the last axis of ``(N, T, C)`` scores, targets ``(N, T)``."""
+    N, T, C = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(2, 9))
+    y = rng.integers(0, C, (N, T))
+    smoothing = float(rng.choice([0.0, 0.1]))
+
+    def ref(s):
+        import torch
+
+        return F().cross_entropy(s.permute(0, 2, 1), torch.tensor(y), label_smoothing=smoothing)
+
+    return Sample(SoftmaxCrossEntropy(smoothing), rng.standard_normal((N, T, C)) * 3, ref, targets=y)
 
 
 def rel_err(ours: np.ndarray, theirs: np.ndarray) -> float:

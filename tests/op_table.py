@@ -36,22 +36,29 @@ from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported 
     convpool_reference,
     cross_entropy_sample,
     dense_sample,
+    dense_sequence_sample,
     distinct_values,
     dropout_sample,
     elementwise_loss_sample,
+    embedding_sample,
     pool_reference,
     pool_sample,
     pool_ties_sample,
+    recurrent_sample,
     rel_err,
+    sequence_cross_entropy_sample,
     shape_sample,
 )
 
 from scratchnet.layers import (
+    LSTM,
+    RNN,
     AvgPool2D,
     BatchNorm2D,
     Conv2D,
     ConvPool2D,
     Dense,
+    Embedding,
     Flatten,
     Identity,
     LeakyReLU,
@@ -236,6 +243,69 @@ TABLE: list[OpInfo] = [
         kind="loss",
         checks=LAYER_CHECKS,
         bad_inputs=(BadInput(MSE, lambda: (np.zeros((2, 3)), np.zeros((3, 2))), r"MSE.*shape"),),
+    ),
+    OpInfo(
+        "RNN",
+        recurrent_sample(RNN),
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                lambda: RNN(4, 3),
+                _zeros(2, 4),
+                r"RNN\(4, 3\): expected input of shape \(N, T, 4\), got \(2, 4\)",
+            ),
+        ),
+    ),
+    OpInfo(
+        "LSTM",
+        recurrent_sample(LSTM),
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                lambda: LSTM(4, 3),
+                _zeros(2, 5, 3),
+                r"LSTM\(4, 3\): expected input of shape \(N, T, 4\), got \(2, 5, 3\)",
+            ),
+            BadInput(
+                lambda: LSTM(4, 3, return_sequences=True),
+                _zeros(2, 4),
+                r"LSTM\(4, 3, return_sequences=True\).*\(N, T, 4\)",
+            ),
+        ),
+    ),
+    OpInfo(
+        "Embedding",
+        embedding_sample,
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                lambda: Embedding(5, 2),
+                lambda: (np.array([[0, 5]]),),
+                r"Embedding\(5, 2\): ids must be in \[0, 5\)",
+            ),
+            BadInput(lambda: Embedding(5, 2), _zeros(2, 3), r"Embedding\(5, 2\): expected integer ids"),
+        ),
+    ),
+    OpInfo(
+        "Dense-sequence",
+        dense_sequence_sample,
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(lambda: Dense(4, 2), _zeros(2, 3, 5), r"Dense\(4, 2\).*\(N, \.\.\., 4\), got \(2, 3, 5\)"),
+        ),
+    ),
+    OpInfo(
+        "SoftmaxCrossEntropy-sequence",
+        sequence_cross_entropy_sample,
+        kind="loss",
+        checks=LAYER_CHECKS,
+        bad_inputs=(
+            BadInput(
+                SoftmaxCrossEntropy,
+                lambda: (np.zeros((2, 3, 4)), np.zeros(2, int)),
+                r"integer labels of shape \(2, 3\)",
+            ),
+        ),
     ),
 ]
 

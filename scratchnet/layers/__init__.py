@@ -7,6 +7,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .norm import BatchNorm2D
 from .pool import AvgPool2D, MaxPool2D
+from .recurrent import LSTM, RNN, Embedding
 from .shape import Flatten, Identity
 
 __all__ = [
@@ -16,12 +17,15 @@ __all__ = [
     "ConvPool2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "Identity",
+    "LSTM",
     "Layer",
     "LeakyReLU",
     "MaxPool2D",
     "Parameter",
+    "RNN",
     "ReLU",
     "Sigmoid",
     "Tanh",

@@ -15,7 +15,8 @@ class Dense(Layer):
     :math:`\partial L/\partial b = \sum_n G_n` (see :mod:`scratchnet.ops.dense`).
 
     Parameters: ``W`` of shape ``(in_features, out_features)`` (He-normal init), ``b`` of shape
-    ``(out_features,)`` (zeros). Input ``(N, in_features)``, output ``(N, out_features)``.
+    ``(out_features,)`` (zeros). Input ``(N, in_features)``, output ``(N, out_features)``; an input
+    ``(N, ..., in_features)`` (a sequence) is transformed along its last axis.
     """
 
     def __init__(
@@ -40,13 +41,16 @@ class Dense(Layer):
         return f"{self.in_features}, {self.out_features}" + ("" if "b" in self.params else ", bias=False")
 
     def check_input(self, shape: tuple) -> tuple:
-        if len(shape) != 2 or shape[1] != self.in_features:
-            raise shape_error(self, f"(N, {self.in_features})", shape)
-        return (shape[0], self.out_features)
+        if len(shape) < 2 or shape[-1] != self.in_features:
+            expected = f"(N, {self.in_features})" + (
+                "" if len(shape) <= 2 else f" or (N, ..., {self.in_features})"
+            )
+            raise shape_error(self, expected, shape)
+        return (*shape[:-1], self.out_features)
 
     def macs(self, input_shape: Shape) -> int:
         self.output_shape(input_shape)
-        return self.in_features * self.out_features
+        return int(np.prod(input_shape[:-1], dtype=np.int64)) * self.in_features * self.out_features
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)

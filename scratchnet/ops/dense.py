@@ -1,6 +1,8 @@
 r"""Fully connected (affine) layer: :math:`Y = XW + b`.
 
 * ``x``: shape ``(N, D_in)``; ``w``: ``(D_in, D_out)``; ``b``: ``(D_out,)``; ``y``: ``(N, D_out)``.
+  Inputs ``(N, ..., D_in)`` (e.g. a sequence ``(N, T, D_in)``) apply the layer to the last axis:
+  the leading axes are flattened into rows, so the formulas below hold with :math:`N` rows.
 
 Backward, with :math:`G = \partial L/\partial Y`:
 
@@ -30,9 +32,10 @@ def dense_forward(
 def dense_backward(
     dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray, bool], need_dx: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Returns ``(dx, dw, db)`` with shapes ``(N, D_in)``, ``(D_in, D_out)``, ``(D_out,)``."""
+    """Returns ``(dx, dw, db)`` with shapes ``(N, ..., D_in)``, ``(D_in, D_out)``, ``(D_out,)``."""
     x, w, has_bias = cache
-    dw = x.T @ dout
-    db = dout.sum(axis=0) if has_bias else None
+    rows = dout.reshape(-1, dout.shape[-1])
+    dw = x.reshape(-1, x.shape[-1]).T @ rows
+    db = rows.sum(axis=0) if has_bias else None
     dx = dout @ w.T if need_dx else None
     return dx, dw, db
