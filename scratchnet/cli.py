@@ -35,6 +35,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=SCHEDULES.names())
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm")
     p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
     p.add_argument("--val-size", type=int, help="validation images carved from the training set")
     p.add_argument(

@@ -39,25 +39,40 @@ class Optimizer:
     #: names of the per-parameter state arrays (saved in checkpoints)
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+    def __init__(self, params: Iterable[Parameter], lr: float, clip_norm: float | None = None) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
         if lr < 0:
             raise ValueError(f"{type(self).__name__}: learning rate must be >= 0, got {lr}")
         self.lr = float(lr)
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"{type(self).__name__}: clip_norm must be > 0, got {clip_norm}")
+        self.clip_norm = clip_norm
+        self.last_grad_norm = float("nan")  # global gradient norm of the last step, before clipping
         self.t = 0  # number of steps taken
         self.state: dict[str, list[np.ndarray | None]] = {
             n: [None] * len(self.params) for n in self.state_names
         }
 
     def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
+        """Apply one update to every parameter that has a gradient (clipped first if asked)."""
         self.t += 1
-        for i, p in enumerate(self.params):
-            g = p.grad
+        grads = [p.grad for p in self.params]
+        scale = self._clip_scale([g for g in grads if g is not None])
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
             if g is not None:
-                self._update(i, p.value, g)
+                self._update(i, p.value, g if scale is None else g * np.asarray(scale, dtype=g.dtype))
+
+    def _clip_scale(self, grads: list[np.ndarray]) -> float | None:
+        r"""Clipping by global norm: with :math:`\lVert g\rVert_2` the norm of all gradients
+        stacked, every gradient is multiplied by :math:`\tau / (\lVert g\rVert_2 + 10^{-6})` when
+        that is below 1 (``torch.nn.utils.clip_grad_norm_``'s rule); ``None``: no change."""
+        if self.clip_norm is None:
+            return None
+        self.last_grad_norm = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+        scale = self.clip_norm / (self.last_grad_norm + 1e-6)
+        return scale if scale < 1.0 else None
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
@@ -105,8 +120,9 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        clip_norm: float | None = None,
     ) -> None:
-        super().__init__(params, lr)
+        super().__init__(params, lr, clip_norm)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov, self.weight_decay = (
@@ -142,8 +158,9 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         decoupled: bool = False,
+        clip_norm: float | None = None,
     ) -> None:
-        super().__init__(params, lr)
+        super().__init__(params, lr, clip_norm)
         self.beta1, self.beta2 = (float(b) for b in betas)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
@@ -180,27 +197,31 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        clip_norm: float | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True)
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True, clip_norm=clip_norm)
 
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
 
 
 def _sgd(params: list[Parameter], lr: float, *, momentum: float = 0.9, nesterov: bool = True,
-         weight_decay: float = 0.0) -> SGD:  # fmt: skip
-    return SGD(params, lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay)
+         weight_decay: float = 0.0, clip_norm: float | None = None) -> SGD:  # fmt: skip
+    return SGD(params, lr, momentum=momentum, nesterov=nesterov and momentum > 0, weight_decay=weight_decay,
+               clip_norm=clip_norm)  # fmt: skip
 
 
-def _adam(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, **_: object) -> Adam:
-    return Adam(params, lr, weight_decay=weight_decay)
+def _adam(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, clip_norm: float | None = None,
+          **_: object) -> Adam:  # fmt: skip
+    return Adam(params, lr, weight_decay=weight_decay, clip_norm=clip_norm)
 
 
-def _adamw(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, **_: object) -> AdamW:
-    return AdamW(params, lr, weight_decay=weight_decay)
+def _adamw(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, clip_norm: float | None = None,
+           **_: object) -> AdamW:  # fmt: skip
+    return AdamW(params, lr, weight_decay=weight_decay, clip_norm=clip_norm)
 
 
-#: name -> factory ``(params, lr, *, momentum, nesterov, weight_decay) -> Optimizer``
+#: name -> factory ``(params, lr, *, momentum, nesterov, weight_decay, clip_norm) -> Optimizer``
 OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer")
 OPTIMIZERS.add("sgd", _sgd, "SGD with (Nesterov) momentum and L2 weight decay")
 OPTIMIZERS.add("adam", _adam, "Adam with L2 weight decay added to the gradient")

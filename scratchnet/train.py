@@ -83,6 +83,7 @@ class TrainConfig:
     patience: int = 0  # early stopping: epochs without a better validation accuracy; 0 = off
     seed: int = 0
     eval_batch_size: int = 250
+    clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -101,7 +102,8 @@ class TrainConfig:
 def make_optimizer(cfg: TrainConfig, params: list) -> Optimizer:
     """The optimizer named by ``cfg.optimizer`` (see :data:`scratchnet.optim.OPTIMIZERS`)."""
     factory = OPTIMIZERS.get(cfg.optimizer)
-    return factory(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+    return factory(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
+                   clip_norm=cfg.clip_norm)  # fmt: skip
 
 
 @dataclass

@@ -11,6 +11,8 @@ from .recurrent import LSTM, RNN, Embedding
 from .shape import Flatten, Identity
 
 __all__ = [
+    "LSTM",
+    "RNN",
     "AvgPool2D",
     "BatchNorm2D",
     "Conv2D",
@@ -20,12 +22,10 @@ __all__ = [
     "Embedding",
     "Flatten",
     "Identity",
-    "LSTM",
     "Layer",
     "LeakyReLU",
     "MaxPool2D",
     "Parameter",
-    "RNN",
     "ReLU",
     "Sigmoid",
     "Tanh",
