@@ -12,13 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "bench").glob("*.md")])
 SOURCES = sorted(p for d in ("scratchnet", "tests", "bench", "examples") for p in (ROOT / d).rglob("*.py"))
-DEFINED = {
-    name
-    for src in SOURCES
-    for pair in re.findall(r"(?m)^\s*(?:def|class)\s+(\w+)|^(\w+)\s*[:=]", src.read_text())
-    for name in pair
-    if name
-}
+# functions, classes, module names, attributes, fields and parameters defined in the code
+DEFINITION = re.compile(r"(?m)^\s*(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]|self\.(\w+)\s*=|[(,]\s*(\w+)\s*[:=]")
+DEFINED = {name for src in SOURCES for group in DEFINITION.findall(src.read_text()) for name in group if name}
 # snake_case names the docs quote from elsewhere (PyTorch's API, symbols of an equation)
 EXTERNAL = {"avg_pool2d", "max_pool2d", "count_include_pad", "ceil_mode", "channels_last", "x_hat"}
 
