@@ -176,3 +176,30 @@ class JSONLogger(Callback):
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         self.rows.append(_scalars(logs))
         atomic_write_bytes(self.path, (json.dumps(self.rows, indent=1, default=float) + "\n").encode())
+
+
+class TextSamples(Callback):
+    """Samples from a character model before training and after every epoch, appended to a
+    Markdown file (``samples.md``) so the improvement can be read."""
+
+    def __init__(self, model: Any, vocab: Any, path: str | os.PathLike, prompt: str = "\n", length: int = 300,
+                 temperature: float = 0.8, seed: int = 0) -> None:  # fmt: skip
+        self.model, self.vocab, self.path = model, vocab, Path(path)
+        self.prompt, self.length, self.temperature, self.seed = prompt, length, temperature, seed
+
+    def _append(self, heading: str) -> None:
+        from .generate import sample_text
+
+        text = sample_text(self.model, self.vocab, self.prompt, self.length, self.temperature,
+                           np.random.default_rng(self.seed))  # fmt: skip
+        old = self.path.read_text() if self.path.exists() else "# Samples during training\n"
+        entry = f"\n## {heading}\n\n```text\n{text.strip()}\n```\n"
+        atomic_write_bytes(self.path, (old + entry).encode())
+
+    def on_fit_begin(self, trainer: Trainer) -> None:
+        if trainer.iteration == 0:
+            self._append("before training")
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        loss = logs.get("val_loss")
+        self._append(f"after epoch {logs['epoch']}" + (f" (validation {loss:.3f} nats/char)" if loss else ""))

@@ -1,9 +1,9 @@
 """Command-line interface: ``scratchnet <command> ...`` (also ``python -m scratchnet``).
 
-Commands: ``train``, ``sweep``, ``evaluate``, ``summary``, ``models``, ``names``. Argument parsing only;
-the work is done by :mod:`scratchnet.experiment`. Errors in the input (missing or corrupt data
-files, bad options) print one message and exit with status 2, a diverging run exits with 1,
-Ctrl-C with 130 after saving a checkpoint.
+Commands: ``train``, ``sweep``, ``evaluate``, ``sample``, ``summary``, ``models``, ``names``.
+Argument parsing only; the work is done by :mod:`scratchnet.experiment`. Errors in the input
+(missing or corrupt data files, bad options) print one message and exit with status 2, a
+diverging run exits with 1, Ctrl-C with 130 after saving a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import json
 import sys
 from dataclasses import fields
 from pathlib import Path
+
+import numpy as np
 
 from . import __version__, zoo
 from .data.sources import DATASETS
@@ -59,7 +61,7 @@ def _config(args: argparse.Namespace, lr: float | None = None):
     from .experiment import dataset_defaults
     from .train import TrainConfig
 
-    merged = dataset_defaults(args.dataset)
+    merged = dataset_defaults(args.dataset, args.model)
     names = {f.name for f in fields(TrainConfig)}
     for f in names - {"lr"}:  # --lr is one rate for train, a list for sweep: passed as `lr`
         v = getattr(args, f, None)
@@ -95,8 +97,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"\nscratchnet: interrupted. Checkpoint: {e.checkpoint}; metrics so far: {out}/metrics.json\n"
               f"resume with: scratchnet train --resume {e.checkpoint}", file=sys.stderr)  # fmt: skip
         return 130
-    print(f"test accuracy {m['test_accuracy']:.4f}  (val {m['val_accuracy']:.4f}, "
-          f"train {m['train_seconds']:.0f}s, wall {m['wall_seconds']:.0f}s) -> {out}/")  # fmt: skip
+    if m.get("test_accuracy") is None:  # a text corpus: validation only, loss in nats per character
+        print(f"validation loss {m['val_loss']:.4f} nats/char (accuracy {m['val_accuracy']:.4f}, "
+              f"train {m['train_seconds']:.0f}s, wall {m['wall_seconds']:.0f}s) -> {out}/")  # fmt: skip
+    else:
+        print(f"test accuracy {m['test_accuracy']:.4f}  (val {m['val_accuracy']:.4f}, "
+              f"train {m['train_seconds']:.0f}s, wall {m['wall_seconds']:.0f}s) -> {out}/")  # fmt: skip
     return 0
 
 
@@ -135,6 +141,14 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     for name in sorted(MODELS):
         print(f"{name:16s} {MODELS.description(name)}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .generate import load_generator
+
+    generate = load_generator(args.checkpoint)
+    print(generate(args.prompt, args.length, args.temperature, np.random.default_rng(args.seed)))
     return 0
 
 
@@ -180,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the model zoo")
     p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("sample", help="text from a character model's checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--prompt", default="\n", help="text to start from (characters of the training corpus)")
+    p.add_argument("--length", type=int, default=500, help="characters to generate")
+    p.add_argument("--temperature", type=float, default=0.8, help="< 1: more conservative, > 1: more random")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("names", help="every dataset, model, optimizer and schedule name (Markdown)")
     p.set_defaults(func=_cmd_names)

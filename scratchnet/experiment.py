@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from . import __version__, viz, zoo
+from .callbacks import TextSamples
 from .data import Dataset, Normalizer, load_dataset, train_val_split
+from .data.text import Vocabulary
 from .io import atomic_write_bytes, without_prefix
 from .runtime import blas_info
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
@@ -39,13 +41,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   schedule="onecycle", crop_padding=2, flip=False),
     "cifar10": dict(model="cifar-cnn", epochs=30, lr=0.05, batch_size=128, weight_decay=5e-4,
                     schedule="onecycle", crop_padding=4, flip=True),
+    "tinyshakespeare": dict(model="char-lstm", epochs=16, lr=3e-3, batch_size=64, optimizer="adam",
+                            weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False, clip_norm=1.0,
+                            val_size=0, eval_batch_size=128),
+}  # fmt: skip
+
+# Recipes of models that do not train like the dataset's default CNN, per dataset ("*": any).
+MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "lstm-rows": {
+        "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
+                  clip_norm=1.0, epochs=20),
+        "fashion-mnist": dict(epochs=20),
+    },
 }  # fmt: skip
 
 
-def dataset_defaults(dataset: str) -> dict[str, Any]:
+def dataset_defaults(dataset: str, model: str | None = None) -> dict[str, Any]:
+    """The recipe of ``scratchnet train --dataset DATASET [--model MODEL]``: the dataset's default,
+    then what ``model`` changes (see :data:`MODEL_RECIPES`)."""
     from .data import get_spec
 
-    return dict(DEFAULTS[get_spec(dataset).name])
+    name = get_spec(dataset).name
+    recipe = dict(DEFAULTS[name])
+    if model is not None:
+        recipe["model"] = model
+        for key in ("*", name):
+            recipe.update(MODEL_RECIPES.get(model, {}).get(key, {}))
+    return recipe
 
 
 def invocation() -> str:
@@ -78,6 +100,8 @@ def prepare_data(
     ds = load_dataset(dataset, data_dir=data_dir, progress=progress)
     if limit:
         ds.x_train, ds.y_train = ds.x_train[:limit], ds.y_train[:limit]
+        if ds.x_val is not None:
+            ds.x_val, ds.y_val = ds.x_val[: max(limit // 6, 1)], ds.y_val[: max(limit // 6, 1)]
         ds.x_test, ds.y_test = ds.x_test[: max(limit // 6, 1)], ds.y_test[: max(limit // 6, 1)]
     return ds
 
@@ -118,6 +142,9 @@ def write_outputs(
         viz.plot_loss(history.iterations, out / "loss.png", title=f"{title}: training loss")
     if history.epochs:
         viz.plot_accuracy(history.epochs, out / "accuracy.png", title=f"{title}: accuracy")
+    if history.epochs and ds.kind == "text":
+        metrics["val_nats_per_char"] = metrics["val_loss"]
+    elif history.epochs:
         test = trainer.evaluate(ds.x_test, ds.y_test)
         metrics["test_accuracy"], metrics["test_loss"] = test["accuracy"], test["loss"]
         cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
@@ -168,25 +195,38 @@ def train_run(
         cfg = cfg or TrainConfig()
         model = model or dataset_defaults(dataset)["model"]
     ds = prepare_data(dataset, data_dir, limit, progress)
-    (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
+    if ds.x_val is not None:  # a corpus with its own validation split
+        (x_tr, y_tr), (x_val, y_val) = (ds.x_train, ds.y_train), (ds.x_val, ds.y_val)
+    else:
+        (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
     if resume is None:
         model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
         if dropout is not None:
             model_kwargs["dropout"] = dropout
     net = zoo.build(model, rng=cfg.seed, **model_kwargs)
-    normalizer = Normalizer.fit(x_tr)
+    transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
+    spec = {
+        "name": model,
+        "kwargs": model_kwargs,
+        "dataset": ds.name,
+        "limit": limit,
+        "vocabulary": ds.vocabulary,
+    }
+    callbacks = [TextSamples(net, Vocabulary(ds.vocabulary), out / "samples.md")] if ds.kind == "text" else []
     trainer = Trainer(
-        net, cfg, normalizer, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
-        model_spec={"name": model, "kwargs": model_kwargs, "dataset": ds.name, "limit": limit},
+        net, cfg, transform, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
+        model_spec=spec, callbacks=callbacks,
     )  # fmt: skip
     if state is not None:
         trainer.load_state_dict(state)
     if log:
+        unit = "windows" if ds.kind == "text" else "images"
         log(f"{ds.title}: {len(x_tr):,} train / {len(x_val):,} validation / {len(ds.x_test):,} test "
-            f"images; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
+            f"{unit}; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
     extra = {"command": invocation(), **(extra or {})}
     try:
-        trainer.fit(x_tr, y_tr, x_val, y_val, ds.x_test, ds.y_test)
+        test = (None, None) if ds.kind == "text" else (ds.x_test, ds.y_test)  # a corpus: validation only
+        trainer.fit(x_tr, y_tr, x_val, y_val, *test)
     except TrainingDiverged as e:
         write_outputs(
             out,

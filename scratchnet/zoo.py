@@ -14,7 +14,19 @@ from collections.abc import Callable
 import numpy as np
 
 from .fusion import fuse as fuse_model
-from .layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU
+from .layers import (
+    LSTM,
+    BatchNorm2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Reshape,
+)
 from .model import Sequential
 from .registry import Registry
 
@@ -85,6 +97,27 @@ def mnist_cnn(in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.25, rng=N
 @register("cifar-cnn", "conv64-pool-bn / conv128-pool-bn / conv256-pool-bn / dense256 (CIFAR-10)")
 def cifar_cnn(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.3, rng=None) -> Sequential:
     return _cnn((64, 128, 256), (True, True, True), 256, in_shape, num_classes, dropout, rng)
+
+
+@register("lstm-rows", "an image read row by row: LSTM(128) over H steps of C*W values, dense(classes)")
+def lstm_rows(
+    in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.0, rng=None, hidden: int = 128
+) -> Sequential:
+    """Sequential MNIST / Fashion-MNIST: each of the ``H`` image rows is one time step."""
+    rng = np.random.default_rng(rng)
+    C, H, W = in_shape
+    return Sequential(Reshape((H, C * W)), LSTM(C * W, hidden, rng=rng), *_dropout(dropout, rng),
+                      Dense(hidden, num_classes, rng=rng))  # fmt: skip
+
+
+@register("char-lstm", "character language model: embedding(64) / LSTM(512) over the sequence / dense(vocab)")
+def char_lstm(in_shape=(128,), num_classes=65, dropout: float = 0.0, rng=None, embed: int = 64,
+              hidden: int = 512) -> Sequential:  # fmt: skip
+    """Next-character prediction: ids ``(N, T)`` to scores ``(N, T, vocab)`` at every position."""
+    rng = np.random.default_rng(rng)
+    lstm = LSTM(embed, hidden, return_sequences=True, rng=rng)
+    return Sequential(Embedding(num_classes, embed, rng=rng), lstm, *_dropout(dropout, rng),
+                      Dense(hidden, num_classes, rng=rng))  # fmt: skip
 
 
 def build(name: str, *, fuse: bool = True, **kwargs: object) -> Sequential:

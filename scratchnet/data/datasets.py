@@ -17,11 +17,19 @@ from .formats import (
     read_idx,
 )
 from .sources import CIFAR_DIR, CIFAR_TEST, CIFAR_TRAIN, DATASETS, DatasetSpec
+from .text import read_corpus, split_corpus
+
+SEQ_LEN = 128  # characters per training window of a text corpus
 
 
 @dataclass
 class Dataset:
-    """Images as uint8 ``(N, C, H, W)``, labels as int64 ``(N,)``; normalisation is separate."""
+    """Images as uint8 ``(N, C, H, W)``, labels as int64 ``(N,)``; normalisation is separate.
+
+    A text corpus (``kind == "text"``) holds windows of character ids ``(N, T)`` with next-character
+    targets ``(N, T)``, its own validation split (``x_val``, ``y_val``; the test split is empty)
+    and its ``vocabulary`` (the classes are its characters).
+    """
 
     name: str
     title: str
@@ -30,6 +38,10 @@ class Dataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    kind: str = "images"
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    vocabulary: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -119,8 +131,19 @@ def load_dataset(
     download: bool = True,
     progress: bool = True,
 ) -> Dataset:
-    """Load ``"fashion-mnist"``, ``"mnist"`` or ``"cifar10"`` (see :mod:`scratchnet.data.fetch`
-    for where files are looked for). Every problem raises ``DatasetError`` naming the file."""
+    """Load ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"`` or ``"tinyshakespeare"`` (see
+    :mod:`scratchnet.data.fetch` for where files are looked for). Every problem raises
+    ``DatasetError`` naming the file."""
     spec = get_spec(name)
+    if spec.kind == "text":
+        return _load_text(spec, data_dir, download, progress)
     loader = _load_idx if spec.kind == "idx" else _load_cifar
     return loader(spec, data_dir, download, progress)
+
+
+def _load_text(spec: DatasetSpec, data_dir, download: bool, progress: bool, seq_len: int = SEQ_LEN) -> Dataset:
+    path = locate(spec, ["text"], data_dir, download, progress)["text"]
+    vocab, (x_train, y_train, x_val, y_val) = split_corpus(read_corpus(path), seq_len)
+    empty = x_val[:0]
+    return Dataset(spec.name, spec.title, tuple(vocab.chars), x_train, y_train, empty, empty, kind="text",
+                   x_val=x_val, y_val=y_val, vocabulary=vocab.chars)  # fmt: skip

@@ -22,7 +22,7 @@ class DatasetSpec:
 
     name: str  # CLI name, also the sub-directory the files are looked for in
     title: str
-    kind: str  # "idx" or "cifar"
+    kind: str  # "idx", "cifar" or "text"
     files: dict[str, RemoteFile]
     mirrors: tuple[str, ...]
     classes: tuple[str, ...]
@@ -70,6 +70,15 @@ CIFAR10 = DatasetSpec(
              "dog", "frog", "horse", "ship", "truck"),
 )  # fmt: skip
 
+TINY_SHAKESPEARE = DatasetSpec(
+    name="tinyshakespeare",
+    title="tiny Shakespeare",
+    kind="text",
+    files={"text": RemoteFile("input.txt", "6fb458f1232090904fb40fe944165e91", 1115394)},
+    mirrors=("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",),
+    classes=(),  # the characters of the corpus, known once it is read
+)
+
 CIFAR_DIR = "cifar-10-batches-bin"
 CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR_TEST = ("test_batch.bin",)
@@ -77,5 +86,7 @@ CIFAR_TEST = ("test_batch.bin",)
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 for _spec, _about in [(FASHION_MNIST, "Zalando's 28x28 grey clothing images, 10 classes (60k/10k)"),
                       (MNIST, "28x28 grey handwritten digits, 10 classes (60k/10k)"),
-                      (CIFAR10, "32x32 colour images, 10 classes (50k/10k); binary version")]:  # fmt: skip
+                      (CIFAR10, "32x32 colour images, 10 classes (50k/10k); binary version"),
+                      (TINY_SHAKESPEARE, "1.1 M characters of Shakespeare, 65 distinct; first 90% train, "
+                                         "last 10% validation")]:  # fmt: skip
     DATASETS.add(_spec.name, _spec, _about)

@@ -8,7 +8,7 @@ from .dropout import Dropout
 from .norm import BatchNorm2D
 from .pool import AvgPool2D, MaxPool2D
 from .recurrent import LSTM, RNN, Embedding
-from .shape import Flatten, Identity
+from .shape import Flatten, Identity, Reshape
 
 __all__ = [
     "LSTM",
@@ -27,6 +27,7 @@ __all__ = [
     "MaxPool2D",
     "Parameter",
     "ReLU",
+    "Reshape",
     "Sigmoid",
     "Tanh",
 ]

@@ -48,3 +48,32 @@ class Identity(Layer):
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         self._saved()
         return dout if need_dx else None
+
+
+class Reshape(Layer):
+    """``(N, ...) -> (N, *shape)`` (same number of values per sample); backward reshapes back.
+
+    E.g. ``Reshape((28, 28))`` turns ``(N, 1, 28, 28)`` images into sequences of 28 rows of 28
+    values for a recurrent layer.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(int(d) for d in shape)
+
+    def extra_repr(self) -> str:
+        return str(self.shape)
+
+    def check_input(self, shape: tuple) -> tuple:
+        if len(shape) < 1 or math.prod(shape[1:]) != math.prod(self.shape):
+            raise shape_error(self, f"(N, ...) with {math.prod(self.shape)} values per sample", shape)
+        return (shape[0], *self.shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        self._cache = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        shape = self._saved()
+        return dout.reshape(shape) if need_dx else None
