@@ -26,14 +26,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def run_worker(args: list[str], scratchnet_root: Path = ROOT) -> dict:
-    """Run this script as a worker with ``scratchnet`` imported from ``scratchnet_root``."""
+def run_worker_script(script: Path, args: list[str], scratchnet_root: Path = ROOT) -> dict:
+    """Run ``script --worker ARGS`` in a fresh process with ``scratchnet`` imported from
+    ``scratchnet_root``; its last output line is the JSON result."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(scratchnet_root), str(HERE)])}
-    res = subprocess.run([sys.executable, str(HERE / "bench_reference.py"), "--worker", *args], env=env,
+    res = subprocess.run([sys.executable, str(script), "--worker", *args], env=env,
                          capture_output=True, text=True, check=False)  # fmt: skip
     if res.returncode != 0:
-        raise SystemExit(f"bench worker {args} failed:\n{res.stderr}")
+        raise SystemExit(f"bench worker {script.name} {args} failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_worker(args: list[str], scratchnet_root: Path = ROOT) -> dict:
+    return run_worker_script(HERE / "bench_reference.py", args, scratchnet_root)
 
 
 def worker(argv: list[str]) -> None:

@@ -29,6 +29,9 @@ def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
     topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
     tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
 
+    def torch_loss(scores: Any, y: Any) -> Any:  # classes on the last axis, as ours
+        return torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+
     def step_ours(i: int) -> None:
         x, y = batches[i]
         loss_fn.forward(ours.forward(x), y)
@@ -38,7 +41,7 @@ def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
     def step_torch(i: int) -> None:
         x, y = tbatches[i]
         topt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(theirs(x), y).backward()
+        torch_loss(theirs(x), y).backward()
         topt.step()
 
     return step_ours, step_torch
@@ -59,39 +62,46 @@ def _alternate(fns: dict[str, Any], rounds: int, block: int, start: int = 0) -> 
     return times
 
 
-def _summary(step_times: list[float], inference_times: list[float]) -> dict[str, float]:
+def _summary(step_times: list[float], inference_times: list[float], batch: int = BATCH,
+             inferred: int = 1000) -> dict[str, float]:  # fmt: skip
     step = float(np.median(step_times))
     return {
         "step_ms_median": step * 1e3,
         "step_ms_p10": float(np.percentile(step_times, 10)) * 1e3,
         "step_ms_p90": float(np.percentile(step_times, 90)) * 1e3,
         "epoch_s": step * EPOCH_IMAGES / BATCH,
-        "train_images_per_s": BATCH / step,
-        "inference_images_per_s": 1000 / float(np.median(inference_times)),
+        "train_images_per_s": batch / step,
+        "inference_images_per_s": inferred / float(np.median(inference_times)),
     }
 
 
 def time_training(model_name: str, threads: int, rounds: int, block: int, warmup: int) -> dict[str, Any]:
     """Median step time and inference throughput of both frameworks at ``threads`` threads."""
-    import torch
-
     _limits = limit_threads(threads)
     batches = load_batches(rounds * block + warmup + 1)
     ours, theirs = build_pair(model_name)
+    out: dict[str, Any] = {"threads": threads, "model": model_name}
+    return {**out, **time_pair(ours, theirs, batches, rounds, block, warmup)}
+
+
+def time_pair(ours: Any, theirs: Any, batches: list, rounds: int, block: int, warmup: int) -> dict[str, Any]:
+    """Alternating training steps, then inference, of a scratchnet model and its torch twin."""
+    import torch
+
     step_ours, step_torch = _steppers(ours, theirs, batches)
     for i in range(warmup):
         step_ours(i)
         step_torch(i)
     steps = _alternate({"scratchnet": step_ours, "torch": step_torch}, rounds, block, start=warmup)
     xs = np.concatenate([b[0] for b in batches[:8]])[:1000]
-    xt = torch.from_numpy(xs)
+    xt = torch.from_numpy(xs.astype(np.int64) if np.issubdtype(xs.dtype, np.integer) else xs)
     ours.eval()
     theirs.eval()
     with torch.no_grad():
         inference = _alternate({"scratchnet": lambda i: ours.forward(xs), "torch": lambda i: theirs(xt)}, 8, 1)
     ours.train()
-    out: dict[str, Any] = {"threads": threads, "model": model_name, "timed_steps": len(steps["scratchnet"])}
-    out.update({name: _summary(steps[name], inference[name]) for name in steps})
+    out: dict[str, Any] = {"timed_steps": len(steps["scratchnet"])}
+    out.update({name: _summary(steps[name], inference[name], len(batches[0][0]), len(xs)) for name in steps})
     return out
 
 

@@ -34,6 +34,15 @@ def torch_layers(layer: Any) -> list[Any]:
             bn.weight.copy_(torch.from_numpy(layer.params["gamma"]))
             bn.bias.copy_(torch.from_numpy(layer.params["beta"]))
         return [bn]
+    if kind in ("LSTM", "RNN"):
+        return [_Recurrent(layer)]
+    if kind == "Embedding":
+        emb = nn.Embedding(layer.vocab, layer.dim)
+        with torch.no_grad():
+            emb.weight.copy_(torch.from_numpy(layer.params["E"]))
+        return [emb]
+    if kind == "Reshape":
+        return [_Reshape(layer.shape)]
     if kind == "MaxPool2D":
         return [nn.MaxPool2d(layer.kernel_size, layer.stride)]
     if kind == "Dropout":
@@ -48,6 +57,46 @@ def torch_layers(layer: Any) -> list[Any]:
     if kind in simple:
         return [simple[kind]()]
     raise SystemExit(f"bench: no torch twin for {layer!r}; add it to bench/torch_mirror.py")
+
+
+def _torch_module_classes() -> tuple[type, type]:
+    import torch
+
+    class Recurrent(torch.nn.Module):
+        """``torch.nn.LSTM``/``RNN`` (batch first) returning all outputs or the last one, like ours."""
+
+        def __init__(self, layer: Any) -> None:
+            super().__init__()
+            kind = torch.nn.LSTM if type(layer).__name__ == "LSTM" else torch.nn.RNN
+            self.rnn = kind(layer.input_size, layer.hidden_size, batch_first=True)
+            self.return_sequences = layer.return_sequences
+            with torch.no_grad():
+                self.rnn.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["Wx"].T)))
+                self.rnn.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["Wh"].T)))
+                self.rnn.bias_ih_l0.copy_(torch.from_numpy(layer.params["b"]))
+                self.rnn.bias_hh_l0.zero_()
+
+        def forward(self, x: Any) -> Any:
+            out, _ = self.rnn(x)
+            return out if self.return_sequences else out[:, -1]
+
+    class Reshape(torch.nn.Module):
+        def __init__(self, shape: tuple[int, ...]) -> None:
+            super().__init__()
+            self.shape = shape
+
+        def forward(self, x: Any) -> Any:
+            return x.reshape(x.shape[0], *self.shape)
+
+    return Recurrent, Reshape
+
+
+def _Recurrent(layer: Any) -> Any:
+    return _torch_module_classes()[0](layer)
+
+
+def _Reshape(shape: tuple[int, ...]) -> Any:
+    return _torch_module_classes()[1](shape)
 
 
 def mirror(model: Any) -> Any:

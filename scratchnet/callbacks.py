@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .io import atomic_write_bytes
-from .runtime import is_terminal
+from .runtime import is_terminal, say
 
 if TYPE_CHECKING:
     from .train import Trainer
@@ -90,7 +90,7 @@ class EarlyStopping(Callback):
 class EpochLog(Callback):
     """One line per epoch through ``log`` (``print`` by default): loss, accuracies, seconds."""
 
-    def __init__(self, log: Callable[[str], None] = print) -> None:
+    def __init__(self, log: Callable[[str], None] = say) -> None:
         self.log = log
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ from .callbacks import TextSamples
 from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .data.text import Vocabulary
 from .io import atomic_write_bytes, without_prefix
-from .runtime import blas_info
+from .runtime import blas_info, say
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
@@ -171,7 +171,7 @@ def train_run(
     resume: str | os.PathLike | None = None,
     limit: int | None = None,
     progress: bool = True,
-    log: Callable[[str], None] | None = print,
+    log: Callable[[str], None] | None = say,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one network and write every output into ``out_dir``; returns the metrics.
@@ -256,7 +256,7 @@ def sweep(
     out = Path(out_dir)
     cfg = cfg or TrainConfig()
     results, curves = [], {}
-    log = kwargs.get("log", print)
+    log = kwargs.get("log", say)
     for lr in lrs:
         run_dir = out / f"lr_{lr:g}"
         if log:

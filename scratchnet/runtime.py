@@ -56,3 +56,9 @@ def is_terminal(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def say(message: str) -> None:
+    """Print one line and flush it at once: a log file or a pipe shows each line when it happens
+    (``print`` alone would hold them in a buffer until the process ends)."""
+    print(message, flush=True)

@@ -44,6 +44,7 @@ from .io import load_npz, save_npz, with_prefix, without_prefix
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
 from .optim import OPTIMIZERS, Optimizer
+from .runtime import say
 from .schedules import SCHEDULES, Schedule
 
 CHECKPOINT_FORMAT = 1
@@ -176,7 +177,7 @@ class Trainer:
         checkpoint_path: str | os.PathLike | None = None,
         model_spec: dict[str, Any] | None = None,
         progress: bool = True,
-        log: Callable[[str], None] | None = print,
+        log: Callable[[str], None] | None = say,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
