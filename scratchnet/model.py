@@ -117,8 +117,21 @@ class Sequential:
                 yield f"{prefix}{i}", layer
 
     def parameters(self, prefix: str = "") -> list[Parameter]:
-        """Handles on every trainable array, named ``"<layer index>.<key>"`` (e.g. ``"0.W"``)."""
-        return [p for name, layer in self.named_modules(prefix) for p in layer.parameters(f"{name}.")]
+        """Handles on every trainable array, named ``"<layer index>.<key>"`` (e.g. ``"0.W"``).
+
+        An array held by several layers (tied weights) gets one handle, at its first use, whose
+        gradient sums all uses (see :class:`~scratchnet.layers.Parameter`).
+        """
+        first: dict[int, Parameter] = {}
+        out = []
+        for name, layer in self.named_modules(prefix):
+            for p in layer.parameters(f"{name}."):
+                if id(p.value) in first:
+                    first[id(p.value)].tied.append(p)
+                else:
+                    first[id(p.value)] = p
+                    out.append(p)
+        return out
 
     def num_parameters(self) -> int:
         return sum(int(p.value.size) for p in self.parameters())
@@ -220,7 +233,7 @@ class Sequential:
                     new = np.asarray(state[key])
                     if new.shape != d[k].shape:
                         raise ValueError(f"{key}: saved shape {new.shape}, model has {d[k].shape}")
-                    d[k] = new.astype(d[k].dtype, copy=True)
+                    np.copyto(d[k], new, casting="unsafe")  # in place: tied layers keep sharing it
 
     def save(self, path: str | os.PathLike) -> None:
         """Atomically write the parameters and buffers to ``path`` (``.npz``)."""

@@ -65,6 +65,7 @@ from scratchnet.layers import (
     MaxPool2D,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
 from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
@@ -167,6 +168,12 @@ TABLE: list[OpInfo] = [
         "LeakyReLU(0.2)",
         activation_sample(lambda: LeakyReLU(0.2), lambda: lambda t: F().leaky_relu(t, 0.2)),
         checks=LAYER_CHECKS,
+    ),
+    OpInfo(
+        "Softmax",
+        activation_sample(Softmax, lambda: lambda t: F().softmax(t, -1)),
+        layout=True,
+        checks=LAYER_CHECKS | {"layout"},
     ),
     OpInfo(
         "Sigmoid",

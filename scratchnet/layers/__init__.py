@@ -1,6 +1,6 @@
 """Stateful layers: each owns ``params``/``grads`` and wraps a forward/backward pair of ops."""
 
-from .activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer, Parameter
 from .conv import Conv2D, ConvPool2D
 from .dense import Dense
@@ -29,5 +29,6 @@ __all__ = [
     "ReLU",
     "Reshape",
     "Sigmoid",
+    "Softmax",
     "Tanh",
 ]

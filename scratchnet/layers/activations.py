@@ -56,3 +56,13 @@ class LeakyReLU(_Elementwise):
     def forward(self, x: np.ndarray) -> np.ndarray:
         y, self._cache = act.leaky_relu_forward(x, self.negative_slope, ws=self.workspace)
         return y
+
+
+class Softmax(_Elementwise):
+    r""":math:`p = \operatorname{softmax}(x)` over the last axis; backward :math:`p\odot(g - \langle g,
+    p\rangle)` (the Jacobian :math:`\operatorname{Diag}(p) - pp^\top` times :math:`g`). For
+    classification prefer :class:`~scratchnet.losses.SoftmaxCrossEntropy`, which fuses it with the loss.
+    """
+
+    _fwd = staticmethod(act.softmax_forward)
+    _bwd = staticmethod(act.softmax_backward)

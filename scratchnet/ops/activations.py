@@ -82,3 +82,37 @@ def tanh_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray
 def tanh_backward(dout: np.ndarray, y: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout * (1 - y**2)``."""
     return dout * (1 - y * y)
+
+
+# --- softmax over the last axis -----------------------------------------------------------------
+# Softmax over the last axis, its backward pass (a Jacobian-vector product) and its Jacobian.
+#
+# .. math::
+#     p_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},\quad m = \max_j x_j \ (\text{any constant: the
+#     result does not change, see below}),\qquad
+#     \frac{\partial p_i}{\partial x_j} = p_i(\delta_{ij} - p_j),\quad
+#     J = \operatorname{Diag}(p) - p\,p^\top .
+#
+# Backward, for an upstream gradient :math:`g`: :math:`\partial L/\partial x = J^\top g = p \odot
+# (g - \langle g, p\rangle)` — one product, one sum and one subtraction, never the :math:`K\times K`
+# matrix. Facts checked in ``tests/test_exercises.py`` and derived in ``docs/exercises.md``:
+# invariance to adding a constant to every :math:`x_i`; with two classes :math:`p_1 = \sigma(x_1 -
+# x_2)`; the :math:`K-1`-parameter form (fix :math:`x_K = 0`); :math:`J` against finite differences.
+
+
+def softmax_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``p = softmax(x)`` over the last axis (shifted by the maximum: no overflow); cache ``p``."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return p, p
+
+
+def softmax_backward(dout: np.ndarray, p: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
+    """``dx = p * (dout - sum(dout * p))`` over the last axis: the product with the Jacobian."""
+    return p * (dout - np.sum(dout * p, axis=-1, keepdims=True))
+
+
+def softmax_jacobian(x: np.ndarray) -> np.ndarray:
+    """``J[..., i, j] = dp_i / dx_j = p_i (delta_ij - p_j)``, i.e. ``Diag(p) - p p^T``."""
+    p, _ = softmax_forward(np.asarray(x))
+    return p[..., :, None] * (np.eye(p.shape[-1]) - p[..., None, :])
