@@ -41,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   schedule="onecycle", crop_padding=2, flip=False),
     "cifar10": dict(model="cifar-cnn", epochs=30, lr=0.05, batch_size=128, weight_decay=5e-4,
                     schedule="onecycle", crop_padding=4, flip=True),
-    "tinyshakespeare": dict(model="char-lstm", epochs=16, lr=3e-3, batch_size=64, optimizer="adam",
+    "tinyshakespeare": dict(model="char-lstm", epochs=12, lr=3e-3, batch_size=64, optimizer="adam",
                             weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False, clip_norm=1.0,
                             val_size=0, eval_batch_size=128),
 }  # fmt: skip
@@ -51,7 +51,7 @@ MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm-rows": {
         "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
                   clip_norm=1.0, epochs=20),
-        "fashion-mnist": dict(epochs=20),
+        "fashion-mnist": dict(epochs=30),
     },
 }  # fmt: skip
 
