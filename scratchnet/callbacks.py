@@ -99,6 +99,8 @@ class EpochLog(Callback):
         parts += [
             f"{name} {logs[f'{name}_accuracy']:.4f}" for name in ("val", "test") if f"{name}_accuracy" in logs
         ]
+        if "val_loss" in logs:
+            parts.append(f"val loss {logs['val_loss']:.4f}")
         parts.append(f"{logs['seconds']:.1f}s")
         if "early_stop" in logs:
             parts.append(f"({logs['early_stop']})")

@@ -133,8 +133,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     shape = tuple(args.input_shape)
-    model = zoo.build(args.model, in_shape=shape, num_classes=args.classes, rng=0)
+    model = zoo.build(args.model, in_shape=shape, num_classes=args.classes, rng=0, fuse=not args.plot)
     model.summary(shape)
+    if args.plot:  # the textbook form (unfused): every layer its own block
+        title = f"{args.model}: {model.num_parameters():,} parameters"
+        print(f"diagram: {model.plot(shape, args.plot, title=title)}")
     return 0
 
 
@@ -190,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="reference-cnn", choices=MODELS.names())
     p.add_argument("--input-shape", type=int, nargs=3, default=(1, 28, 28), metavar=("C", "H", "W"))
     p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--plot", metavar="FILE", help="also draw the architecture (.png, .svg or .pdf)")
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("models", help="list the model zoo")

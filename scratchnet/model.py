@@ -206,6 +206,13 @@ class Sequential:
             print_fn(text)
         return text
 
+    def plot(self, input_shape: Shape, path: str | os.PathLike, title: str = "") -> os.PathLike:
+        """Draw the network as blocks labelled with each layer, its output dimensions and its
+        parameter count (PNG, SVG or PDF by the suffix of ``path``); see :mod:`scratchnet.diagram`."""
+        from .diagram import plot_architecture
+
+        return plot_architecture(self, input_shape, path, title)
+
     # --- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"<layer>.<key>": array}`` for every parameter and buffer."""

@@ -106,3 +106,19 @@ def receptive_field(layers: Iterable[tuple[int | tuple[int, int], int | tuple[in
             r[a] += (k[a] - 1) * j[a]
             j[a] *= s[a]
     return r[0], r[1]
+
+
+def backprop_shapes(model, input_shape: tuple[int, ...]) -> str:
+    """Forward and backward through ``model`` layer by layer, every tensor with its dimensions
+    (one sample; ``N`` is the batch): what each layer receives and returns in both passes and
+    the shape of each parameter gradient. The backward pass runs the table bottom to top."""
+    rows = [("layer", "forward: x -> y", "backward: dL/dy -> dL/dx", "parameter gradients")]
+    shape = ("N", *input_shape)
+    for layer in model.modules():
+        out = layer.check_input(shape)
+        grads = ", ".join(f"dL/d{k} {tuple(v.shape)}" for k, v in layer.params.items()) or "-"
+        fmt = "(" + ", ".join(str(d) for d in shape) + ")", "(" + ", ".join(str(d) for d in out) + ")"
+        rows.append((type(layer).__name__, f"{fmt[0]} -> {fmt[1]}", f"{fmt[1]} -> {fmt[0]}", grads))
+        shape = out
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    return "\n".join("  ".join(r[c].ljust(widths[c]) for c in range(4)).rstrip() for r in rows)

@@ -169,3 +169,15 @@ def test_convolution_is_a_dense_layer_with_tied_weights():
     dM = x.reshape(2, -1).T @ g.reshape(2, -1)  # the dense layer's gradient
     summed = np.array([dM[tie == n].sum() for n in range(k * k)]).reshape(k, k)
     np.testing.assert_allclose(conv.grads["W"][0, 0], summed, atol=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_architecture_diagram(tmp_path, suffix):
+    model = sn.zoo.build("reference-cnn", fuse=False)
+    path = model.plot((1, 28, 28), tmp_path / f"net{suffix}")
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG") if suffix == ".png" else b"<svg" in data[:2000]
+    if suffix == ".svg":  # every layer's output dimensions and parameter count are written
+        text = data.decode()
+        for label in ("32 x 28 x 28", "64 x 7 x 7", "3136", "401,536 params", "Conv2D 3x3, 1-&gt;32, pad 1"):
+            assert label in text, label

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._util import conv_output_size, pair
+from ..ops._util import pair
 from ..ops.conv import conv2d_backward, conv2d_forward
 from ..ops.convpool import convpool2d_backward, convpool2d_forward
+from ..shapes import LayerShape, conv2d_shape
 from .base import Layer, Shape, he_normal, make_rng, shape_error
 
 
@@ -70,23 +71,22 @@ class Conv2D(Layer):
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise shape_error(self, f"(N, {self.in_channels}, H, W)", shape)
         N, _, H, W = shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
         if kh > H + 2 * ph or kw > W + 2 * pw:
             raise ValueError(
                 f"{self!r}: kernel {kh}x{kw} is larger than the padded input "
                 f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph},{pw})"
             )
-        return (
-            N,
-            self.out_channels,
-            conv_output_size(H, kh, sh, ph),
-            conv_output_size(W, kw, sw, pw),
-        )
+        return (N, *self._shape((self.in_channels, H, W)).output_shape)
+
+    def _shape(self, image_shape: tuple[int, int, int]) -> LayerShape:
+        """The shape arithmetic of :func:`scratchnet.shapes.conv2d_shape` for one image."""
+        return conv2d_shape(image_shape, self.out_channels, self.kernel_size, self.stride, self.padding,
+                            bias="b" in self.params)  # fmt: skip
 
     def macs(self, input_shape: Shape) -> int:
-        _, _, Ho, Wo = Conv2D.check_input(self, ("N", *input_shape))  # the convolution's own output
-        kh, kw = self.kernel_size
-        return self.out_channels * Ho * Wo * self.in_channels * kh * kw
+        Conv2D.check_input(self, ("N", *input_shape))
+        return self._shape(tuple(input_shape)).multiplications  # the convolution's own output
 
     _forward_op = staticmethod(conv2d_forward)  # (x, W, b, stride, padding, ws) -> (y, cache)
     _backward_op = staticmethod(conv2d_backward)  # (dout, cache, need_dx, ws) -> (dx, dW, db)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._util import conv_output_size, pair
+from ..ops._util import pair
 from ..ops.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from ..shapes import pool2d_shape
 from .base import Layer, shape_error
 
 
@@ -24,10 +25,10 @@ class _Pool2D(Layer):
         if len(shape) != 4:
             raise shape_error(self, "(N, C, H, W)", shape)
         N, C, H, W = shape
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        kh, kw = self.kernel_size
         if kh > H or kw > W:
             raise ValueError(f"{self!r}: kernel {kh}x{kw} is larger than the input {H}x{W}")
-        return (N, C, conv_output_size(H, kh, sh, 0), conv_output_size(W, kw, sw, 0))
+        return (N, *pool2d_shape((C, H, W), self.kernel_size, self.stride).output_shape)
 
 
 class MaxPool2D(_Pool2D):

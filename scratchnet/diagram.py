@@ -1,0 +1,86 @@
+"""Architecture diagrams: the network drawn as blocks, each labelled with its layer, output
+dimensions and parameter count (``Sequential.plot``, ``scratchnet summary --plot FILE``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+COLOURS = {  # by layer family, for reading the stack at a glance
+    "Conv2D": "#9ecae1", "ConvPool2D": "#9ecae1", "MaxPool2D": "#c7e9c0", "AvgPool2D": "#c7e9c0",
+    "BatchNorm2D": "#fdd0a2", "Dense": "#bcbddc", "LSTM": "#fcbba1", "RNN": "#fcbba1",
+    "Embedding": "#fcbba1", "Dropout": "#e5e5e5",
+}  # fmt: skip
+
+
+def label(layer: Any) -> str:
+    """A short name: ``Conv2D 3x3, 1->32, pad 1`` rather than the full ``repr``."""
+    kind = type(layer).__name__
+    if kind in ("Conv2D", "ConvPool2D"):
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+        text = f"{kind} {kh}x{kw}, {layer.in_channels}->{layer.out_channels}"
+        text += (
+            f", stride {sh}"
+            if (sh, sw) == (sh, sh) and sh > 1
+            else ""
+            if (sh, sw) == (1, 1)
+            else f", stride {sh}x{sw}"
+        )
+        text += f", pad {ph}" if ph == pw and ph else "" if (ph, pw) == (0, 0) else f", pad {ph}x{pw}"
+        return (
+            text
+            + (" + max-pool 2x2" if kind == "ConvPool2D" else "")
+            + ("" if "b" in layer.params else ", no bias")
+        )
+    if kind in ("MaxPool2D", "AvgPool2D"):
+        (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+        return f"{kind} {kh}x{kw}" + ("" if (sh, sw) == (kh, kw) else f", stride {sh}x{sw}")
+    return repr(layer)
+
+
+def _dims(shape: tuple) -> str:
+    return " x ".join(str(d) for d in shape)
+
+
+def plot_architecture(
+    model: Any, input_shape: tuple[int, ...], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """Draw ``model`` for inputs of ``input_shape`` (one sample, no batch axis) into ``path``;
+    the format follows the suffix (``.png``, ``.svg``, ``.pdf``). Returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    rows = [("input", _dims(input_shape), "", "#ffffff")]
+    shape = tuple(input_shape)
+    total = 0
+    for layer in model.modules():
+        shape = layer.output_shape(shape)
+        n = layer.num_parameters()
+        total += n
+        kind = type(layer).__name__
+        rows.append((label(layer), _dims(shape), f"{n:,} params" if n else "", COLOURS.get(kind, "#f7f7f7")))
+    height = 0.62 * len(rows) + 0.9
+    fig, ax = plt.subplots(figsize=(8.5, height))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, len(rows) + 0.6)
+    ax.axis("off")
+    for k, (name, dims, params, colour) in enumerate(rows):
+        y = len(rows) - k - 0.5
+        ax.add_patch(FancyBboxPatch((0.3, y - 0.32), 9.4, 0.64, boxstyle="round,pad=0.02,rounding_size=0.12",
+                                    facecolor=colour, edgecolor="#444444", linewidth=0.8))  # fmt: skip
+        ax.text(0.5, y, name, va="center", ha="left", fontsize=8.5, family="monospace")
+        ax.text(7.6, y, dims, va="center", ha="right", fontsize=9, weight="bold")
+        ax.text(9.55, y, params, va="center", ha="right", fontsize=8)
+        if k:
+            ax.annotate("", xy=(5, y + 0.33), xytext=(5, y + 0.67), arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_title(title or f"{total:,} trainable parameters; output dimensions per sample", fontsize=10)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context({"svg.fonttype": "none"}):  # SVG keeps its text as text (searchable, selectable)
+        fig.savefig(out, bbox_inches="tight", dpi=130)
+    plt.close(fig)
+    return out
