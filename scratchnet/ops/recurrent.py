@@ -56,14 +56,16 @@ from .workspace import Workspace, scratch
 
 class RecurrentCache(NamedTuple):
     """What BPTT needs. ``hs``/``cs`` hold the states ``0..T`` (index 0 is the initial state);
-    ``gates`` the activated ``[i, f, g, o]`` (LSTM) or nothing (RNN); all time-major. The arrays
-    live in the layer's workspace when one is given (overwritten by its next forward pass)."""
+    ``gates`` the activated gates (LSTM) or nothing (RNN). RNN arrays are time-major
+    ``(T, N, ...)``; LSTM arrays feature-major ``(T, ..., N)`` with gates ``[i, f, o, g]`` and
+    ``Wx``/``Wh`` permuted to match. The arrays live in the layer's workspace when one is given
+    (overwritten by its next forward pass)."""
 
-    xs: np.ndarray  # (T, N, D)
-    hs: np.ndarray  # (T + 1, N, H)
-    cs: np.ndarray | None  # (T + 1, N, H), LSTM only
-    gates: np.ndarray | None  # (T, N, 4H), LSTM only
-    tanh_c: np.ndarray | None  # (T, N, H), LSTM only
+    xs: np.ndarray  # RNN (T, N, D); LSTM (T, D, N)
+    hs: np.ndarray  # RNN (T + 1, N, H); LSTM (T + 1, H, N)
+    cs: np.ndarray | None  # LSTM only
+    gates: np.ndarray | None  # LSTM only, (T, 4H, N)
+    tanh_c: np.ndarray | None  # LSTM only, (T, H, N)
     Wx: np.ndarray
     Wh: np.ndarray
 
@@ -97,14 +99,10 @@ def rnn_forward(
     return hs[1:].transpose(1, 0, 2), RecurrentCache(xs, hs, None, None, None, Wx, Wh)
 
 
-def _sigmoid_tanh_gates(a: np.ndarray, H: int) -> None:
-    """In place: ``sigma`` on the i, f, o blocks of ``a`` (``(N, 4H)``), ``tanh`` on g."""
-    a[:, : 2 * H] *= 0.5
-    a[:, 3 * H :] *= 0.5
-    np.tanh(a, out=a)
-    for block in (a[:, : 2 * H], a[:, 3 * H :]):
-        block *= 0.5
-        block += 0.5
+def _ifog(H: int) -> np.ndarray:
+    """Column order ``[i, f, o, g]`` from PyTorch's ``[i, f, g, o]``: the three sigmoid gates are
+    then one contiguous block, activated by one call per step."""
+    return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
 
 
 def lstm_forward(
@@ -117,25 +115,47 @@ def lstm_forward(
     ws: Workspace | None = None,
 ) -> tuple[np.ndarray, np.ndarray, RecurrentCache]:
     """LSTM over a sequence. Returns all hidden states ``(N, T, H)``, the last cell state
-    ``(N, H)`` and the cache."""
-    N, T, _ = x.shape
+    ``(N, H)`` and the cache.
+
+    Internally the arrays are feature-major, ``(T, features, N)``, gates in the order
+    ``[i, f, o, g]``: every gate of a step is then a contiguous ``(H, N)`` block (element-wise
+    passes over contiguous memory run about four times faster than over column blocks), the
+    recurrent product is ``W_h^T h_{t-1}`` and the three sigmoid gates are one block. The sigmoid
+    uses :math:`\\sigma(a) = \\tfrac12 + \\tfrac12\\tanh(a/2)`, with the halving folded into a copy of
+    their weights, so one ``tanh`` call activates all four gates.
+    """
+    N, T, D = x.shape
     H = Wh.shape[0]
-    xs, gates = _project_inputs(x, Wx, b, ws)  # pre-activations, activated in place step by step
-    hs = scratch(ws, "hs", (T + 1, N, H), gates.dtype)
-    cs = scratch(ws, "cs", (T + 1, N, H), gates.dtype)
-    tanh_c = scratch(ws, "tanh_c", (T, N, H), gates.dtype)
-    recurrent = scratch(ws, "recurrent", (N, 4 * H), gates.dtype)
-    hs[0], cs[0] = h0, c0
+    order = _ifog(H)
+    Wx, Wh, b = Wx[:, order], Wh[:, order], b[order]  # unscaled, [i, f, o, g]: what BPTT needs
+    half = np.ones(4 * H, dtype=Wx.dtype)
+    half[: 3 * H] = 0.5
+    dt = np.result_type(x, Wx)
+    xs = scratch(ws, "xs", (T, D, N), x.dtype)  # x_t^T for every step
+    np.copyto(xs, x.transpose(1, 2, 0))
+    gates = scratch(ws, "gates", (T, 4 * H, N), dt)
+    np.matmul(np.ascontiguousarray((Wx * half).T), xs, out=gates)  # all input projections at once
+    gates += (b * half)[:, None]
+    Wh_half_T = np.ascontiguousarray((Wh * half).T)  # (4H, H)
+    hs = scratch(ws, "hs", (T + 1, H, N), dt)
+    cs = scratch(ws, "cs", (T + 1, H, N), dt)
+    tanh_c = scratch(ws, "tanh_c", (T, H, N), dt)
+    recurrent = scratch(ws, "recurrent", (4 * H, N), dt)
+    ig = scratch(ws, "ig", (H, N), dt)
+    hs[0], cs[0] = h0.T, c0.T
     for t in range(T):
         a = gates[t]
-        a += np.matmul(hs[t], Wh, out=recurrent)
-        _sigmoid_tanh_gates(a, H)
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        a += np.matmul(Wh_half_T, hs[t], out=recurrent)
+        np.tanh(a, out=a)
+        sig = a[: 3 * H]
+        sig *= 0.5
+        sig += 0.5
+        i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
         c = np.multiply(f, cs[t], out=cs[t + 1])
-        c += i * g
+        c += np.multiply(i, g, out=ig)
         np.tanh(c, out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
-    return hs[1:].transpose(1, 0, 2), cs[T], RecurrentCache(xs, hs, cs, gates, tanh_c, Wx, Wh)
+    return hs[1:].transpose(2, 0, 1), cs[T].T, RecurrentCache(xs, hs, cs, gates, tanh_c, Wx, Wh)
 
 
 def _weight_gradients(
@@ -185,34 +205,57 @@ def lstm_backward(
     cache: RecurrentCache,
     ws: Workspace | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """BPTT of :func:`lstm_forward` (the equations in the module docstring).
+    """BPTT of :func:`lstm_forward` (the equations in the module docstring), feature-major.
 
     Args:
         dhs: gradient w.r.t. every output ``(N, T, H)``, or ``None``.
-        dhT, dcT: extra gradients w.r.t. the last hidden and cell states, or ``None``.
+        dhT, dcT: extra gradients w.r.t. the last hidden and cell states ``(N, H)``, or ``None``.
     Returns:
-        ``(dx, dh0, dc0, dWx, dWh, db)``.
+        ``(dx, dh0, dc0, dWx, dWh, db)``, weights in PyTorch's gate order ``[i, f, g, o]``.
     """
-    hs, cs, gates, tanh_c, Wh = cache.hs, cache.cs, cache.gates, cache.tanh_c, cache.Wh
-    T, N, H = tanh_c.shape
+    xs, hs, cs, gates, tanh_c, Wx, Wh = cache
+    T, H, N = tanh_c.shape
     dt = hs.dtype
-    da = scratch(ws, "da", (T, N, 4 * H), dt)
-    dh = np.zeros((N, H), dt) if dhT is None else dhT.astype(dt)
-    dc = np.zeros((N, H), dt) if dcT is None else dcT.astype(dt, copy=True)
+    da = scratch(ws, "da", (T, 4 * H, N), dt)  # gradients of the pre-activations, [i, f, o, g]
+    tmp = scratch(ws, "tmp", (H, N), dt)
+    tmp3 = scratch(ws, "tmp3", (3 * H, N), dt)
+    upstream = None if dhs is None else np.ascontiguousarray(dhs.transpose(1, 2, 0), dtype=dt)  # (T, H, N)
+    dh = np.zeros((H, N), dt) if dhT is None else np.array(dhT.T, dtype=dt)
+    dc = np.zeros((H, N), dt) if dcT is None else np.array(dcT.T, dtype=dt)
     for t in range(T - 1, -1, -1):
-        dh = _upstream(dhs, t, dh)
-        i, f, g, o = (gates[t][:, k * H : (k + 1) * H] for k in range(4))
-        di, df, dg, do = (da[t][:, k * H : (k + 1) * H] for k in range(4))
-        tc = tanh_c[t]
+        if upstream is not None:
+            dh += upstream[t]
+        a, d, tc = gates[t], da[t], tanh_c[t]
+        i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+        di, df, do, dg = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
         np.multiply(dh, tc, out=do)  # d o
-        dc += dh * o * (1 - tc * tc)
+        np.multiply(tc, tc, out=tmp)  # d c += dh * o * (1 - tanh^2 c)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
         np.multiply(dc, g, out=di)
         np.multiply(dc, i, out=dg)
         np.multiply(dc, cs[t], out=df)
         dc *= f  # now d c_{t-1}
-        for d_gate, s in ((di, i), (df, f), (do, o)):
-            d_gate *= s * (1 - s)
-        dg *= 1 - g * g
-        dh = da[t] @ Wh.T
-    dx, dWx, dWh, db = _weight_gradients(da, cache)
-    return dx, dh, dc, dWx, dWh, db
+        sig = a[: 3 * H]  # the sigmoid gates i, f, o: d a = d s * s (1 - s)
+        np.subtract(1, sig, out=tmp3)
+        tmp3 *= sig
+        d[: 3 * H] *= tmp3
+        np.multiply(g, g, out=tmp)  # the tanh gate: d a = d g * (1 - g^2)
+        np.subtract(1, tmp, out=tmp)
+        dg *= tmp
+        dh = np.matmul(Wh, d, out=dh if dh.base is None else None)  # dh_{t-1} = W_h da_t
+    # all steps at once: one copy of da and of the inputs [x_t; h_{t-1}] to (features, T*N), then
+    # one GEMM for both weight gradients (sum_t [x_t; h_{t-1}]^T da_t) and one for dx
+    D = xs.shape[1]
+    da_flat = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(4 * H, T * N)
+    inputs = scratch(ws, "inputs", (D + H, T, N), dt)
+    np.copyto(inputs[:D], xs.transpose(1, 0, 2))
+    np.copyto(inputs[D:], hs[:T].transpose(1, 0, 2))
+    dW = inputs.reshape(D + H, T * N) @ da_flat.T  # (D + H, 4H)
+    dWx, dWh = dW[:D], dW[D:]
+    db = da_flat.sum(axis=1)
+    dx = (Wx @ da_flat).reshape(D, T, N).transpose(2, 1, 0)  # (N, T, D)
+    back = np.argsort(_ifog(H))  # to PyTorch's order
+    return np.ascontiguousarray(dx), dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
