@@ -61,8 +61,8 @@ class RecurrentCache(NamedTuple):
     ``Wx``/``Wh`` permuted to match. The arrays live in the layer's workspace when one is given
     (overwritten by its next forward pass)."""
 
-    xs: np.ndarray  # RNN (T, N, D); LSTM (T, D, N)
-    hs: np.ndarray  # RNN (T + 1, N, H); LSTM (T + 1, H, N)
+    xs: np.ndarray  # RNN (T, N, D); LSTM the stacks [x_t; h_{t-1}; 1], (T + 1, D + H + 1, N)
+    hs: np.ndarray  # RNN (T + 1, N, H); LSTM (T + 1, H, N), a view into xs
     cs: np.ndarray | None  # LSTM only
     gates: np.ndarray | None  # LSTM only, (T, 4H, N)
     tanh_c: np.ndarray | None  # LSTM only, (T, H, N)
@@ -131,21 +131,20 @@ def lstm_forward(
     half = np.ones(4 * H, dtype=Wx.dtype)
     half[: 3 * H] = 0.5
     dt = np.result_type(x, Wx)
-    xs = scratch(ws, "xs", (T, D, N), x.dtype)  # x_t^T for every step
-    np.copyto(xs, x.transpose(1, 2, 0))
+    # one GEMM per step: [W_x; W_h; b]^T (4H, D+H+1) times the column stack [x_t; h_{t-1}; 1]
+    W_all = np.ascontiguousarray(np.concatenate([Wx, Wh, b[None]]).T * half[:, None])
+    xh = scratch(ws, "xh", (T + 1, D + H + 1, N), dt)
+    np.copyto(xh[:T, :D], x.transpose(1, 2, 0))
+    xh[:, D + H] = 1
+    hs = xh[:, D : D + H]  # h_t lives in step t+1's stack; (T + 1, H, N) view
+    hs[0] = h0.T
     gates = scratch(ws, "gates", (T, 4 * H, N), dt)
-    np.matmul(np.ascontiguousarray((Wx * half).T), xs, out=gates)  # all input projections at once
-    gates += (b * half)[:, None]
-    Wh_half_T = np.ascontiguousarray((Wh * half).T)  # (4H, H)
-    hs = scratch(ws, "hs", (T + 1, H, N), dt)
     cs = scratch(ws, "cs", (T + 1, H, N), dt)
     tanh_c = scratch(ws, "tanh_c", (T, H, N), dt)
-    recurrent = scratch(ws, "recurrent", (4 * H, N), dt)
     ig = scratch(ws, "ig", (H, N), dt)
-    hs[0], cs[0] = h0.T, c0.T
+    cs[0] = c0.T
     for t in range(T):
-        a = gates[t]
-        a += np.matmul(Wh_half_T, hs[t], out=recurrent)
+        a = np.matmul(W_all, xh[t], out=gates[t])
         np.tanh(a, out=a)
         sig = a[: 3 * H]
         sig *= 0.5
@@ -155,7 +154,7 @@ def lstm_forward(
         c += np.multiply(i, g, out=ig)
         np.tanh(c, out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
-    return hs[1:].transpose(2, 0, 1), cs[T].T, RecurrentCache(xs, hs, cs, gates, tanh_c, Wx, Wh)
+    return hs[1:].transpose(2, 0, 1), cs[T].T, RecurrentCache(xh, hs, cs, gates, tanh_c, Wx, Wh)
 
 
 def _weight_gradients(
@@ -246,16 +245,14 @@ def lstm_backward(
         np.subtract(1, tmp, out=tmp)
         dg *= tmp
         dh = np.matmul(Wh, d, out=dh if dh.base is None else None)  # dh_{t-1} = W_h da_t
-    # all steps at once: one copy of da and of the inputs [x_t; h_{t-1}] to (features, T*N), then
-    # one GEMM for both weight gradients (sum_t [x_t; h_{t-1}]^T da_t) and one for dx
-    D = xs.shape[1]
+    # all steps at once: one copy of da and of the stacks [x_t; h_{t-1}; 1] to (features, T*N), then
+    # one GEMM gives the weight and bias gradients (sum_t [x_t; h_{t-1}; 1] da_t^T), one more dx
+    F = xs.shape[1]  # D + H + 1 (xs is the stack of the forward pass)
+    D = F - H - 1
     da_flat = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(4 * H, T * N)
-    inputs = scratch(ws, "inputs", (D + H, T, N), dt)
-    np.copyto(inputs[:D], xs.transpose(1, 0, 2))
-    np.copyto(inputs[D:], hs[:T].transpose(1, 0, 2))
-    dW = inputs.reshape(D + H, T * N) @ da_flat.T  # (D + H, 4H)
-    dWx, dWh = dW[:D], dW[D:]
-    db = da_flat.sum(axis=1)
+    inputs = np.ascontiguousarray(xs[:T].transpose(1, 0, 2)).reshape(F, T * N)
+    dW = inputs @ da_flat.T  # (D + H + 1, 4H)
+    dWx, dWh, db = dW[:D], dW[D : D + H], dW[D + H]
     dx = (Wx @ da_flat).reshape(D, T, N).transpose(2, 1, 0)  # (N, T, D)
     back = np.argsort(_ifog(H))  # to PyTorch's order
     return np.ascontiguousarray(dx), dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
