@@ -214,8 +214,14 @@ def lstm_backward(
     """
     xs, hs, cs, gates, tanh_c, Wx, Wh = cache
     T, H, N = tanh_c.shape
+    F = xs.shape[1]  # D + H + 1: xs holds the forward pass's stacks [x_t; h_{t-1}; 1]
+    D = F - H - 1
     dt = hs.dtype
-    da = scratch(ws, "da", (T, 4 * H, N), dt)  # gradients of the pre-activations, [i, f, o, g]
+    W_xh = np.concatenate([Wx, Wh])  # (D + H, 4H): one GEMM per step gives dx_t and dh_{t-1}
+    dW = np.zeros((4 * H, F), dt)  # sum_t da_t [x_t; h_{t-1}; 1]^T, accumulated while da_t is hot
+    dW_step = scratch(ws, "dW_step", (4 * H, F), dt)
+    dxs = scratch(ws, "dxs", (T, D, N), dt)
+    da = scratch(ws, "da", (4 * H, N), dt)  # gradients of one step's pre-activations, [i, f, o, g]
     tmp = scratch(ws, "tmp", (H, N), dt)
     tmp3 = scratch(ws, "tmp3", (3 * H, N), dt)
     upstream = None if dhs is None else np.ascontiguousarray(dhs.transpose(1, 2, 0), dtype=dt)  # (T, H, N)
@@ -224,7 +230,7 @@ def lstm_backward(
     for t in range(T - 1, -1, -1):
         if upstream is not None:
             dh += upstream[t]
-        a, d, tc = gates[t], da[t], tanh_c[t]
+        a, d, tc = gates[t], da, tanh_c[t]
         i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
         di, df, do, dg = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
         np.multiply(dh, tc, out=do)  # d o
@@ -244,15 +250,11 @@ def lstm_backward(
         np.multiply(g, g, out=tmp)  # the tanh gate: d a = d g * (1 - g^2)
         np.subtract(1, tmp, out=tmp)
         dg *= tmp
-        dh = np.matmul(Wh, d, out=dh if dh.base is None else None)  # dh_{t-1} = W_h da_t
-    # all steps at once: one copy of da and of the stacks [x_t; h_{t-1}; 1] to (features, T*N), then
-    # one GEMM gives the weight and bias gradients (sum_t [x_t; h_{t-1}; 1] da_t^T), one more dx
-    F = xs.shape[1]  # D + H + 1 (xs is the stack of the forward pass)
-    D = F - H - 1
-    da_flat = np.ascontiguousarray(da.transpose(1, 0, 2)).reshape(4 * H, T * N)
-    inputs = np.ascontiguousarray(xs[:T].transpose(1, 0, 2)).reshape(F, T * N)
-    dW = inputs @ da_flat.T  # (D + H + 1, 4H)
-    dWx, dWh, db = dW[:D], dW[D : D + H], dW[D + H]
-    dx = (Wx @ da_flat).reshape(D, T, N).transpose(2, 1, 0)  # (N, T, D)
+        dW += np.matmul(d, xs[t].T, out=dW_step)
+        both = W_xh @ d  # (D + H, N): [dx_t; dh_{t-1}]
+        dxs[t] = both[:D]
+        dh = both[D:]
+    dWx, dWh, db = dW[:, :D].T, dW[:, D : D + H].T, dW[:, D + H]
+    dx = dxs.transpose(2, 0, 1)  # (N, T, D)
     back = np.argsort(_ifog(H))  # to PyTorch's order
     return np.ascontiguousarray(dx), dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
