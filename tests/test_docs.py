@@ -16,7 +16,16 @@ SOURCES = sorted(p for d in ("scratchnet", "tests", "bench", "examples") for p i
 DEFINITION = re.compile(r"(?m)^\s*(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]|self\.(\w+)\s*=|[(,]\s*(\w+)\s*[:=]")
 DEFINED = {name for src in SOURCES for group in DEFINITION.findall(src.read_text()) for name in group if name}
 # snake_case names the docs quote from elsewhere (PyTorch's API, symbols of an equation)
-EXTERNAL = {"avg_pool2d", "max_pool2d", "count_include_pad", "ceil_mode", "channels_last", "x_hat", "dx_t", "da_t"}
+EXTERNAL = {
+    "avg_pool2d",
+    "max_pool2d",
+    "count_include_pad",
+    "ceil_mode",
+    "channels_last",
+    "x_hat",
+    "dx_t",
+    "da_t",
+}
 
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
 PATH = re.compile(
