@@ -1,0 +1,46 @@
+"""Independent jobs in this process or in local worker processes: same results, failures kept apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scratchnet.parallel import JobFailure, run_jobs
+
+
+def fit_line(seed: int, fail: bool = False) -> dict:
+    """A tiny deterministic 'training': least squares on seeded data."""
+    if fail:
+        raise RuntimeError(f"job with seed {seed} diverged")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((200, 3)).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5], np.float32) + 0.01 * rng.standard_normal(200).astype(np.float32)
+    w, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return {"seed": seed, "w": w.tolist()}
+
+
+JOBS = [{"seed": s} for s in range(4)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_give_the_same_results_in_job_order(workers):
+    done = []
+    results = run_jobs(fit_line, JOBS, workers=workers, on_done=lambda i, r: done.append(i))
+    assert [r["seed"] for r in results] == [0, 1, 2, 3] and sorted(done) == [0, 1, 2, 3]
+    reference = run_jobs(fit_line, JOBS, workers=1)
+    for a, b in zip(results, reference, strict=True):
+        np.testing.assert_allclose(a["w"], b["w"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_job_is_reported_and_the_others_kept(workers):
+    jobs = [{"seed": 0}, {"seed": 1, "fail": True}, {"seed": 2}]
+    results = run_jobs(fit_line, jobs, workers=workers)
+    assert isinstance(results[1], JobFailure) and results[1].index == 1
+    assert "RuntimeError: job with seed 1 diverged" in str(results[1]) and "Traceback" in results[1].traceback
+    assert results[0]["seed"] == 0 and results[2]["seed"] == 2
+
+
+def test_bad_worker_count():
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        run_jobs(fit_line, JOBS, workers=0)
