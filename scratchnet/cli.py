@@ -112,7 +112,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     model, cfg = _config(args)
     out = args.out or f"runs/sweep-{args.dataset}-{model}"
     sweep(args.lr, args.dataset, out, model, cfg, dropout=args.dropout, data_dir=args.data_dir,
-          limit=args.limit, progress=not args.no_progress)  # fmt: skip
+          limit=args.limit, progress=not args.no_progress, workers=args.workers,
+          scheduler=args.scheduler)  # fmt: skip
     print(f"figure: {out}/sweep.png  table: {out}/sweep.md")
     return 0
 
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="one run per learning rate; figure of the error per iteration")
     _add_training_options(p)
     p.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
+    p.add_argument("--workers", type=int, default=1, help="trainings at once, in local processes")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
     p.add_argument("--out", help="output directory (default: runs/sweep-<dataset>-<model>)")
     p.set_defaults(func=_cmd_sweep)
 

@@ -243,31 +243,54 @@ def train_run(
     return write_outputs(out, trainer, ds, "completed", time.perf_counter() - wall_start, extra)
 
 
+def _sweep_job(dataset: str, run_dir: str, model: str | None, cfg: TrainConfig, kwargs: dict[str, Any]
+               ) -> dict[str, Any]:  # fmt: skip
+    """One run of a sweep (a module-level function: it runs in worker processes too)."""
+    try:
+        return train_run(dataset, run_dir, model, cfg, **kwargs)
+    except TrainingDiverged:
+        return json.loads((Path(run_dir) / "metrics.json").read_text())  # status "diverged"
+
+
 def sweep(
     lrs: Sequence[float],
     dataset: str,
     out_dir: str | os.PathLike,
     model: str | None = None,
     cfg: TrainConfig | None = None,
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """One run per learning rate (same seed, data and model); ``sweep.png`` shows each run's
-    training error per iteration, ``sweep.md`` the table with the best rate (by validation)."""
+    training error per iteration, ``sweep.md`` the table with the best rate (by validation).
+
+    ``workers``/``scheduler``: run the trainings in parallel (see :mod:`scratchnet.parallel`);
+    each run gets its own folder, and a run that fails is reported without stopping the others.
+    """
+    from .parallel import JobFailure, run_jobs
+
     out = Path(out_dir)
     cfg = cfg or TrainConfig()
     results, curves = [], {}
     log = kwargs.get("log", say)
-    for lr in lrs:
-        run_dir = out / f"lr_{lr:g}"
+    job_kwargs = {**kwargs, "log": log if workers == 1 and scheduler is None else None}
+    if workers > 1 or scheduler is not None:
+        job_kwargs["progress"] = False
+    jobs = [{"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model, "cfg": replace(cfg, lr=lr),
+             "kwargs": job_kwargs} for lr in lrs]  # fmt: skip
+
+    def report(i: int, m: Any) -> None:
         if log:
-            log(f"--- learning rate {lr:g} ---")
-        try:
-            m = train_run(dataset, run_dir, model, replace(cfg, lr=lr), **kwargs)
-            status = m["status"]
-        except TrainingDiverged as e:
-            if log:
-                log(f"diverged: {e}")
-            m, status = json.loads((run_dir / "metrics.json").read_text()), "diverged"
+            log(f"--- learning rate {lrs[i]:g}: {m if isinstance(m, JobFailure) else m['status']} ---")
+
+    outcomes = run_jobs(_sweep_job, jobs, workers=workers, scheduler=scheduler, on_done=report)
+    for lr, job, m in zip(lrs, jobs, outcomes, strict=True):
+        run_dir = Path(job["run_dir"])
+        if isinstance(m, JobFailure):
+            m = {"status": "failed", "error": m.error}
+        status = m["status"]
         results.append({"lr": lr, "status": status, "val_accuracy": m.get("val_accuracy"),
                         "test_accuracy": m.get("test_accuracy"), "train_loss": m.get("train_loss"),
                         "train_seconds": m.get("train_seconds")})  # fmt: skip

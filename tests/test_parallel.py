@@ -44,3 +44,25 @@ def test_a_failing_job_is_reported_and_the_others_kept(workers):
 def test_bad_worker_count():
     with pytest.raises(ValueError, match="workers must be >= 1"):
         run_jobs(fit_line, JOBS, workers=0)
+
+
+def test_sweep_with_two_workers_matches_one(tmp_path):
+    """The same seeds give the same runs whether the sweep's trainings run one after the other or
+    in two worker processes."""
+    import json
+
+    from test_cli import FAST
+    from test_data import write_idx_set
+
+    from scratchnet.cli import main
+
+    write_idx_set(tmp_path / "data" / "mnist", n_train=96, n_test=24)
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"sweep{workers}"
+        code = main(["sweep", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--lr", "0.1", "0.01",
+                     "--epochs", "1", "--workers", workers, "--out", str(out), *FAST])  # fmt: skip
+        assert code == 0
+        runs[workers] = json.loads((out / "sweep.json").read_text())["runs"]
+    assert [r["val_accuracy"] for r in runs["1"]] == pytest.approx([r["val_accuracy"] for r in runs["2"]])
+    assert [r["train_loss"] for r in runs["1"]] == pytest.approx([r["train_loss"] for r in runs["2"]], rel=1e-5)
