@@ -66,3 +66,17 @@ def test_sweep_with_two_workers_matches_one(tmp_path):
         runs[workers] = json.loads((out / "sweep.json").read_text())["runs"]
     assert [r["val_accuracy"] for r in runs["1"]] == pytest.approx([r["val_accuracy"] for r in runs["2"]])
     assert [r["train_loss"] for r in runs["1"]] == pytest.approx([r["train_loss"] for r in runs["2"]], rel=1e-5)
+
+
+def test_jobs_on_a_real_dask_cluster():
+    """A LocalCluster of 2 worker processes started here (no mocks): same results as in-process,
+    and a failing job comes back as a JobFailure while the others are kept."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:  # fmt: skip
+        jobs = [*JOBS, {"seed": 9, "fail": True}]
+        results = run_jobs(fit_line, jobs, scheduler=cluster.scheduler_address)
+    reference = run_jobs(fit_line, JOBS, workers=1)
+    for a, b in zip(results[:4], reference, strict=True):
+        np.testing.assert_allclose(a["w"], b["w"], rtol=1e-6)
+    assert isinstance(results[4], JobFailure) and "seed 9 diverged" in results[4].error
