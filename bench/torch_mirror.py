@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -35,14 +36,14 @@ def torch_layers(layer: Any) -> list[Any]:
             bn.bias.copy_(torch.from_numpy(layer.params["beta"]))
         return [bn]
     if kind in ("LSTM", "RNN"):
-        return [_Recurrent(layer)]
+        return [_torch_module_classes()[0](layer)]
     if kind == "Embedding":
         emb = nn.Embedding(layer.vocab, layer.dim)
         with torch.no_grad():
             emb.weight.copy_(torch.from_numpy(layer.params["E"]))
         return [emb]
     if kind == "Reshape":
-        return [_Reshape(layer.shape)]
+        return [_torch_module_classes()[1](layer.shape)]
     if kind == "MaxPool2D":
         return [nn.MaxPool2d(layer.kernel_size, layer.stride)]
     if kind == "Dropout":
@@ -59,7 +60,9 @@ def torch_layers(layer: Any) -> list[Any]:
     raise SystemExit(f"bench: no torch twin for {layer!r}; add it to bench/torch_mirror.py")
 
 
+@functools.cache
 def _torch_module_classes() -> tuple[type, type]:
+    """The two torch modules torch lacks, defined once (torch is imported only when needed)."""
     import torch
 
     class Recurrent(torch.nn.Module):
@@ -89,14 +92,6 @@ def _torch_module_classes() -> tuple[type, type]:
             return x.reshape(x.shape[0], *self.shape)
 
     return Recurrent, Reshape
-
-
-def _Recurrent(layer: Any) -> Any:
-    return _torch_module_classes()[0](layer)
-
-
-def _Reshape(shape: tuple[int, ...]) -> Any:
-    return _torch_module_classes()[1](shape)
 
 
 def mirror(model: Any) -> Any:

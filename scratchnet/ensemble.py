@@ -24,7 +24,7 @@ import numpy as np
 
 from .io import atomic_write_bytes
 from .model import Sequential
-from .ops.activations import softmax_forward
+from .ops.activations import softmax
 
 MANIFEST = "manifest.json"
 
@@ -64,17 +64,21 @@ class Ensemble:
 
     def member_probabilities(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """``(K, N, C)``: each member's class probabilities."""
-        return np.stack([softmax_forward(m.predict(x, batch_size, self.transform).astype(np.float64))[0]
+        return np.stack([softmax(m.predict(x, batch_size, self.transform).astype(np.float64))
                          for m in self.members])  # fmt: skip
+
+    def _combine(self, probs: np.ndarray, k: int | None = None) -> np.ndarray:
+        """The vote of the first ``k`` members (all by default) from their ``(K, N, C)``
+        probabilities: weighted mean of probabilities (soft) or of one-hot votes (hard)."""
+        probs, w = probs[:k], self.weights[:k]
+        if self.voting == "hard":
+            probs = np.eye(probs.shape[-1])[probs.argmax(axis=-1)]  # (K, N, C) one-hot votes
+        return np.tensordot(w / w.sum(), probs, axes=1)
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """``(N, C)``: the weighted mean of the members' probabilities (soft), or the weighted
         fraction of votes per class (hard)."""
-        probs = self.member_probabilities(x, batch_size)
-        if self.voting == "hard":
-            votes = np.eye(probs.shape[-1])[probs.argmax(axis=-1)]  # (K, N, C) one-hot votes
-            probs = votes
-        return np.tensordot(self.weights / self.weights.sum(), probs, axes=1)
+        return self._combine(self.member_probabilities(x, batch_size))
 
     def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Predicted labels ``(N,)``."""
@@ -85,13 +89,7 @@ class Ensemble:
         ``k = 1..K`` members (how accuracy grows as members are added)."""
         probs = self.member_probabilities(x, batch_size)
         member_acc = [float(np.mean(p.argmax(-1) == y)) for p in probs]
-        growing = []
-        for k in range(1, len(probs) + 1):
-            sub = Ensemble(self.members[:k], self.weights[:k], self.voting)
-            p = probs[:k] if self.voting == "soft" else np.eye(probs.shape[-1])[probs[:k].argmax(-1)]
-            growing.append(
-                float(np.mean(np.tensordot(sub.weights / sub.weights.sum(), p, axes=1).argmax(-1) == y))
-            )
+        growing = [float(np.mean(self._combine(probs, k).argmax(-1) == y)) for k in range(1, len(probs) + 1)]
         best = max(member_acc)
         return {"accuracy": growing[-1], "member_accuracy": member_acc, "accuracy_by_size": growing,
                 "best_member_accuracy": best, "gain_over_best_member": growing[-1] - best}  # fmt: skip

@@ -16,7 +16,7 @@ import numpy as np
 from .data.text import Vocabulary
 from .layers.recurrent import _Recurrent
 from .model import Sequential
-from .ops.losses import softmax
+from .ops.activations import softmax
 
 
 def sample_text(model: Sequential, vocab: Vocabulary, prompt: str, length: int, temperature: float = 0.8,

@@ -200,11 +200,6 @@ class Trainer:
         self.stopped_early = False
         self._stop = False
 
-    @property
-    def normalizer(self) -> Callable[[np.ndarray], np.ndarray] | None:
-        """The input transform (named for the image case, where it is a ``Normalizer``)."""
-        return self.transform
-
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         return x if self.transform is None else self.transform(x)
 

@@ -14,6 +14,7 @@ from .activations import (
     sigmoid,
     sigmoid_backward,
     sigmoid_forward,
+    softmax,
     tanh_backward,
     tanh_forward,
 )
@@ -27,7 +28,6 @@ from .losses import (
     log_softmax,
     mse_backward,
     mse_forward,
-    softmax,
     softmax_cross_entropy_backward,
     softmax_cross_entropy_forward,
 )

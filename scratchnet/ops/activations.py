@@ -100,10 +100,15 @@ def tanh_backward(dout: np.ndarray, y: np.ndarray, ws: Workspace | None = None) 
 # x_2)`; the :math:`K-1`-parameter form (fix :math:`x_K = 0`); :math:`J` against finite differences.
 
 
-def softmax_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``p = softmax(x)`` over the last axis (shifted by the maximum: no overflow); cache ``p``."""
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the maximum: stable for huge logits."""
     e = np.exp(x - x.max(axis=-1, keepdims=True))
-    p = e / e.sum(axis=-1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``p = softmax(x)`` over the last axis; the cache is ``p``."""
+    p = softmax(x)
     return p, p
 
 
@@ -114,5 +119,5 @@ def softmax_backward(dout: np.ndarray, p: np.ndarray, ws: Workspace | None = Non
 
 def softmax_jacobian(x: np.ndarray) -> np.ndarray:
     """``J[..., i, j] = dp_i / dx_j = p_i (delta_ij - p_j)``, i.e. ``Diag(p) - p p^T``."""
-    p, _ = softmax_forward(np.asarray(x))
+    p = softmax(np.asarray(x))
     return p[..., :, None] * (np.eye(p.shape[-1]) - p[..., None, :])

@@ -40,12 +40,6 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable for huge logits."""
-    e = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def softmax_cross_entropy_forward(
     scores: np.ndarray, labels: np.ndarray, label_smoothing: float = 0.0
 ) -> tuple[np.ndarray, tuple]:
