@@ -180,6 +180,37 @@ class JSONLogger(Callback):
         atomic_write_bytes(self.path, (json.dumps(self.rows, indent=1, default=float) + "\n").encode())
 
 
+class TensorBoardLogger(Callback):
+    """Scalars for TensorBoard, so that many runs (sweep jobs, ensemble members) can be compared
+    in the tool: ``train/loss``, ``train/accuracy`` and ``train/lr`` every ``every`` steps, and
+    every numeric entry of each epoch's record as ``epoch/<name>``. Needs ``tensorboardX`` (the
+    optional ``tensorboard`` extra); open with ``tensorboard --logdir DIR``."""
+
+    def __init__(self, logdir: str | os.PathLike, every: int = 10) -> None:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError(
+                "TensorBoard logging needs tensorboardX: pip install 'scratchnet[tensorboard]'"
+            ) from e
+        self.logdir, self.every = Path(logdir), every
+        self.writer = SummaryWriter(str(self.logdir))
+
+    def on_batch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        if trainer.iteration % self.every == 0:
+            for key in ("loss", "accuracy", "lr"):
+                self.writer.add_scalar(f"train/{key}", logs[key], trainer.iteration)
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        for key, value in _scalars(logs).items():
+            if key != "epoch":
+                self.writer.add_scalar(f"epoch/{key}", value, int(logs["epoch"]))
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, completed: bool) -> None:
+        self.writer.close()
+
+
 class TextSamples(Callback):
     """Samples from a character model before training and after every epoch, appended to a
     Markdown file (``samples.md``) so the improvement can be read."""

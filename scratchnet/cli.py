@@ -1,6 +1,7 @@
 """Command-line interface: ``scratchnet <command> ...`` (also ``python -m scratchnet``).
 
-Commands: ``train``, ``sweep``, ``evaluate``, ``sample``, ``summary``, ``models``, ``names``.
+Commands: ``train``, ``sweep``, ``ensemble``, ``evaluate``, ``sample``, ``summary``, ``models``,
+``names``.
 Argument parsing only; the work is done by :mod:`scratchnet.experiment`. Errors in the input
 (missing or corrupt data files, bad options) print one message and exit with status 2, a
 diverging run exits with 1, Ctrl-C with 130 after saving a checkpoint.
@@ -24,10 +25,15 @@ from .schedules import SCHEDULES
 from .zoo import MODELS
 
 
-def _add_training_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``train`` and ``sweep``; ``None`` means "the dataset's default"."""
+def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False) -> None:
+    """Options shared by ``train``, ``sweep`` and ``ensemble``; ``None`` means "the dataset's
+    default"."""
     p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS.names())
-    p.add_argument("--model", choices=MODELS.names(), help="architecture (default: per dataset)")
+    if many_models:
+        p.add_argument("--model", nargs="+", choices=MODELS.names(),
+                       help="architectures, used in turn by the members (default: per dataset)")  # fmt: skip
+    else:
+        p.add_argument("--model", choices=MODELS.names(), help="architecture (default: per dataset)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--optimizer", choices=OPTIMIZERS.names())
@@ -55,6 +61,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, help="BLAS threads (default: $SCRATCHNET_NUM_THREADS, else all cores)"
     )
+    p.add_argument("--tensorboard", metavar="DIR", help="also write scalars for TensorBoard under DIR")
+
+
+def _add_parallel_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, help="trainings at once, in local processes")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
 
 
 def _config(args: argparse.Namespace, lr: float | None = None):
@@ -88,8 +100,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model, cfg = _config(args, args.lr)
         out = args.out or f"runs/{args.dataset}-{model}"
     try:
+        tb = str(Path(args.tensorboard) / Path(out).name) if args.tensorboard else None
         m = train_run(args.dataset, out, model, cfg, dropout=args.dropout, data_dir=args.data_dir,
-                      resume=args.resume, limit=args.limit, progress=not args.no_progress)  # fmt: skip
+                      resume=args.resume, limit=args.limit, progress=not args.no_progress,
+                      tensorboard=tb)  # fmt: skip
     except TrainingDiverged as e:
         print(f"scratchnet: {e}\nmetrics so far: {out}/metrics.json", file=sys.stderr)
         return 1
@@ -113,20 +127,62 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = args.out or f"runs/sweep-{args.dataset}-{model}"
     sweep(args.lr, args.dataset, out, model, cfg, dropout=args.dropout, data_dir=args.data_dir,
           limit=args.limit, progress=not args.no_progress, workers=args.workers,
-          scheduler=args.scheduler)  # fmt: skip
+          scheduler=args.scheduler, then_train=args.then_train, tensorboard=args.tensorboard)  # fmt: skip
     print(f"figure: {out}/sweep.png  table: {out}/sweep.md")
     return 0
 
 
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from .ensemble_run import ENSEMBLE_DEFAULTS, ensemble_run
+
+    recipe = ENSEMBLE_DEFAULTS.get(args.dataset, {})
+    members = args.members or recipe.get("members", 5)
+    if args.epochs is None and "epochs" in recipe:
+        args.epochs = recipe["epochs"]
+    models, cfgs = [], {}
+    for name in args.model or [None]:
+        model, cfg = _config(argparse.Namespace(**{**vars(args), "model": name}), args.lr)
+        models.append(model)
+        cfgs[model] = cfg
+    out = args.out or f"runs/ensemble-{args.dataset}"
+    m = ensemble_run(args.dataset, out, models, cfgs, members=members, seed=args.seed or 0,
+                     bagging=args.bagging, voting=args.voting, workers=args.workers, scheduler=args.scheduler,
+                     data_dir=args.data_dir, limit=args.limit, progress=not args.no_progress,
+                     tensorboard=args.tensorboard)  # fmt: skip
+    print(f"ensemble test accuracy {m['test_accuracy']:.4f} (best member "
+          f"{m['best_member_test_accuracy']:.4f}, {m['members_used']} of {m['members_planned']} members, "
+          f"wall {m['wall_seconds']:.0f}s) -> {out}/")  # fmt: skip
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .ensemble import MANIFEST
     from .experiment import evaluate_checkpoint
 
+    if (Path(args.checkpoint) / MANIFEST).is_file():
+        return _evaluate_ensemble(args)
     res = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, progress=not args.no_progress)
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
     print(f"{res['dataset']} / {res['model']} after {res['epochs_trained']} epochs: "
           f"test accuracy {res['test_accuracy']:.4f}, loss {res['test_loss']:.4f}")  # fmt: skip
+    for cls, acc in res["per_class_accuracy"].items():
+        print(f"  {cls:>12s}  {acc:.4f}")
+    return 0
+
+
+def _evaluate_ensemble(args: argparse.Namespace) -> int:
+    from .experiment import evaluate_ensemble
+
+    res = evaluate_ensemble(args.checkpoint, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    print(f"{res['dataset']} / ensemble of {len(res['member_accuracy'])} ({res['voting']} voting): "
+          f"test accuracy {res['accuracy']:.4f}, best member {res['best_member_accuracy']:.4f}")  # fmt: skip
+    for k, acc in enumerate(res["member_accuracy"]):
+        print(f"  member {k} ({res['models'][k]})  {acc:.4f}")
     for cls, acc in res["per_class_accuracy"].items():
         print(f"  {cls:>12s}  {acc:.4f}")
     return 0
@@ -180,13 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="one run per learning rate; figure of the error per iteration")
     _add_training_options(p)
     p.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
-    p.add_argument("--workers", type=int, default=1, help="trainings at once, in local processes")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster (tcp://HOST:PORT)")
+    _add_parallel_options(p)
+    p.add_argument("--then-train", type=int, metavar="EPOCHS",
+                   help="then train this many epochs at the best rate (folder best/)")  # fmt: skip
     p.add_argument("--out", help="output directory (default: runs/sweep-<dataset>-<model>)")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
-    p.add_argument("checkpoint")
+    p = sub.add_parser("ensemble", help="train K networks and evaluate them and their vote")
+    _add_training_options(p, many_models=True)
+    p.add_argument("--members", type=int, help="how many networks (default: per dataset, 5)")
+    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--bagging", action="store_true", help="each member trains on a bootstrap sample")
+    p.add_argument("--voting", choices=("soft", "hard"), default="soft")
+    _add_parallel_options(p)
+    p.add_argument("--out", help="output directory (default: runs/ensemble-<dataset>); run again to resume")
+    p.set_defaults(func=_cmd_ensemble)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint or an ensemble directory")
+    p.add_argument("checkpoint", help="a checkpoint.npz, or an ensemble directory (manifest.json)")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
@@ -220,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with blas_threads(getattr(args, "threads", None)):
             return args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # DatasetError is a ValueError
+    except (ValueError, FileNotFoundError, ImportError) as e:  # DatasetError is a ValueError
         print(f"scratchnet: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,8 @@ With members :math:`f_1 \dots f_K`, weights :math:`w_k \ge 0` (default equal) an
   wins (ties: the smallest class index).
 
 Saved as a directory: one ``member-<k>.npz`` per member (the model's arrays, no pickle) and a
-``manifest.json`` naming each member's zoo model, its build arguments and weight.
+``manifest.json`` naming each member's zoo model, its build arguments, its input normalisation and
+weight, and what the ensemble was trained on (``meta``: dataset, ...).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import Normalizer
 from .io import atomic_write_bytes
 from .model import Sequential
 from .ops.activations import softmax
@@ -37,7 +39,9 @@ class Ensemble:
         weights: one non-negative weight per member (default: equal).
         voting: ``"soft"`` (mean of probabilities) or ``"hard"`` (majority of predicted labels).
         specs: how to rebuild each member (``{"name": zoo model, "kwargs": {...}}``), for ``save``.
-        transform: applied to every batch before the members see it (e.g. a ``Normalizer``).
+        transform: applied to every batch before the members see it (e.g. a ``Normalizer``), or
+            one per member (members trained on different samples normalise differently).
+        meta: free-form facts saved in the manifest (e.g. ``{"dataset": "mnist"}``).
     """
 
     def __init__(
@@ -47,7 +51,8 @@ class Ensemble:
         voting: str = "soft",
         *,
         specs: Sequence[dict[str, Any]] | None = None,
-        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        transform: Callable[[np.ndarray], np.ndarray] | Sequence[Callable | None] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         if not members:
             raise ValueError("Ensemble: needs at least one member")
@@ -60,12 +65,16 @@ class Ensemble:
             )
         self.members, self.weights, self.voting = list(members), w, voting
         self.specs = list(specs) if specs is not None else None
-        self.transform = transform
+        per_member = isinstance(transform, (list, tuple))
+        self.transforms = list(transform) if per_member else [transform] * len(self.members)
+        if len(self.transforms) != len(self.members):
+            raise ValueError(f"Ensemble: {len(self.members)} members but {len(self.transforms)} transforms")
+        self.meta = dict(meta or {})
 
     def member_probabilities(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """``(K, N, C)``: each member's class probabilities."""
-        return np.stack([softmax(m.predict(x, batch_size, self.transform).astype(np.float64))
-                         for m in self.members])  # fmt: skip
+        return np.stack([softmax(m.predict(x, batch_size, t).astype(np.float64))
+                         for m, t in zip(self.members, self.transforms, strict=True)])  # fmt: skip
 
     def _combine(self, probs: np.ndarray, k: int | None = None) -> np.ndarray:
         """The vote of the first ``k`` members (all by default) from their ``(K, N, C)``
@@ -106,7 +115,13 @@ class Ensemble:
             files.append(f"member-{k}.npz")
             member.save(out / files[-1])
         entries = [{"file": f, **spec} for f, spec in zip(files, self.specs, strict=True)]
-        manifest = {"format": 1, "voting": self.voting, "weights": self.weights.tolist(), "members": entries}
+        for entry, t in zip(entries, self.transforms, strict=True):
+            if isinstance(t, Normalizer):
+                entry["normalizer"] = {"mean": list(t.mean), "std": list(t.std)}
+            elif t is not None:
+                raise ValueError(f"Ensemble.save: cannot save the transform {t!r} (only a Normalizer)")
+        manifest = {"format": 1, "voting": self.voting, "weights": self.weights.tolist(), "meta": self.meta,
+                    "members": entries}  # fmt: skip
         atomic_write_bytes(out / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         return out
 
@@ -119,11 +134,14 @@ class Ensemble:
         if not path.is_file():
             raise ValueError(f"{directory}: not an ensemble directory (no {MANIFEST})")
         manifest = json.loads(path.read_text())
-        members, specs = [], []
+        members, specs, transforms = [], [], []
         for entry in manifest["members"]:
-            spec = {k: v for k, v in entry.items() if k != "file"}
+            spec = {k: v for k, v in entry.items() if k not in ("file", "normalizer")}
             members.append(
                 zoo.build(spec["name"], **spec.get("kwargs", {})).load(Path(directory) / entry["file"])
             )
             specs.append(spec)
-        return cls(members, manifest["weights"], manifest["voting"], specs=specs)
+            norm = entry.get("normalizer")
+            transforms.append(Normalizer(tuple(norm["mean"]), tuple(norm["std"])) if norm else None)
+        return cls(members, manifest["weights"], manifest["voting"], specs=specs, transform=transforms,
+                   meta=manifest.get("meta", {}))  # fmt: skip

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, viz, zoo
-from .callbacks import TextSamples
+from .callbacks import Callback, TensorBoardLogger, TextSamples
 from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .data.text import Vocabulary
 from .io import atomic_write_bytes, without_prefix
@@ -173,8 +173,16 @@ def train_run(
     progress: bool = True,
     log: Callable[[str], None] | None = say,
     extra: dict[str, Any] | None = None,
+    split_seed: int | None = None,
+    bootstrap: bool = False,
+    tensorboard: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train one network and write every output into ``out_dir``; returns the metrics.
+
+    ``split_seed`` chooses the validation split (default: the training seed; ensemble members
+    share one so that they are validated on the same images); ``bootstrap`` trains on a sample
+    of the training part drawn with replacement (bagging), seeded by the training seed;
+    ``tensorboard`` is a directory for this run's TensorBoard scalars.
 
     ``resume`` continues from a checkpoint (model, optimizer, position and random states are
     restored; the configuration is the checkpoint's, except ``cfg.epochs`` when ``cfg`` is
@@ -188,6 +196,7 @@ def train_run(
         state, meta = load_checkpoint(resume)
         spec = meta["model"]
         dataset, model, limit = spec["dataset"], spec["name"], spec.get("limit")
+        split_seed, bootstrap = spec.get("split_seed"), spec.get("bootstrap", False)
         saved = TrainConfig.from_dict(meta["config"])
         cfg = replace(saved, epochs=cfg.epochs) if cfg is not None else saved
         model_kwargs = spec["kwargs"]
@@ -198,7 +207,11 @@ def train_run(
     if ds.x_val is not None:  # a corpus with its own validation split
         (x_tr, y_tr), (x_val, y_val) = (ds.x_train, ds.y_train), (ds.x_val, ds.y_val)
     else:
-        (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
+        split = cfg.seed if split_seed is None else split_seed
+        (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, split)
+    if bootstrap:
+        pick = np.sort(np.random.default_rng([cfg.seed, 7]).integers(0, len(x_tr), len(x_tr)))
+        x_tr, y_tr = x_tr[pick], y_tr[pick]
     if resume is None:
         model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
         if dropout is not None:
@@ -211,8 +224,14 @@ def train_run(
         "dataset": ds.name,
         "limit": limit,
         "vocabulary": ds.vocabulary,
+        "split_seed": split_seed,
+        "bootstrap": bootstrap,
     }
-    callbacks = [TextSamples(net, Vocabulary(ds.vocabulary), out / "samples.md")] if ds.kind == "text" else []
+    callbacks: list[Callback] = []
+    if ds.kind == "text":
+        callbacks.append(TextSamples(net, Vocabulary(ds.vocabulary), out / "samples.md"))
+    if tensorboard is not None:
+        callbacks.append(TensorBoardLogger(tensorboard))
     trainer = Trainer(
         net, cfg, transform, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
         model_spec=spec, callbacks=callbacks,
@@ -243,9 +262,10 @@ def train_run(
     return write_outputs(out, trainer, ds, "completed", time.perf_counter() - wall_start, extra)
 
 
-def _sweep_job(dataset: str, run_dir: str, model: str | None, cfg: TrainConfig, kwargs: dict[str, Any]
-               ) -> dict[str, Any]:  # fmt: skip
-    """One run of a sweep (a module-level function: it runs in worker processes too)."""
+def _training_job(dataset: str, run_dir: str, model: str | None, cfg: TrainConfig, kwargs: dict[str, Any]
+                  ) -> dict[str, Any]:  # fmt: skip
+    """One training of a sweep or an ensemble (a module-level function: it runs in worker
+    processes too); a diverged run returns its metrics (status "diverged") instead of raising."""
     try:
         return train_run(dataset, run_dir, model, cfg, **kwargs)
     except TrainingDiverged:
@@ -261,6 +281,8 @@ def sweep(
     *,
     workers: int = 1,
     scheduler: str | None = None,
+    then_train: int | None = None,
+    tensorboard: str | os.PathLike | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """One run per learning rate (same seed, data and model); ``sweep.png`` shows each run's
@@ -268,24 +290,33 @@ def sweep(
 
     ``workers``/``scheduler``: run the trainings in parallel (see :mod:`scratchnet.parallel`);
     each run gets its own folder, and a run that fails is reported without stopping the others.
+    ``then_train``: afterwards, train the recipe for this many epochs at the best rate (folder
+    ``best/``), which is what a sweep is for; its result is added to ``sweep.md``/``sweep.json``.
     """
-    from .parallel import JobFailure, run_jobs
+    from .parallel import JobFailure, JobProgress, run_jobs
 
     out = Path(out_dir)
     cfg = cfg or TrainConfig()
     results, curves = [], {}
     log = kwargs.get("log", say)
-    job_kwargs = {**kwargs, "log": log if workers == 1 and scheduler is None else None}
-    if workers > 1 or scheduler is not None:
+    in_process = workers == 1 and scheduler is None
+    job_kwargs = {**kwargs, "log": log if in_process else None}
+    if not in_process:
         job_kwargs["progress"] = False
-    jobs = [{"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model, "cfg": replace(cfg, lr=lr),
-             "kwargs": job_kwargs} for lr in lrs]  # fmt: skip
+    jobs = []
+    for lr in lrs:
+        run_kwargs = dict(job_kwargs)
+        if tensorboard is not None:
+            run_kwargs["tensorboard"] = str(Path(tensorboard) / f"lr_{lr:g}")
+        jobs.append({"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model,
+                     "cfg": replace(cfg, lr=lr), "kwargs": run_kwargs})  # fmt: skip
 
-    def report(i: int, m: Any) -> None:
-        if log:
-            log(f"--- learning rate {lrs[i]:g}: {m if isinstance(m, JobFailure) else m['status']} ---")
+    def describe(m: dict[str, Any]) -> str:
+        return f"{m['status']}, val {m.get('val_accuracy') or float('nan'):.4f}"
 
-    outcomes = run_jobs(_sweep_job, jobs, workers=workers, scheduler=scheduler, on_done=report)
+    names = [f"learning rate {lr:g}" for lr in lrs]
+    progress = JobProgress(names, describe, log, bar=False if in_process else None)
+    outcomes = run_jobs(_training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress)
     for lr, job, m in zip(lrs, jobs, outcomes, strict=True):
         run_dir = Path(job["run_dir"])
         if isinstance(m, JobFailure):
@@ -300,25 +331,40 @@ def sweep(
     ok = [r for r in results if r["status"] == "completed" and r["val_accuracy"] is not None]
     best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
     viz.plot_sweep(curves, out / "sweep.png", title=f"{dataset}: learning-rate sweep")
-    lines = ["| learning rate | status | final train loss | val accuracy | test accuracy | seconds |",
-             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
-    for r in results:
-
-        def f(v: Any, fmt: str) -> str:
-            return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
-
-        mark = " **best**" if best is r else ""
-        lines.append(f"| {r['lr']:g}{mark} | {r['status']} | {f(r['train_loss'], '.4f')} | "
-                     f"{f(r['val_accuracy'], '.4f')} | {f(r['test_accuracy'], '.4f')} | "
-                     f"{f(r['train_seconds'], '.0f')} |")  # fmt: skip
     summary = (
         f"Best learning rate (highest validation accuracy): {best['lr']:g}" if best else "No run completed."
     )
+    final = None
+    if then_train and best is not None:
+        if log:
+            log(f"--- training {then_train} epochs at the best learning rate {best['lr']:g} (folder best/) ---")
+        tb = {"tensorboard": str(Path(tensorboard) / "best")} if tensorboard is not None else {}
+        m = _training_job(dataset, str(out / "best"), model, replace(cfg, lr=best["lr"], epochs=then_train),
+                          {**kwargs, **tb})  # fmt: skip
+        final = {"lr": best["lr"], "epochs": then_train, "status": m["status"],
+                 "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
+                 "train_seconds": m.get("train_seconds")}  # fmt: skip
+        summary += (f"\n\nThen trained for {then_train} epochs at {best['lr']:g} (folder best/): "
+                    f"{m['status']}, validation {_fmt(final['val_accuracy'], '.4f')}, "
+                    f"test {_fmt(final['test_accuracy'], '.4f')}, "
+                    f"{_fmt(final['train_seconds'], '.0f')} s.")  # fmt: skip
+    lines = ["| learning rate | status | final train loss | val accuracy | test accuracy | seconds |",
+             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in results:
+        mark = " **best**" if best is r else ""
+        lines.append(f"| {r['lr']:g}{mark} | {r['status']} | {_fmt(r['train_loss'], '.4f')} | "
+                     f"{_fmt(r['val_accuracy'], '.4f')} | {_fmt(r['test_accuracy'], '.4f')} | "
+                     f"{_fmt(r['train_seconds'], '.0f')} |")  # fmt: skip
     atomic_write_bytes(out / "sweep.md", ("\n".join(lines) + f"\n\n{summary}\n").encode())
-    _write_json(out / "sweep.json", {"runs": results, "best_lr": best["lr"] if best else None})
+    best_lr = best["lr"] if best else None
+    _write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
     if log:
         log("\n".join(lines) + "\n" + summary)
     return results
+
+
+def _fmt(v: Any, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
@@ -351,3 +397,20 @@ def evaluate_checkpoint(
     return {"dataset": ds.name, "model": spec["name"], "test_accuracy": res["accuracy"],
             "test_loss": res["loss"], "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True)),
             "epochs_trained": meta["epoch"]}  # fmt: skip
+
+
+def evaluate_ensemble(
+    directory: str | os.PathLike, data_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """Test-set accuracy of a saved ensemble, of each member, and per class."""
+    from .ensemble import Ensemble
+
+    ens = Ensemble.load(directory)
+    if "dataset" not in ens.meta:
+        raise ValueError(f"{directory}: the manifest does not say which dataset the ensemble was trained on")
+    ds = prepare_data(ens.meta["dataset"], data_dir, ens.meta.get("limit"), progress=False)
+    res = ens.evaluate(ds.x_test, ds.y_test)
+    cm = viz.confusion_matrix(ds.y_test, ens.predict(ds.x_test), ds.num_classes)
+    per_class = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
+    return {"dataset": ds.name, "voting": ens.voting, "models": [s["name"] for s in ens.specs or []], **res,
+            "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True))}  # fmt: skip

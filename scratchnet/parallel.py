@@ -32,6 +32,45 @@ class JobFailure:
         return f"job {self.index} failed: {self.error}"
 
 
+class JobProgress:
+    """Progress of many jobs, readable when they finish out of order: one numbered line per
+    finished job naming it (``[3/5] member 4: completed, test 0.9123``), and an overall bar
+    while jobs are running when standard error is a terminal. Use as ``run_jobs(on_done=...)``.
+
+    Args:
+        names: one label per job.
+        describe: turns a job's result into the text after the colon.
+        log: where the lines go (``None``: nowhere).
+        bar: show the overall bar (default: only where standard error is a terminal).
+    """
+
+    def __init__(self, names: Sequence[str], describe: Callable[[Any], str],
+                 log: Callable[[str], None] | None, bar: bool | None = None) -> None:  # fmt: skip
+        import sys
+
+        from .runtime import is_terminal
+
+        self.names, self.describe, self.log, self.finished = list(names), describe, log, 0
+        self._bar = None
+        if (is_terminal(sys.stderr) if bar is None else bar) and len(self.names) > 1:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=len(self.names), desc="jobs", unit="job", leave=False)
+
+    def __call__(self, index: int, result: Any) -> None:
+        self.finished += 1
+        text = str(result) if isinstance(result, JobFailure) else self.describe(result)
+        line = f"[{self.finished}/{len(self.names)}] {self.names[index]}: {text}"
+        if self._bar is not None:
+            self._bar.update(1)
+            if self.log is not None:
+                self._bar.write(line)
+        elif self.log is not None:
+            self.log(line)
+        if self._bar is not None and self.finished == len(self.names):
+            self._bar.close()
+
+
 def _run_one(fn: Callable[..., Any], kwargs: dict[str, Any], index: int, blas_threads: int | None) -> Any:
     """Run one job, capping BLAS threads; an exception becomes a :class:`JobFailure`."""
     try:
@@ -93,4 +132,17 @@ def _run_dask(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], scheduler:
     with Client(scheduler) as client:
         futures = {client.submit(_run_one, fn, job, i, None, pure=False): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
-            done(futures[future], future.result())
+            done(futures[future], _with_cluster_hint(future.result()))
+
+
+# What a worker that cannot find a file raised (a DatasetError names the missing dataset file).
+_MISSING_FILE_ERRORS = ("DatasetError", "FileNotFoundError")
+
+
+def _with_cluster_hint(result: Any) -> Any:
+    """A job that failed on a cluster worker for want of a file: say that the workers need it."""
+    if isinstance(result, JobFailure) and result.error.startswith(_MISSING_FILE_ERRORS):
+        hint = (" [on a Dask cluster, the data directory must be visible to every worker at the same path: "
+                "give --data-dir on a shared file system, or set SCRATCHNET_DATA on the workers]")  # fmt: skip
+        return JobFailure(result.index, result.error + hint, result.traceback)
+    return result

@@ -158,3 +158,28 @@ def plot_sweep(runs: dict[str, dict[str, list[float]]], path: str | os.PathLike,
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_ensemble(member_accuracy: Sequence[float], accuracy_by_size: Sequence[float],
+                  labels: Sequence[str], path: str | os.PathLike, title: str = "") -> None:  # fmt: skip
+    """Test accuracy of each member (bars), of the ensemble of the first k members (line) and
+    of the best member (dashed)."""
+    plt = _plt()
+    k = np.arange(1, len(member_accuracy) + 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(k) + 3), 4.5))
+    bars = ax.bar(k, member_accuracy, width=0.6, color="C0", alpha=0.55, label="member alone")
+    ax.bar_label(bars, labels=[f"{a:.4f}" for a in member_accuracy], fontsize=7, padding=2)
+    ax.plot(k, accuracy_by_size, "o-", color="C3", lw=2, label="ensemble of members 1..k")
+    ax.axhline(max(member_accuracy), color="k", ls="--", lw=1, label=f"best member {max(member_accuracy):.4f}")
+    ax.annotate(f"{accuracy_by_size[-1]:.4f}", (k[-1], accuracy_by_size[-1]), textcoords="offset points",
+                xytext=(0, 8), ha="center", color="C3", fontsize=8)  # fmt: skip
+    low = min(*member_accuracy, *accuracy_by_size)
+    high = max(*member_accuracy, *accuracy_by_size)
+    ax.set_ylim(low - 0.6 * (high - low + 1e-3), high + 1.0 * (high - low + 1e-3))
+    ax.set_xticks(k, list(labels), fontsize=7)
+    ax.set(xlabel="members, in the order they are added", ylabel="test accuracy", title=title or "ensemble")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="upper left", ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -59,6 +59,44 @@ def test_csv_and_json_loggers_write_one_row_per_epoch(tmp_path):
     )
 
 
+def read_tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in the TensorBoard event files under ``folder``, read back from the records
+    (TFRecord framing: 8-byte length, 4-byte CRC, the ``Event`` protobuf, 4-byte CRC)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        data, pos = path.read_bytes(), 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos : pos + 8])
+            event = Event.FromString(data[pos + 12 : pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+def test_tensorboard_logger_writes_the_runs_scalars(tmp_path):
+    import pytest
+
+    pytest.importorskip("tensorboardX")
+    from scratchnet.callbacks import TensorBoardLogger
+
+    logger = TensorBoardLogger(tmp_path / "tb", every=1)
+    trainer = make_trainer(tmp_path, TrainConfig(**CFG), callbacks=[logger])
+    trainer.fit(*split())
+    scalars = read_tensorboard_scalars(tmp_path / "tb")
+    epochs = trainer.history.epochs
+    assert [step for step, _ in scalars["epoch/val_accuracy"]] == [1, 2, 3]
+    np.testing.assert_allclose([v for _, v in scalars["epoch/val_accuracy"]],
+                               [e["val_accuracy"] for e in epochs], rtol=1e-6)  # fmt: skip
+    losses = trainer.history.iterations["loss"]
+    assert [step for step, _ in scalars["train/loss"]] == list(range(1, len(losses) + 1))
+    np.testing.assert_allclose([v for _, v in scalars["train/loss"]], losses, rtol=1e-6)
+
+
 def test_progress_bar_only_on_a_terminal(tmp_path):
     """Piped output (a CI log, nohup) gets no bar frames at all; a terminal gets the bar."""
     for stream, expect_bar in [(io.StringIO(), False), (FakeTerminal(), True)]:

@@ -84,6 +84,33 @@ def test_sweep(tmp_path, data_dir, capsys):
     assert (out / "lr_0.05" / "metrics.json").exists()
 
 
+def test_sweep_then_train_at_the_best_rate(tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    code, _, err = run(capsys, "sweep", "--lr", "0.05", "0.005", "--dataset", "mnist", "--data-dir", data_dir,
+                       "--epochs", "1", "--then-train", "2", "--out", str(out), *FAST)  # fmt: skip
+    assert code == 0, err
+    result = json.loads((out / "sweep.json").read_text())
+    final = json.loads((out / "best" / "metrics.json").read_text())
+    assert result["then_train"]["lr"] == result["best_lr"] == final["config"]["lr"]
+    assert final["epochs_completed"] == 2 and result["then_train"]["test_accuracy"] == final["test_accuracy"]
+    assert f"Then trained for 2 epochs at {result['best_lr']:g}" in (out / "sweep.md").read_text()
+
+
+def test_tensorboard_option_writes_one_folder_per_run(tmp_path, data_dir, capsys):
+    pytest.importorskip("tensorboardX")
+    from test_callbacks import read_tensorboard_scalars
+
+    tb = tmp_path / "tb"
+    code, _, err = run(capsys, "sweep", "--lr", "0.05", "0.005", "--dataset", "mnist", "--data-dir", data_dir,
+                       "--epochs", "1", "--tensorboard", str(tb), "--out", str(tmp_path / "s"),
+                       *FAST)  # fmt: skip
+    assert code == 0, err
+    for lr in ("0.05", "0.005"):
+        metrics = json.loads((tmp_path / "s" / f"lr_{lr}" / "metrics.json").read_text())
+        [(step, acc)] = read_tensorboard_scalars(tb / f"lr_{lr}")["epoch/val_accuracy"]
+        assert step == 1 and acc == pytest.approx(metrics["val_accuracy"])
+
+
 def test_bad_data_gives_message_and_exit_code(tmp_path, data_dir, capsys):
     code, _, err = run(
         capsys, "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--epochs", "1", *FAST

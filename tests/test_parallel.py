@@ -41,6 +41,19 @@ def test_a_failing_job_is_reported_and_the_others_kept(workers):
     assert results[0]["seed"] == 0 and results[2]["seed"] == 2
 
 
+def test_progress_lines_name_jobs_finishing_out_of_order():
+    from scratchnet.parallel import JobProgress
+
+    lines: list[str] = []
+    names = ["lr 0.1", "lr 0.01", "lr 1"]
+    progress = JobProgress(names, lambda r: f"loss {r['loss']}", lines.append, bar=False)
+    progress(2, {"loss": 3})
+    progress(0, JobFailure(0, "RuntimeError: boom", ""))
+    progress(1, {"loss": 1})
+    assert lines == ["[1/3] lr 1: loss 3", "[2/3] lr 0.1: job 0 failed: RuntimeError: boom",
+                     "[3/3] lr 0.01: loss 1"]  # fmt: skip
+
+
 def test_bad_worker_count():
     with pytest.raises(ValueError, match="workers must be >= 1"):
         run_jobs(fit_line, JOBS, workers=0)
@@ -80,3 +93,20 @@ def test_jobs_on_a_real_dask_cluster():
     for a, b in zip(results[:4], reference, strict=True):
         np.testing.assert_allclose(a["w"], b["w"], rtol=1e-6)
     assert isinstance(results[4], JobFailure) and "seed 9 diverged" in results[4].error
+
+
+def test_missing_data_on_a_cluster_worker_says_the_workers_need_it(tmp_path):
+    """A job that cannot find the dataset on a worker: the error says the data directory must be
+    visible to the workers."""
+    distributed = pytest.importorskip("dask.distributed")
+    from scratchnet.experiment import _training_job
+    from scratchnet.train import TrainConfig
+
+    job = {"dataset": "mnist", "run_dir": str(tmp_path / "run"), "model": "reference-cnn",
+           "cfg": TrainConfig(epochs=1), "kwargs": {"data_dir": str(tmp_path / "nowhere"), "progress": False,
+                                                    "log": None}}  # fmt: skip
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:  # fmt: skip
+        [result] = run_jobs(_training_job, [job], scheduler=cluster.scheduler_address)
+    assert isinstance(result, JobFailure)
+    assert "nowhere" in result.error and "visible to every worker" in result.error
