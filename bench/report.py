@@ -11,8 +11,8 @@ def _spread(r: dict[str, float]) -> str:
     return f"{r['step_ms_p10']:.1f} / {r['step_ms_median']:.1f} / {r['step_ms_p90']:.1f}"
 
 
-def _timing_rows(run: dict[str, Any], label: str = "") -> list[str]:
-    t, s, p = run["threads"], run["scratchnet"], run["torch"]
+def _timing_rows(run: dict[str, Any], label: str = "", key: str = "scratchnet") -> list[str]:
+    t, s, p = run["threads"], run[key], run["torch"]
     inference_ratio = s["inference_images_per_s"] / p["inference_images_per_s"]
     return [
         f"| {t} | {label}seconds per epoch (median step) | {s['epoch_s']:.1f} | {p['epoch_s']:.1f} | "
@@ -44,6 +44,8 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for run in results["runs"]:
         lines += _timing_rows(run)
+        if "scratchnet-dp" in run:
+            lines += _timing_rows(run, f"[{run['threads']} data-parallel shards] ", "scratchnet-dp")
     for label, runs in results.get("compare", {}).items():
         for run in runs:
             lines += _timing_rows(run, f"[{label}] ")

@@ -19,24 +19,32 @@ def build_pair(model_name: str, seed: int = 0) -> tuple[Any, Any]:
     return ours, mirror(ours)
 
 
-def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
-    import torch
-
+def _stepper(ours: Any, batches: list) -> Any:
+    """A scratchnet training step (SGD) on batch ``i``; ``ours``: a model or its ``DataParallel``."""
     import scratchnet as sn
 
     loss_fn = sn.losses.SoftmaxCrossEntropy()
-    opt = sn.optim.SGD(ours.parameters(), lr=LR, momentum=MOMENTUM)
-    topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
-    tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-
-    def torch_loss(scores: Any, y: Any) -> Any:  # classes on the last axis, as ours
-        return torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+    model = getattr(ours, "model", ours)
+    opt = sn.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def step_ours(i: int) -> None:
         x, y = batches[i]
         loss_fn.forward(ours.forward(x), y)
         ours.backward(loss_fn.backward(), need_dx=False)
         opt.step()
+
+    return step_ours
+
+
+def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
+    import torch
+
+    topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
+    tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+    step_ours = _stepper(ours, batches)
+
+    def torch_loss(scores: Any, y: Any) -> Any:  # classes on the last axis, as ours
+        return torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
 
     def step_torch(i: int) -> None:
         x, y = tbatches[i]
@@ -45,6 +53,11 @@ def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
         topt.step()
 
     return step_ours, step_torch
+
+
+def _predictor(runner: Any, xs: np.ndarray) -> Any:
+    """Inference on ``xs`` in one batch, eval mode (the block index is ignored)."""
+    return lambda i: runner.predict(xs, len(xs))
 
 
 def _alternate(fns: dict[str, Any], rounds: int, block: int, start: int = 0) -> dict[str, list[float]]:
@@ -81,25 +94,35 @@ def time_training(model_name: str, threads: int, rounds: int, block: int, warmup
     batches = load_batches(rounds * block + warmup + 1)
     ours, theirs = build_pair(model_name)
     out: dict[str, Any] = {"threads": threads, "model": model_name}
-    return {**out, **time_pair(ours, theirs, batches, rounds, block, warmup)}
+    extra = {}
+    if threads > 1:  # the same network, each batch in `threads` data-parallel shards
+        from scratchnet import zoo
+        from scratchnet.data_parallel import DataParallel
+
+        extra["scratchnet-dp"] = DataParallel(zoo.build(model_name, rng=0), threads)
+    return {**out, **time_pair(ours, theirs, batches, rounds, block, warmup, extra)}
 
 
-def time_pair(ours: Any, theirs: Any, batches: list, rounds: int, block: int, warmup: int) -> dict[str, Any]:
-    """Alternating training steps, then inference, of a scratchnet model and its torch twin."""
+def time_pair(ours: Any, theirs: Any, batches: list, rounds: int, block: int, warmup: int,
+              extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Alternating training steps, then inference, of a scratchnet model and its torch twin
+    (and of ``extra`` scratchnet runners, e.g. a ``DataParallel``, by name)."""
     import torch
 
     step_ours, step_torch = _steppers(ours, theirs, batches)
+    steppers = {"scratchnet": step_ours, "torch": step_torch}
+    steppers.update({name: _stepper(runner, batches) for name, runner in (extra or {}).items()})
     for i in range(warmup):
-        step_ours(i)
-        step_torch(i)
-    steps = _alternate({"scratchnet": step_ours, "torch": step_torch}, rounds, block, start=warmup)
+        for fn in steppers.values():
+            fn(i)
+    steps = _alternate(steppers, rounds, block, start=warmup)
     xs = np.concatenate([b[0] for b in batches[:8]])[:1000]
     xt = torch.from_numpy(xs.astype(np.int64) if np.issubdtype(xs.dtype, np.integer) else xs)
-    ours.eval()
+    runners = {"scratchnet": ours, **(extra or {})}
+    predictors = {name: _predictor(r, xs) for name, r in runners.items()}
     theirs.eval()
     with torch.no_grad():
-        inference = _alternate({"scratchnet": lambda i: ours.forward(xs), "torch": lambda i: theirs(xt)}, 8, 1)
-    ours.train()
+        inference = _alternate({**predictors, "torch": lambda i: theirs(xt)}, 8, 1)
     out: dict[str, Any] = {"timed_steps": len(steps["scratchnet"])}
     out.update({name: _summary(steps[name], inference[name], len(batches[0][0]), len(xs)) for name in steps})
     return out

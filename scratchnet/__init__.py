@@ -6,10 +6,23 @@ Every layer has an explicit forward and backward pass (:mod:`scratchnet.ops` hol
 """
 
 from . import layers, losses, ops, optim
+from .data_parallel import DataParallel
+from .ensemble import Ensemble
 from .fusion import fuse
 from .gradcheck import GradCheckReport, gradcheck
 from .model import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["GradCheckReport", "Sequential", "fuse", "gradcheck", "layers", "losses", "ops", "optim"]
+__all__ = [
+    "DataParallel",
+    "Ensemble",
+    "GradCheckReport",
+    "Sequential",
+    "fuse",
+    "gradcheck",
+    "layers",
+    "losses",
+    "ops",
+    "optim",
+]

@@ -48,8 +48,9 @@ class Callback:
 
 
 class Evaluation(Callback):
-    """Adds the loss and accuracy on the validation set (and on the test set, if given) to each
-    epoch's record. The test set is only ever evaluated, never used for a decision."""
+    """Adds the loss and accuracy on the validation set to each epoch's record, and those on the
+    test set (if given) to the last epoch's record once training has finished: the test set is
+    evaluated once, never used for a decision (the honest protocol, and the cheaper one)."""
 
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, x_test: np.ndarray | None = None,
                  y_test: np.ndarray | None = None) -> None:  # fmt: skip
@@ -58,9 +59,11 @@ class Evaluation(Callback):
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
         val = trainer.evaluate(*self.val)
         logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        if self.test[0] is not None:
+
+    def on_fit_end(self, trainer: Trainer, completed: bool) -> None:
+        if completed and self.test[0] is not None and trainer.history.epochs:
             test = trainer.evaluate(*self.test)
-            logs.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+            trainer.history.epochs[-1].update(test_loss=test["loss"], test_accuracy=test["accuracy"])
 
 
 class EarlyStopping(Callback):

@@ -44,6 +44,10 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     p.add_argument("--warmup-epochs", type=float)
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm")
+    p.add_argument("--shards", type=int,
+                   help="split each batch into this many shards, run in parallel threads")  # fmt: skip
+    p.add_argument("--flip-tta", action="store_true", default=None,
+                   help="evaluate on each image and its mirror image (test-time augmentation)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
     p.add_argument("--val-size", type=int, help="validation images carved from the training set")
     p.add_argument(
@@ -135,10 +139,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_ensemble(args: argparse.Namespace) -> int:
     from .ensemble_run import ENSEMBLE_DEFAULTS, ensemble_run
 
-    recipe = ENSEMBLE_DEFAULTS.get(args.dataset, {})
-    members = args.members or recipe.get("members", 5)
-    if args.epochs is None and "epochs" in recipe:
-        args.epochs = recipe["epochs"]
+    recipe = dict(ENSEMBLE_DEFAULTS.get(args.dataset, {}))
+    members = args.members or recipe.pop("members", 5)
+    for key, value in recipe.items():  # what the ensemble recipe changes in the dataset's default
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
     models, cfgs = [], {}
     for name in args.model or [None]:
         model, cfg = _config(argparse.Namespace(**{**vars(args), "model": name}), args.lr)

@@ -140,13 +140,16 @@ def write_outputs(
     atomic_write_bytes(out / "history.csv", history.to_csv().encode())
     if history.iterations["iteration"]:
         viz.plot_loss(history.iterations, out / "loss.png", title=f"{title}: training loss")
+    test = None
+    if history.epochs and ds.kind != "text":  # the test set: evaluated once, here
+        test = trainer.evaluate(ds.x_test, ds.y_test)
+        metrics["test_accuracy"], metrics["test_loss"] = test["accuracy"], test["loss"]
+        history.epochs[-1].update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     if history.epochs:
         viz.plot_accuracy(history.epochs, out / "accuracy.png", title=f"{title}: accuracy")
     if history.epochs and ds.kind == "text":
         metrics["val_nats_per_char"] = metrics["val_loss"]
-    elif history.epochs:
-        test = trainer.evaluate(ds.x_test, ds.y_test)
-        metrics["test_accuracy"], metrics["test_loss"] = test["accuracy"], test["loss"]
+    elif test is not None:
         cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
         metrics["confusion_matrix"] = cm.tolist()
         viz.plot_confusion(cm, ds.classes, out / "confusion.png",
@@ -244,8 +247,7 @@ def train_run(
             f"{unit}; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
     extra = {"command": invocation(), **(extra or {})}
     try:
-        test = (None, None) if ds.kind == "text" else (ds.x_test, ds.y_test)  # a corpus: validation only
-        trainer.fit(x_tr, y_tr, x_val, y_val, *test)
+        trainer.fit(x_tr, y_tr, x_val, y_val)  # the test set is evaluated once, by write_outputs
     except TrainingDiverged as e:
         write_outputs(
             out,

@@ -135,13 +135,14 @@ def _run_dask(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], scheduler:
             done(futures[future], _with_cluster_hint(future.result()))
 
 
-# What a worker that cannot find a file raised (a DatasetError names the missing dataset file).
-_MISSING_FILE_ERRORS = ("DatasetError", "FileNotFoundError")
+def _missing_file(error: str) -> bool:
+    """Whether a job's error says a file was not found (a DatasetError names the missing files)."""
+    return error.startswith("FileNotFoundError") or (error.startswith("DatasetError") and " missing " in error)
 
 
 def _with_cluster_hint(result: Any) -> Any:
     """A job that failed on a cluster worker for want of a file: say that the workers need it."""
-    if isinstance(result, JobFailure) and result.error.startswith(_MISSING_FILE_ERRORS):
+    if isinstance(result, JobFailure) and _missing_file(result.error):
         hint = (" [on a Dask cluster, the data directory must be visible to every worker at the same path: "
                 "give --data-dir on a shared file system, or set SCRATCHNET_DATA on the workers]")  # fmt: skip
         return JobFailure(result.index, result.error + hint, result.traceback)

@@ -40,6 +40,7 @@ import numpy as np
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog, Evaluation, ProgressBar
 from .data.batching import epoch_order, num_batches
 from .data.transforms import Augment
+from .data_parallel import DataParallel
 from .io import load_npz, save_npz, with_prefix, without_prefix
 from .losses import SoftmaxCrossEntropy
 from .model import Sequential
@@ -85,10 +86,14 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 250
     clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
+    shards: int = 1  # data-parallel shards per batch, one thread each (scratchnet.data_parallel)
+    flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
+        if self.shards < 1:
+            raise ValueError(f"shards must be >= 1, got {self.shards}")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         OPTIMIZERS.get(self.optimizer)  # validates the names
@@ -181,6 +186,8 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
+        # what runs the steps: the model itself, or its data-parallel shards
+        self.runner: Sequential | DataParallel = DataParallel(model, cfg.shards) if cfg.shards > 1 else model
         self.loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
         self.eval_loss_fn = SoftmaxCrossEntropy()
         self.optimizer = make_optimizer(cfg, model.parameters())
@@ -208,7 +215,7 @@ class Trainer:
         """Forward, loss, backward and update on one batch; returns (loss, accuracy)."""
         x = self.augment(x_batch, rng) if self.augment.active else x_batch
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
-            scores = self.model.forward(self._prepare(x))
+            scores = self.runner.forward(self._prepare(x))
             loss = self.loss_fn.forward(scores, y)
         if not math.isfinite(loss):
             raise TrainingDiverged(
@@ -216,13 +223,18 @@ class Trainer:
                 f"{self.iteration + 1} (learning rate {self.optimizer.lr:.3g}); training stopped. "
                 f"Try a smaller learning rate, e.g. --lr {self.cfg.lr / 10:g}"
             )
-        self.model.backward(self.loss_fn.backward(), need_dx=False)
+        self.runner.backward(self.loss_fn.backward(), need_dx=False)
         self.optimizer.step()
         return loss, float(np.mean(scores.argmax(axis=-1) == y))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class scores, in eval mode, in batches."""
-        return self.model.predict(x, self.cfg.eval_batch_size, transform=self.transform)
+        """Class scores, in eval mode, in batches; with ``cfg.flip_tta`` the mean of the scores of
+        each image and of its mirror image (test-time augmentation)."""
+        scores = self.runner.predict(x, self.cfg.eval_batch_size, transform=self.transform)
+        if self.cfg.flip_tta:
+            mirrored = self.runner.predict(x[..., ::-1], self.cfg.eval_batch_size, transform=self.transform)
+            scores = 0.5 * (scores + mirrored)
+        return scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Mean loss, accuracy and predicted labels on a labelled set."""
@@ -252,7 +264,8 @@ class Trainer:
         y_test: np.ndarray | None = None,
     ) -> History:
         """Train for ``cfg.epochs`` epochs (continuing from the current position after a
-        resume). Validation drives early stopping; the test set is only evaluated."""
+        resume). Validation (every epoch) drives early stopping; the test set, if given, is
+        evaluated once, after the last epoch (its result is added to the last epoch's record)."""
         cfg = self.cfg
         n, bs = len(x_train), cfg.batch_size
         nb = self.batches_per_epoch = num_batches(n, bs)

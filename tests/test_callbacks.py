@@ -32,7 +32,7 @@ def test_hooks_run_in_order_with_the_record_filled_in(tmp_path):
 
         def on_epoch_end(self, trainer, logs):
             # Evaluation ran before this callback; the position already points at the next epoch
-            assert {"val_accuracy", "test_accuracy", "train_loss", "seconds"} <= set(logs)
+            assert {"val_accuracy", "train_loss", "seconds"} <= set(logs) and "test_accuracy" not in logs
             assert trainer.epoch == logs["epoch"] and trainer.batch == 0
             seen.append(f"end {logs['epoch']}")
 
@@ -43,6 +43,9 @@ def test_hooks_run_in_order_with_the_record_filled_in(tmp_path):
     x, y, xv, yv = split()
     trainer.fit(x, y, xv, yv, xv, yv)
     assert seen == ["fit", "begin 0", "end 1", "begin 1", "end 2", "done True"]
+    # the test set: evaluated once, after the last epoch, into the last record
+    assert "test_accuracy" not in trainer.history.epochs[0]
+    assert trainer.history.epochs[-1]["test_accuracy"] == trainer.evaluate(xv, yv)["accuracy"]
 
 
 def test_csv_and_json_loggers_write_one_row_per_epoch(tmp_path):

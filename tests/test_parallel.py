@@ -95,18 +95,23 @@ def test_jobs_on_a_real_dask_cluster():
     assert isinstance(results[4], JobFailure) and "seed 9 diverged" in results[4].error
 
 
-def test_missing_data_on_a_cluster_worker_says_the_workers_need_it(tmp_path):
-    """A job that cannot find the dataset on a worker: the error says the data directory must be
-    visible to the workers."""
-    distributed = pytest.importorskip("dask.distributed")
-    from scratchnet.experiment import _training_job
-    from scratchnet.train import TrainConfig
+def load_array(path: str) -> float:
+    """A job that reads a file (as a training reads its dataset)."""
+    return float(np.load(path, allow_pickle=False).sum())
 
-    job = {"dataset": "mnist", "run_dir": str(tmp_path / "run"), "model": "reference-cnn",
-           "cfg": TrainConfig(epochs=1), "kwargs": {"data_dir": str(tmp_path / "nowhere"), "progress": False,
-                                                    "log": None}}  # fmt: skip
+
+def test_missing_file_on_a_cluster_worker_says_the_workers_need_it(tmp_path):
+    """A job that cannot find its file on a worker: the error says the data must be visible to
+    every worker; the job whose file exists succeeds."""
+    distributed = pytest.importorskip("dask.distributed")
+    np.save(tmp_path / "here.npy", np.arange(4.0))
+    jobs = [{"path": str(tmp_path / "here.npy")}, {"path": str(tmp_path / "nowhere.npy")}]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cluster:  # fmt: skip
-        [result] = run_jobs(_training_job, [job], scheduler=cluster.scheduler_address)
-    assert isinstance(result, JobFailure)
-    assert "nowhere" in result.error and "visible to every worker" in result.error
+        ok, missing = run_jobs(load_array, jobs, scheduler=cluster.scheduler_address)
+    assert ok == 6.0
+    assert isinstance(missing, JobFailure) and missing.error.startswith("FileNotFoundError")
+    assert "nowhere.npy" in missing.error and "visible to every worker" in missing.error
+    # the same failure in local processes carries no cluster hint
+    [local] = run_jobs(load_array, jobs[1:], workers=1)
+    assert "visible to every worker" not in local.error

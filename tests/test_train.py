@@ -73,13 +73,16 @@ def _params(trainer: Trainer) -> dict[str, np.ndarray]:
     return {k: v.copy() for k, v in trainer.model.state_dict().items()}
 
 
-def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("shards", [1, 2])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, shards):
     """Stop mid-epoch (as Ctrl-C does), resume from the checkpoint in a fresh trainer: the final
-    weights, optimizer state and history equal those of a run that was never interrupted."""
-    straight = make_trainer(tmp_path / "a", TrainConfig(**CFG))
+    weights, optimizer state and history equal those of a run that was never interrupted (also
+    with data-parallel shards, whose dropout generators are drawn from the checkpointed ones)."""
+    cfg = TrainConfig(**{**CFG, "shards": shards})
+    straight = make_trainer(tmp_path / "a", cfg)
     straight.fit(*split())
 
-    first = make_trainer(tmp_path / "b", TrainConfig(**CFG))
+    first = make_trainer(tmp_path / "b", cfg)
     real_step = first.train_step
 
     def step_then_stop(*args):
@@ -95,7 +98,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     arrays, meta = load_checkpoint(info.value.checkpoint)
     assert (meta["epoch"], meta["batch"], meta["iteration"]) == (1, 2, 7)
 
-    resumed = make_trainer(tmp_path / "b", TrainConfig(**CFG), seed=99)  # different init: overwritten
+    resumed = make_trainer(tmp_path / "b", cfg, seed=99)  # different init: overwritten
     resumed.load_state_dict(arrays)
     resumed.fit(*split())
     for k, v in _params(straight).items():

@@ -1,0 +1,199 @@
+"""Time to accuracy: the README's training command against the same recipe in PyTorch CPU.
+
+    python bench/bench_time_to_accuracy.py --dataset fashion-mnist --seeds 0 1 2
+    python bench/bench_time_to_accuracy.py --dataset mnist --seeds 0 --no-write
+
+For each seed, one after the other (never two at once):
+
+* **scratchnet**: ``scratchnet train --dataset D --seed S`` in a fresh process, exactly as a user
+  types it (the dataset's default recipe, ``scratchnet.experiment.DEFAULTS``); wall time of the
+  whole command (data loading, figures and checkpoint included) and its test accuracy.
+* **PyTorch**: the same recipe in ``torch`` at the same thread count: the same network
+  (``torch_mirror``, same initial weights), validation split, normalisation, augmentation,
+  batch order, optimizer (SGD, Nesterov momentum, L2 weight decay), learning-rate schedule,
+  label smoothing, epochs and test-time flips; the input pipeline is scratchnet's (NumPy) for
+  both. Wall time of the whole process, test accuracy evaluated once at the end.
+
+Writes ``bench/RESULTS-time-to-accuracy-<dataset>.{json,md}`` (unless ``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
+    """Train the dataset's default recipe in PyTorch; returns accuracies and seconds."""
+    start = time.perf_counter()
+    import torch
+    from torch_mirror import mirror
+
+    from scratchnet import zoo
+    from scratchnet.data import Augment, Normalizer, epoch_order, load_dataset, num_batches, train_val_split
+    from scratchnet.experiment import dataset_defaults
+    from scratchnet.schedules import Schedule
+    from scratchnet.train import TrainConfig
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    recipe = dataset_defaults(dataset)
+    name = recipe.pop("model")
+    cfg = TrainConfig(**{**recipe, "seed": seed, "shards": 1})
+    ds = load_dataset(dataset, progress=False)
+    (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
+    norm = Normalizer.fit(x_tr)
+    net = mirror(zoo.build(name, rng=cfg.seed, in_shape=ds.input_shape, num_classes=ds.num_classes))
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                          weight_decay=cfg.weight_decay)  # fmt: skip
+    nb = num_batches(len(x_tr), cfg.batch_size)
+    schedule = Schedule(cfg.schedule, total=cfg.epochs * nb, iters_per_epoch=nb,
+                        warmup=int(cfg.warmup_epochs * nb))  # fmt: skip
+    augment = Augment(cfg.crop_padding, cfg.flip)
+
+    def evaluate(x: np.ndarray, y: np.ndarray) -> float:
+        net.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, len(x), cfg.eval_batch_size):
+                xb = x[i : i + cfg.eval_batch_size]
+                scores = net(torch.from_numpy(norm(xb)))
+                if cfg.flip_tta:
+                    scores = 0.5 * (scores + net(torch.from_numpy(norm(np.ascontiguousarray(xb[..., ::-1])))))
+                correct += int((scores.argmax(1).numpy() == y[i : i + cfg.eval_batch_size]).sum())
+        net.train()
+        return correct / len(x)
+
+    it, val_acc = 0, []
+    for epoch in range(cfg.epochs):
+        order = epoch_order(len(x_tr), cfg.seed, epoch)
+        for b in range(nb):
+            idx = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+            x = x_tr[idx]
+            if augment.active:
+                x = augment(x, np.random.default_rng([cfg.seed, epoch, b, 1]))
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * schedule.factor(it)
+            scores = net(torch.from_numpy(norm(x)))
+            loss = torch.nn.functional.cross_entropy(scores, torch.from_numpy(y_tr[idx]),
+                                                     label_smoothing=cfg.label_smoothing)  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+        val_acc.append(evaluate(x_val, y_val))
+    test = evaluate(ds.x_test, ds.y_test)
+    return {"test_accuracy": test, "val_accuracy": val_acc[-1], "wall_seconds": time.perf_counter() - start,
+            "epochs": cfg.epochs, "model": name}  # fmt: skip
+
+
+def run_scratchnet(dataset: str, seed: int, threads: int) -> dict[str, Any]:
+    """``scratchnet train --dataset D --seed S`` as a user runs it; wall time of the process."""
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "SCRATCHNET_NUM_THREADS": str(threads)}
+        cmd = [sys.executable, "-m", "scratchnet", "train", "--dataset", dataset, "--seed", str(seed),
+               "--out", out, "--no-progress"]  # fmt: skip
+        start = time.perf_counter()
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        if res.returncode != 0:
+            raise SystemExit(f"scratchnet train failed:\n{res.stderr}")
+        m = json.loads((Path(out) / "metrics.json").read_text())
+    return {"test_accuracy": m["test_accuracy"], "val_accuracy": m["val_accuracy"], "wall_seconds": wall,
+            "epochs": m["epochs_completed"], "model": m["model"]}  # fmt: skip
+
+
+def run_torch(dataset: str, seed: int, threads: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, __file__, "--worker", dataset, str(seed), str(threads)], env=env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    wall = time.perf_counter() - start
+    if res.returncode != 0:
+        raise SystemExit(f"torch worker failed:\n{res.stderr}")
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["wall_seconds"] = wall  # the whole process, as for scratchnet
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    rows = results["runs"]
+    lines = [f"# Time to accuracy: `scratchnet train --dataset {results['dataset']}` vs the same recipe "
+             "in PyTorch", "",
+             f"Machine: {results['machine']}; {results['threads']} threads for both. Date: {results['date']}.",
+             "", "Reproduce: `python bench/bench_time_to_accuracy.py --dataset "
+             f"{results['dataset']} --seeds {' '.join(str(r['seed']) for r in rows)}`", "",
+             "| seed | scratchnet test acc | scratchnet wall s | PyTorch test acc | PyTorch wall s "
+             "| time ratio |",
+             "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        s, t = r["scratchnet"], r["torch"]
+        lines.append(f"| {r['seed']} | {s['test_accuracy']:.4f} | {s['wall_seconds']:.0f} | "
+                     f"{t['test_accuracy']:.4f} | {t['wall_seconds']:.0f} | "
+                     f"{s['wall_seconds'] / t['wall_seconds']:.2f} |")  # fmt: skip
+    med = {fw: {k: float(np.median([r[fw][k] for r in rows])) for k in ("test_accuracy", "wall_seconds")}
+           for fw in ("scratchnet", "torch")}  # fmt: skip
+    lines.append(f"| **median** | **{med['scratchnet']['test_accuracy']:.4f}** | "
+                 f"**{med['scratchnet']['wall_seconds']:.0f}** | {med['torch']['test_accuracy']:.4f} | "
+                 f"{med['torch']['wall_seconds']:.0f} | "
+                 f"**{med['scratchnet']['wall_seconds'] / med['torch']['wall_seconds']:.2f}** |")  # fmt: skip
+    first = rows[0]["scratchnet"]
+    lines += ["", f"Recipe: model `{first['model']}`, {first['epochs']} epochs "
+              f"(`scratchnet.experiment.DEFAULTS['{results['dataset']}']`). Time ratio = scratchnet / PyTorch "
+              "(lower is better for scratchnet)."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        dataset, seed, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(torch_worker(dataset, seed, threads)))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="fashion-mnist")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-torch", action="store_true", help="only the scratchnet runs")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from common import cpu_name
+
+    results: dict[str, Any] = {"dataset": args.dataset, "threads": args.threads, "runs": [],
+                               "machine": f"{cpu_name()} ({os.cpu_count()} cores)",
+                               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    for seed in args.seeds:
+        row: dict[str, Any] = {"seed": seed}
+        print(f"seed {seed}: scratchnet ...", file=sys.stderr)
+        row["scratchnet"] = run_scratchnet(args.dataset, seed, args.threads)
+        print(f"  {row['scratchnet']}", file=sys.stderr)
+        if not args.no_torch:
+            print(f"seed {seed}: PyTorch ...", file=sys.stderr)
+            row["torch"] = run_torch(args.dataset, seed, args.threads)
+            print(f"  {row['torch']}", file=sys.stderr)
+        results["runs"].append(row)
+    if args.no_torch:
+        print(json.dumps(results, indent=2))
+        return
+    md = markdown(results)
+    print(md)
+    if not args.no_write:
+        stem = HERE / f"RESULTS-time-to-accuracy-{args.dataset}"
+        stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+r"""Data parallelism on one machine: every batch is cut into ``S`` shards, each shard runs through
+its own copy of the network in its own thread, and the gradients are summed.
+
+Why: BLAS parallelises the GEMMs of a step over the cores, but everything between them (im2col
+copies, pooling, batch norm, activations, ``col2im``) is NumPy element-wise code on one core. Run
+``S`` shards at once, with BLAS at one thread per shard, and *all* of the step's work is spread
+over the cores (NumPy releases the GIL inside its loops and BLAS calls).
+
+The arithmetic. With the loss a mean over the whole batch :math:`B = B_1 \cup \dots \cup B_S`,
+:math:`L = \frac{1}{|B|}\sum_{n\in B} \ell_n`, the gradient of a weight is a sum over shards,
+
+.. math:: \frac{\partial L}{\partial W} = \sum_{s=1}^{S} \frac{1}{|B|}\sum_{n\in B_s}
+          \frac{\partial \ell_n}{\partial W},
+
+and each term is what the shard's copy computes from its slice of :math:`\partial L/\partial
+\text{scores}` (which the loss already divides by :math:`|B|`). So for networks without batch
+statistics the result is the one-shard result, up to float rounding of the sum.
+Batch norm, in train mode, normalises each shard with that shard's statistics ("ghost batch
+norm", as in multi-GPU training without synchronised batch norm); its running statistics are
+the mean of the shards' updates. Dropout draws each shard's mask from a generator seeded from
+the layer's own, so a seed still fixes the run (and a resumed run continues it exactly).
+
+The copies share the parameter arrays with ``model`` (the optimizer updates them in place) and
+have their own caches, workspaces and gradients.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .model import Sequential
+
+
+class DataParallel:
+    """Runs ``model`` on ``shards`` slices of each batch at once (see the module docstring).
+
+    ``forward``/``backward`` have the signatures of ``Sequential``'s; after ``backward`` the
+    gradients of ``model``'s layers hold the sums over the shards.
+    """
+
+    def __init__(self, model: Sequential, shards: int = 2) -> None:
+        if shards < 2:
+            raise ValueError(f"DataParallel: needs at least 2 shards, got {shards}")
+        self.model, self.shards = model, shards
+        self.replicas = [model] + [_replica(model) for _ in range(shards - 1)]
+        self._pool = ThreadPoolExecutor(max_workers=shards, thread_name_prefix="scratchnet-shard")
+        self._layers = [list(r.modules()) for r in self.replicas]
+        self._controller = None
+        self._used = 0  # shards of the last forward pass
+
+    def _one_blas_thread(self):
+        """A context in which BLAS uses one thread (each shard's thread is one core's work)."""
+        if self._controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
+        return self._controller.limit(limits=1, user_api="blas")
+
+    def _map(self, fn: Callable, parts: list[np.ndarray]) -> list:
+        """``fn(replica_s, parts[s])`` for every shard, in parallel threads."""
+        with self._one_blas_thread():
+            return list(self._pool.map(fn, self.replicas[: len(parts)], parts))
+
+    def _split(self, a: np.ndarray) -> list[np.ndarray]:
+        """The shards of a batch along axis 0 (fewer than ``shards`` if the batch is smaller)."""
+        return np.array_split(a, min(self.shards, max(len(a), 1)))
+
+    def _sync(self) -> None:
+        """Point the copies at the model's current parameter arrays and buffer values, and give
+        their random layers fresh generators drawn from the model's."""
+        main = self._layers[0]
+        for layers in self._layers[1:]:
+            for m, r in zip(main, layers, strict=True):
+                r.params.update(m.params)
+                for k, v in m.buffers.items():
+                    np.copyto(r.buffers[k], v)
+                if m.rng is not None and m.training:
+                    r.rng = np.random.default_rng(m.rng.integers(2**63))
+                r.training = m.training
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._sync()
+        parts = self._split(x)
+        self._used = len(parts)
+        outs = self._map(lambda r, part: r.forward(part), parts)
+        if self.model.training and self._used > 1:  # running statistics: the mean of the shards' updates
+            for k, m in enumerate(self._layers[0]):
+                for key, v in m.buffers.items():
+                    v += sum(layers[k].buffers[key] for layers in self._layers[1 : self._used])
+                    v /= self._used
+        return np.concatenate(outs)
+
+    __call__ = forward
+
+    def backward(self, grad: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        parts = self._split(grad)
+        if self._used == 0:
+            raise RuntimeError("DataParallel: backward() called before forward()")
+        if len(parts) != self._used:
+            raise ValueError(f"DataParallel: backward got a batch of {len(grad)}, smaller than the forward's")
+        dxs = self._map(lambda r, g: r.backward(g, need_dx=need_dx), parts)
+        for k, m in enumerate(self._layers[0]):
+            for key, g in m.grads.items():
+                m.grads[key] = g + sum(layers[k].grads[key] for layers in self._layers[1 : self._used])
+        return None if dxs[0] is None else np.concatenate(dxs)
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000,
+                transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+        """``model.predict`` with each batch split over the shards."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            outs = []
+            for i in range(0, len(x), batch_size):
+                xb = x[i : i + batch_size]
+                outs.append(self.forward(xb if transform is None else transform(xb)))
+        finally:
+            self.model.train(was_training)
+        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+def _replica(model: Sequential) -> Sequential:
+    """A copy of ``model`` with its own caches, workspaces and gradients (parameters are
+    re-pointed at the model's arrays before every step by ``DataParallel._sync``)."""
+    params = {id(v): v for m in model.modules() for v in m.params.values()}
+    memo = {i: v for i, v in params.items()}  # deepcopy keeps these very arrays: no copy of the weights
+    replica = copy.deepcopy(model, memo)
+    for layer in replica.modules():
+        layer.grads = {}
+        layer._cache = None
+    return replica

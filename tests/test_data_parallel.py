@@ -1,0 +1,93 @@
+"""Data parallelism: S shards in S threads compute what one pass over the whole batch computes
+(networks without batch statistics), or what S separate passes compute (batch norm: ghost
+batches); a seed fixes the run; the trainer runs on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_train import CFG, make_trainer, split
+
+from scratchnet import zoo
+from scratchnet.data_parallel import DataParallel
+from scratchnet.losses import SoftmaxCrossEntropy
+from scratchnet.train import TrainConfig
+
+
+def batch(n: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 1, 12, 12)), rng.integers(0, 10, n)
+
+
+def step(runner, model, x, y) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    loss = SoftmaxCrossEntropy()
+    scores = runner.forward(x)
+    loss.forward(scores, y)
+    dx = runner.backward(loss.backward())
+    return scores, {p.name: p.grad.copy() for p in model.parameters()}, dx
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_shards_compute_the_whole_batch_pass(shards):
+    """No batch statistics: the same scores, parameter and input gradients (float64)."""
+    x, y = batch()
+    one = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0).astype(np.float64)
+    many = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0).astype(np.float64)
+    s1, g1, dx1 = step(one, one, x, y)
+    s2, g2, dx2 = step(DataParallel(many, shards), many, x, y)
+    np.testing.assert_allclose(s2, s1, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx2, dx1, rtol=1e-12, atol=1e-12)
+    for k in g1:
+        np.testing.assert_allclose(g2[k], g1[k], rtol=1e-10, atol=1e-13, err_msg=k)
+
+
+def test_batch_norm_normalises_each_shard_on_its_own():
+    """Ghost batch norm: shard s is normalised with its own statistics; the gradients are the sum
+    of the shards' (each shard's loss scaled to the whole batch); running statistics the mean."""
+    x, y = batch(20)
+    ref = zoo.build("fmnist-cnn", in_shape=(1, 12, 12), dropout=0.0, rng=0).astype(np.float64)
+    many = zoo.build("fmnist-cnn", in_shape=(1, 12, 12), dropout=0.0, rng=0).astype(np.float64)
+    start = {k: v.copy() for k, v in ref.state_dict().items()}
+    scores, grads, _ = step(DataParallel(many, 2), many, x, y)
+    expected_grads: dict[str, np.ndarray] = {}
+    running = []
+    for half in (slice(0, 10), slice(10, 20)):
+        ref.load_state_dict(start)
+        loss = SoftmaxCrossEntropy()
+        s = ref.forward(x[half])
+        np.testing.assert_allclose(scores[half], s, rtol=1e-12, atol=1e-12)
+        loss.forward(s, y[half])
+        ref.backward(loss.backward() / 2)  # each half's mean loss, as a share of the batch mean
+        for p in ref.parameters():
+            expected_grads[p.name] = expected_grads.get(p.name, 0) + p.grad
+        running.append({k: v.copy() for k, v in ref.state_dict().items() if "running" in k})
+    for k in grads:
+        np.testing.assert_allclose(grads[k], expected_grads[k], rtol=1e-10, atol=1e-13, err_msg=k)
+    state = many.state_dict()
+    for k in running[0]:
+        np.testing.assert_allclose(state[k], (running[0][k] + running[1][k]) / 2, rtol=1e-12, err_msg=k)
+
+
+def test_a_batch_smaller_than_the_shard_count_and_errors():
+    model = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0)
+    dp = DataParallel(model, 4)
+    x, y = batch(3)
+    with pytest.raises(RuntimeError, match="before forward"):
+        dp.backward(np.zeros((3, 10), np.float32))
+    scores, _, _ = step(dp, model, x.astype(np.float32), y)
+    assert scores.shape == (3, 10)
+    with pytest.raises(ValueError, match="at least 2 shards"):
+        DataParallel(model, 1)
+
+
+def test_training_with_shards_is_reproducible_and_learns(tmp_path):
+    """Dropout masks come from the layers' seeded generators: the same seed, the same run."""
+    runs = []
+    for k in range(2):
+        trainer = make_trainer(tmp_path / str(k), TrainConfig(**{**CFG, "shards": 2}))
+        trainer.fit(*split())
+        runs.append(trainer)
+    a, b = (r.model.state_dict() for r in runs)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert runs[0].history.epochs[-1]["val_accuracy"] > 0.5
