@@ -11,7 +11,7 @@ For each seed, one after the other (never two at once):
 * **PyTorch**: the same recipe in ``torch`` at the same thread count: the same network
   (``torch_mirror``, same initial weights), validation split, normalisation, augmentation,
   batch order, optimizer (SGD, Nesterov momentum, L2 weight decay), learning-rate schedule,
-  label smoothing, epochs and test-time flips; the input pipeline is scratchnet's (NumPy) for
+  label smoothing, epochs, validation schedule and test-time flips; the input pipeline is scratchnet's (NumPy) for
   both. Wall time of the whole process, test accuracy evaluated once at the end.
 
 Writes ``bench/RESULTS-time-to-accuracy-<dataset>.{json,md}`` (unless ``--no-write``).
@@ -93,7 +93,8 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
             loss.backward()
             opt.step()
             it += 1
-        val_acc.append(evaluate(x_val, y_val))
+        if epoch + 1 == cfg.epochs or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
+            val_acc.append(evaluate(x_val, y_val))  # validation when the recipe validates
     test = evaluate(ds.x_test, ds.y_test)
     return {"test_accuracy": test, "val_accuracy": val_acc[-1], "wall_seconds": time.perf_counter() - start,
             "epochs": cfg.epochs, "model": name}  # fmt: skip

@@ -29,3 +29,7 @@ scratchnet train --dataset fashion-mnist --model lstm-rows --out "$out/fashion-m
 # Character-level language model on tiny Shakespeare; writes samples.md during training
 scratchnet train --dataset tinyshakespeare --out "$out/tinyshakespeare" --no-progress
 scratchnet sample "$out/tinyshakespeare/checkpoint.npz" --prompt "ROMEO:" --length 500 > "$out/tinyshakespeare/sample.txt"
+
+# Ensembles (README, "Ensembles"): 5 members each, two trained at a time
+scratchnet ensemble --dataset fashion-mnist --workers 2 --out "$out/ensemble-fashion-mnist" --no-progress
+scratchnet ensemble --dataset mnist --workers 2 --out "$out/ensemble-mnist" --no-progress

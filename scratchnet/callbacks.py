@@ -48,17 +48,20 @@ class Callback:
 
 
 class Evaluation(Callback):
-    """Adds the loss and accuracy on the validation set to each epoch's record, and those on the
-    test set (if given) to the last epoch's record once training has finished: the test set is
-    evaluated once, never used for a decision (the honest protocol, and the cheaper one)."""
+    """Adds the loss and accuracy on the validation set to the record of every ``cfg.val_every``-th
+    epoch and of the last one, and those on the test set (if given) to the last epoch's record
+    once training has finished: the test set is evaluated once, never used for a decision (the
+    honest protocol, and the cheaper one)."""
 
     def __init__(self, x_val: np.ndarray, y_val: np.ndarray, x_test: np.ndarray | None = None,
                  y_test: np.ndarray | None = None) -> None:  # fmt: skip
         self.val, self.test = (x_val, y_val), (x_test, y_test)
 
     def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
-        val = trainer.evaluate(*self.val)
-        logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+        every, epoch = trainer.cfg.val_every, logs["epoch"]
+        if epoch >= trainer.cfg.epochs or (every and epoch % every == 0):
+            val = trainer.evaluate(*self.val)
+            logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
 
     def on_fit_end(self, trainer: Trainer, completed: bool) -> None:
         if completed and self.test[0] is not None and trainer.history.epochs:

@@ -49,7 +49,10 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     p.add_argument("--flip-tta", action="store_true", default=None,
                    help="evaluate on each image and its mirror image (test-time augmentation)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
+    p.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
     p.add_argument("--val-size", type=int, help="validation images carved from the training set")
+    p.add_argument("--val-every", type=int,
+                   help="validate every N epochs and after the last (0: only after the last)")  # fmt: skip
     p.add_argument(
         "--patience",
         type=int,

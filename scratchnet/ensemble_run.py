@@ -43,10 +43,11 @@ from .train import TrainConfig, load_checkpoint
 # the dataset's default training (see experiment.DEFAULTS) cut short, so that the whole run takes
 # well under 30 minutes on 2 cores with --workers 2 (measured: README, "Ensembles"); one shard per
 # member, since the members themselves are the parallel work.
-ENSEMBLE_DEFAULTS: dict[str, dict[str, int]] = {
-    "fashion-mnist": {"members": 5, "epochs": 5, "shards": 1},
-    "mnist": {"members": 5, "epochs": 4, "shards": 1},
-}
+ENSEMBLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fashion-mnist": {"members": 5, "model": ["fmnist-cnn"], "epochs": 5, "crop_padding": 2, "flip": True,
+                      "flip_tta": False, "shards": 1},
+    "mnist": {"members": 5, "model": ["mnist-cnn"], "epochs": 4, "crop_padding": 2, "shards": 1},
+}  # fmt: skip
 
 
 def member_plan(

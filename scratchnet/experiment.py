@@ -35,10 +35,11 @@ from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
 # measured for each dataset that fits the time budget on 2 CPU cores (see README, results).
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(model="fmnist-cnn", epochs=18, lr=0.05, batch_size=128, weight_decay=5e-4,
-                          schedule="onecycle", crop_padding=2, flip=True, label_smoothing=0.0),
-    "mnist": dict(model="mnist-cnn", epochs=12, lr=0.05, batch_size=128, weight_decay=5e-4,
-                  schedule="onecycle", crop_padding=2, flip=False),
+    "fashion-mnist": dict(model="fmnist-fast", epochs=11, lr=0.05, batch_size=128, weight_decay=5e-4,
+                          schedule="onecycle", crop_padding=0, flip=True, label_smoothing=0.0, shards=2,
+                          flip_tta=True, val_every=0),
+    "mnist": dict(model="mnist-cnn", epochs=6, lr=0.05, batch_size=128, weight_decay=5e-4,
+                  schedule="onecycle", crop_padding=2, flip=False, shards=2, val_every=0),
     "cifar10": dict(model="cifar-cnn", epochs=30, lr=0.05, batch_size=128, weight_decay=5e-4,
                     schedule="onecycle", crop_padding=4, flip=True),
     "tinyshakespeare": dict(model="char-lstm", epochs=12, lr=3e-3, batch_size=64, optimizer="adam",

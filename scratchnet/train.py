@@ -88,10 +88,13 @@ class TrainConfig:
     clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
     shards: int = 1  # data-parallel shards per batch, one thread each (scratchnet.data_parallel)
     flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
+    val_every: int = 1  # validate every N epochs and after the last one (0: only after the last)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
+        if self.val_every < 0:
+            raise ValueError(f"val_every must be >= 0, got {self.val_every}")
         if self.shards < 1:
             raise ValueError(f"shards must be >= 1, got {self.shards}")
         if not self.lr > 0 or not math.isfinite(self.lr):

@@ -169,7 +169,7 @@ def plot_ensemble(member_accuracy: Sequence[float], accuracy_by_size: Sequence[f
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(k) + 3), 4.5))
     bars = ax.bar(k, member_accuracy, width=0.6, color="C0", alpha=0.55, label="member alone")
     ax.bar_label(bars, labels=[f"{a:.4f}" for a in member_accuracy], fontsize=7, padding=2)
-    ax.plot(k, accuracy_by_size, "o-", color="C3", lw=2, label="ensemble of members 1..k")
+    ax.plot(k, accuracy_by_size, "o-", color="C3", lw=2, label="ensemble of the first k members")
     ax.axhline(max(member_accuracy), color="k", ls="--", lw=1, label=f"best member {max(member_accuracy):.4f}")
     ax.annotate(f"{accuracy_by_size[-1]:.4f}", (k[-1], accuracy_by_size[-1]), textcoords="offset points",
                 xytext=(0, 8), ha="center", color="C3", fontsize=8)  # fmt: skip

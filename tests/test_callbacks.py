@@ -62,6 +62,13 @@ def test_csv_and_json_loggers_write_one_row_per_epoch(tmp_path):
     )
 
 
+def test_validation_every_n_epochs_and_after_the_last(tmp_path):
+    for every, expected in ((2, [False, True, True]), (0, [False, False, True]), (1, [True, True, True])):
+        trainer = make_trainer(tmp_path / str(every), TrainConfig(**{**CFG, "val_every": every}))
+        trainer.fit(*split())
+        assert [("val_accuracy" in e) for e in trainer.history.epochs] == expected, every
+
+
 def read_tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
     """Every scalar in the TensorBoard event files under ``folder``, read back from the records
     (TFRecord framing: 8-byte length, 4-byte CRC, the ``Event`` protobuf, 4-byte CRC)."""
