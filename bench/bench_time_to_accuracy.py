@@ -11,8 +11,8 @@ For each seed, one after the other (never two at once):
 * **PyTorch**: the same recipe in ``torch`` at the same thread count: the same network
   (``torch_mirror``, same initial weights), validation split, normalisation, augmentation,
   batch order, optimizer (SGD, Nesterov momentum, L2 weight decay), learning-rate schedule,
-  label smoothing, epochs, validation schedule and test-time flips; the input pipeline is scratchnet's (NumPy) for
-  both. Wall time of the whole process, test accuracy evaluated once at the end.
+  label smoothing, epochs, validation schedule and test-time flips; the input pipeline is
+  scratchnet's (NumPy) for both. Wall time of the whole process, test accuracy evaluated once at the end.
 
 Writes ``bench/RESULTS-time-to-accuracy-<dataset>.{json,md}`` (unless ``--no-write``).
 """
