@@ -15,11 +15,11 @@ scratchnet train --dataset mnist --out "$out/mnist" --no-progress
 
 # MNIST: dropout + weight decay against neither (same seed, data and schedule; no augmentation,
 # so that the regularisers are the only difference)
-scratchnet train --dataset mnist --no-augment --dropout 0.5 --weight-decay 5e-4 --out "$out/mnist-regularised" --no-progress
-scratchnet train --dataset mnist --no-augment --dropout 0 --weight-decay 0 --out "$out/mnist-plain" --no-progress
+scratchnet train --dataset mnist --no-augment --dropout 0.5 --weight-decay 5e-4 --epochs 12 --shards 1 --val-every 1 --out "$out/mnist-regularised" --no-progress
+scratchnet train --dataset mnist --no-augment --dropout 0 --weight-decay 0 --epochs 12 --shards 1 --val-every 1 --out "$out/mnist-plain" --no-progress
 
 # MNIST learning-rate sweep: classification error per iteration of every run in one figure
-scratchnet sweep --dataset mnist --lr 0.3 0.1 0.03 0.01 0.001 --epochs 2 --schedule constant \
+scratchnet sweep --dataset mnist --lr 0.3 0.1 0.03 0.01 0.001 --epochs 2 --schedule constant --shards 1 --val-every 1 \
     --out "$out/mnist-lr-sweep" --no-progress
 
 # Recurrent networks (docs/recurrent.md): each image read row by row, 28 steps of 28 values

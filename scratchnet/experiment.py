@@ -51,7 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm-rows": {
         "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
-                  clip_norm=1.0, epochs=20),
+                  clip_norm=1.0, epochs=20, shards=1, flip_tta=False, val_every=1),
         "fashion-mnist": dict(epochs=30),
     },
 }  # fmt: skip
