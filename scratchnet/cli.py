@@ -46,7 +46,7 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     p.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm")
     p.add_argument("--shards", type=int,
                    help="split each batch into this many shards, run in parallel threads")  # fmt: skip
-    p.add_argument("--flip-tta", action="store_true", default=None,
+    p.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
                    help="evaluate on each image and its mirror image (test-time augmentation)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
     p.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")

@@ -187,3 +187,19 @@ def test_piped_output_is_one_line_per_epoch(tmp_path, data_dir):
         ["epoch", "1/2"],
         ["epoch", "2/2"],
     ]
+
+
+def test_recipe_flags_override_the_dataset_defaults():
+    from scratchnet.cli import _config, build_parser
+
+    def config(*argv: str):
+        return _config(build_parser().parse_args(["train", *argv]))
+
+    model, cfg = config("--dataset", "fashion-mnist")
+    assert model == "fmnist-fast" and cfg.flip_tta and cfg.shards == 2 and cfg.crop_padding == 0
+    model, cfg = config("--dataset", "fashion-mnist", "--model", "fmnist-cnn", "--no-flip-tta", "--shards", "1",
+                        "--crop-padding", "2", "--val-every", "1")  # fmt: skip
+    assert model == "fmnist-cnn" and not cfg.flip_tta and cfg.shards == 1 and cfg.crop_padding == 2
+    assert cfg.val_every == 1
+    _, cfg = config("--dataset", "mnist", "--model", "lstm-rows")  # the LSTM recipe keeps its own settings
+    assert cfg.shards == 1 and not cfg.flip_tta and cfg.val_every == 1 and cfg.optimizer == "adam"
