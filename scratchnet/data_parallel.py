@@ -61,9 +61,16 @@ class DataParallel:
         return self._controller.limit(limits=1, user_api="blas")
 
     def _map(self, fn: Callable, parts: list[np.ndarray]) -> list:
-        """``fn(replica_s, parts[s])`` for every shard, in parallel threads."""
+        """``fn(replica_s, parts[s])`` for every shard, in parallel threads (with the caller's
+        floating-point error handling: ``np.errstate`` is per thread)."""
+        err = np.geterr()
+
+        def run(replica: Sequential, part: np.ndarray) -> object:
+            with np.errstate(**err):
+                return fn(replica, part)
+
         with self._one_blas_thread():
-            return list(self._pool.map(fn, self.replicas[: len(parts)], parts))
+            return list(self._pool.map(run, self.replicas[: len(parts)], parts))
 
     def _split(self, a: np.ndarray) -> list[np.ndarray]:
         """The shards of a batch along axis 0 (fewer than ``shards`` if the batch is smaller)."""

@@ -91,3 +91,22 @@ def test_training_with_shards_is_reproducible_and_learns(tmp_path):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert runs[0].history.epochs[-1]["val_accuracy"] > 0.5
+
+
+def test_the_callers_floating_point_error_handling_holds_in_the_shards():
+    """``np.errstate`` is per thread: the shards' threads follow the caller's (a diverging run is
+    reported by the trainer, not by warnings from worker threads)."""
+    import warnings
+
+    import scratchnet as sn
+    from scratchnet.layers import Dense
+
+    model = sn.Sequential(Dense(2, 2, rng=0))
+    model.layers[0].params["W"][:] = 1e38
+    dp = DataParallel(model, 2)
+    x = np.full((4, 2), 1e38, np.float32)
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        dp.forward(x)
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(dp.forward(x)).all()
