@@ -95,13 +95,16 @@ class Ensemble:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 500) -> dict[str, Any]:
         """Accuracy of the ensemble, of every member, and of the ensembles of the first
-        ``k = 1..K`` members (how accuracy grows as members are added)."""
+        ``k = 1..K`` members (how accuracy grows as members are added); ``predictions``: the
+        ensemble's labels."""
         probs = self.member_probabilities(x, batch_size)
         member_acc = [float(np.mean(p.argmax(-1) == y)) for p in probs]
-        growing = [float(np.mean(self._combine(probs, k).argmax(-1) == y)) for k in range(1, len(probs) + 1)]
+        votes = [self._combine(probs, k).argmax(-1) for k in range(1, len(probs) + 1)]
+        growing = [float(np.mean(v == y)) for v in votes]
         best = max(member_acc)
         return {"accuracy": growing[-1], "member_accuracy": member_acc, "accuracy_by_size": growing,
-                "best_member_accuracy": best, "gain_over_best_member": growing[-1] - best}  # fmt: skip
+                "best_member_accuracy": best, "gain_over_best_member": growing[-1] - best,
+                "predictions": votes[-1]}  # fmt: skip
 
     # --- saving --------------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:

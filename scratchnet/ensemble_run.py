@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from . import viz, zoo
-from .data import Normalizer, train_val_split
+from . import viz
+from .data import train_val_split
 from .ensemble import Ensemble
-from .experiment import _training_job, _write_json, invocation, prepare_data
-from .io import atomic_write_bytes, without_prefix
+from .experiment import _training_job, _write_json, invocation, load_trained, prepare_data
+from .io import atomic_write_bytes
 from .parallel import JobFailure, JobProgress, run_jobs
 from .runtime import say
-from .train import TrainConfig, load_checkpoint
+from .train import TrainConfig
 
 # The member recipe of ``scratchnet ensemble --dataset X`` for what the command line leaves out:
 # the dataset's default training (see experiment.DEFAULTS) cut short, so that the whole run takes
@@ -63,10 +63,10 @@ def member_plan(
     return plan
 
 
-def _status(run_dir: Path) -> str | None:
-    """The recorded status of a member's run folder (``None`` if it never wrote metrics)."""
+def _run_metrics(run_dir: Path) -> dict[str, Any]:
+    """A member's ``metrics.json`` (empty if its run never wrote one)."""
     path = run_dir / "metrics.json"
-    return json.loads(path.read_text()).get("status") if path.is_file() else None
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _check_plan(out: Path, plan: dict[str, Any]) -> None:
@@ -83,16 +83,6 @@ def _check_plan(out: Path, plan: dict[str, Any]) -> None:
                 f"give another --out or delete {out}"
             )
     _write_json(path, plan)
-
-
-def _load_member(run_dir: Path) -> tuple[Any, Normalizer | None, dict[str, Any]]:
-    """A finished member's model (its final weights), normaliser and zoo spec."""
-    arrays, meta = load_checkpoint(run_dir / "checkpoint.npz")
-    spec = meta["model"]
-    net = zoo.build(spec["name"], **spec["kwargs"])
-    net.load_state_dict(without_prefix(arrays, "model."))
-    norm = Normalizer(**meta["normalizer"]) if meta.get("normalizer") else None
-    return net, norm, {"name": spec["name"], "kwargs": spec["kwargs"]}
 
 
 def ensemble_run(
@@ -149,7 +139,7 @@ def ensemble_run(
     run_dirs = [out / "runs" / f"member-{p['member']}" for p in plan]
     jobs, todo = [], []
     for p, run_dir in zip(plan, run_dirs, strict=True):
-        status = _status(run_dir)
+        status = _run_metrics(run_dir).get("status")
         if status in ("completed", "diverged"):
             if log:
                 log(f"member {p['member']}: {status} in an earlier run ({run_dir}), reused")
@@ -202,8 +192,8 @@ def _evaluate_members(
     rows, nets, norms, specs = [], [], [], []
     for p, run_dir in zip(plan, run_dirs, strict=True):
         k = p["member"]
-        status = "failed" if k in failures else _status(run_dir) or "failed"
-        m = json.loads((run_dir / "metrics.json").read_text()) if (run_dir / "metrics.json").is_file() else {}
+        m = _run_metrics(run_dir)
+        status = "failed" if k in failures else m.get("status", "failed")
         row = {
             "member": k,
             "model": p["model"],
@@ -219,8 +209,9 @@ def _evaluate_members(
             if log:
                 log(f"member {k} left out of the ensemble: {status}: {row['error']}")
         else:
-            net, norm, spec = _load_member(run_dir)
-            nets.append(net), norms.append(norm), specs.append(spec)
+            net, norm, meta = load_trained(run_dir / "checkpoint.npz")
+            nets.append(net), norms.append(norm)
+            specs.append({"name": meta["model"]["name"], "kwargs": meta["model"]["kwargs"]})
         rows.append(row)
     if not nets:
         _write_json(out / "metrics.json", {"status": "failed", "dataset": dataset, "members": rows})
@@ -240,8 +231,7 @@ def _evaluate_members(
     val = ens.evaluate(x_val, y_val) if len(x_val) else {"accuracy": None}
     for r, acc in zip(kept, test["member_accuracy"], strict=True):
         r["test_accuracy"] = acc
-    pred = ens.predict(ds.x_test)
-    cm = viz.confusion_matrix(ds.y_test, pred, ds.num_classes)
+    cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
     ens.save(out)
     wall = time.perf_counter() - wall_start
     metrics = {

@@ -382,16 +382,24 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     return cols
 
 
+def load_trained(path: str | os.PathLike) -> tuple[Any, Normalizer | None, dict[str, Any]]:
+    """The network saved in a checkpoint (rebuilt from the zoo, its weights loaded), its input
+    normaliser (``None`` for non-image data) and the checkpoint's metadata."""
+    arrays, meta = load_checkpoint(path)
+    spec = meta["model"]
+    net = zoo.build(spec["name"], **spec["kwargs"])
+    net.load_state_dict(without_prefix(arrays, "model."))
+    transform = Normalizer(**meta["normalizer"]) if meta.get("normalizer") else None
+    return net, transform, meta
+
+
 def evaluate_checkpoint(
     path: str | os.PathLike, data_dir: str | os.PathLike | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Test-set accuracy, loss and per-class accuracy of a saved checkpoint."""
-    arrays, meta = load_checkpoint(path)
+    net, transform, meta = load_trained(path)
     spec = meta["model"]
     ds = prepare_data(spec["dataset"], data_dir, spec.get("limit"), progress)
-    net = zoo.build(spec["name"], **spec["kwargs"])
-    net.load_state_dict(without_prefix(arrays, "model."))
-    transform = Normalizer(**meta["normalizer"]) if meta.get("normalizer") else None
     trainer = Trainer(net, TrainConfig.from_dict(meta["config"]), transform,
                       progress=False, log=None, model_spec=spec)  # fmt: skip
     res = trainer.evaluate(ds.x_test, ds.y_test)
@@ -413,7 +421,7 @@ def evaluate_ensemble(
         raise ValueError(f"{directory}: the manifest does not say which dataset the ensemble was trained on")
     ds = prepare_data(ens.meta["dataset"], data_dir, ens.meta.get("limit"), progress=False)
     res = ens.evaluate(ds.x_test, ds.y_test)
-    cm = viz.confusion_matrix(ds.y_test, ens.predict(ds.x_test), ds.num_classes)
+    cm = viz.confusion_matrix(ds.y_test, res.pop("predictions"), ds.num_classes)
     per_class = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
     return {"dataset": ds.name, "voting": ens.voting, "models": [s["name"] for s in ens.specs or []], **res,
             "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True))}  # fmt: skip

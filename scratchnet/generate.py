@@ -53,16 +53,12 @@ def sample_text(model: Sequential, vocab: Vocabulary, prompt: str, length: int, 
 
 def load_generator(path: str | os.PathLike) -> Callable[[str, int, float, np.random.Generator], str]:
     """``generate(prompt, length, temperature, rng)`` for the character model in a checkpoint."""
-    from . import zoo
-    from .io import without_prefix
-    from .train import load_checkpoint
+    from .experiment import load_trained
 
-    arrays, meta = load_checkpoint(path)
+    model, _, meta = load_trained(path)
     spec = meta["model"]
     if not spec.get("vocabulary"):
         raise ValueError(f"{path}: not a character model's checkpoint (no vocabulary); sample needs one "
                          "trained on a text dataset such as tinyshakespeare")  # fmt: skip
-    model = zoo.build(spec["name"], **spec["kwargs"])
-    model.load_state_dict(without_prefix(arrays, "model."))
     vocab = Vocabulary(spec["vocabulary"])
     return lambda prompt, length, temperature, rng: sample_text(model, vocab, prompt, length, temperature, rng)
