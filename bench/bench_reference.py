@@ -1,4 +1,4 @@
-"""scratchnet vs PyTorch CPU on the reference CNN (../shared/reference-cnn.md), side by side.
+"""scratchnet vs PyTorch CPU on the reference CNN (docs/reference-cnn.md), side by side.
 
     python bench/bench_reference.py                 # 1 and 2 threads; writes bench/RESULTS.{json,md}
     python bench/bench_reference.py --threads 2 --rounds 6 --no-write     # a quick look

@@ -39,7 +39,7 @@ def _dropout(p: float, rng: np.random.Generator) -> list[Layer]:
     return [Dropout(p, rng=rng.integers(2**63))] if p > 0 else []
 
 
-@register("reference-cnn", "the benchmark network of shared/reference-cnn.md (421,642 parameters)")
+@register("reference-cnn", "the benchmark network of docs/reference-cnn.md (421,642 parameters)")
 def reference_cnn(
     in_shape: tuple[int, int, int] = (1, 28, 28),
     num_classes: int = 10,

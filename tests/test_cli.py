@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import needs
 from test_data import idx_bytes, write_idx_set
 
 from scratchnet.cli import main
@@ -158,18 +159,21 @@ def test_module_entry_point():
     assert res.returncode == 0 and res.stdout.startswith("scratchnet ")
 
 
-@pytest.mark.skipif(
-    not os.environ.get("SCRATCHNET_DATA"), reason="real datasets not available (set SCRATCHNET_DATA)"
-)
-@pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])
-def test_real_datasets_load_and_verify(dataset):
-    """The official files beside the repository: checksums verified, shapes and class balance."""
+@pytest.mark.parametrize(("dataset", "train", "shape", "fewest"), [
+    pytest.param("fashion-mnist", 60000, (1, 28, 28), 1000, marks=needs("fashion-mnist")),
+    pytest.param("mnist", 60000, (1, 28, 28), 892, marks=needs("mnist")),
+    pytest.param("cifar10", 50000, (3, 32, 32), 1000, marks=needs("cifar10")),
+])  # fmt: skip
+def test_real_datasets_load_and_verify(dataset, train, shape, fewest):
+    """The official files: checksums verified (every extracted CIFAR-10 file too), shapes and
+    class balance of the test set."""
     from scratchnet.data import load_dataset
 
     ds = load_dataset(dataset, download=False, progress=False)
-    assert ds.x_train.shape == (60000, 1, 28, 28) and ds.x_test.shape == (10000, 1, 28, 28)
+    assert ds.x_train.shape == (train, *shape) and ds.x_test.shape == (10000, *shape)
+    assert ds.x_train.dtype == np.uint8
     counts = np.bincount(ds.y_test, minlength=10)
-    assert counts.sum() == 10000 and counts.min() >= 892
+    assert counts.sum() == 10000 and counts.min() == fewest
 
 
 def test_piped_output_is_one_line_per_epoch(tmp_path, data_dir):

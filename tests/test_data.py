@@ -253,9 +253,16 @@ def write_cifar(folder: Path, n: int = 7) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(all_images), np.concatenate(all_labels)
 
 
+def unverified_cifar():
+    """The CIFAR-10 spec without the official sizes and MD5s of the extracted files, for the small
+    generated files of these tests (the official archive's checksum is kept)."""
+    spec = DATASETS.get("cifar10")
+    return dataclasses.replace(spec, files={"archive": spec.files["archive"]})
+
+
 def test_cifar_from_extracted_files(tmp_path):
     images, labels = write_cifar(tmp_path / "cifar10" / "cifar-10-batches-bin")
-    ds = load_dataset("cifar10", data_dir=tmp_path, download=False)
+    ds = load_dataset(unverified_cifar(), data_dir=tmp_path, download=False)
     assert ds.x_train.shape == (35, 3, 32, 32) and ds.x_test.shape == (7, 3, 32, 32)
     np.testing.assert_array_equal(ds.x_train, images[:35])
     np.testing.assert_array_equal(ds.y_test, labels[35:])
@@ -295,12 +302,40 @@ def test_cifar_bad_records(tmp_path):
     raw, _, _ = cifar_records(3, seed=9, bad_label=True)
     (folder / "data_batch_3.bin").write_bytes(raw)
     with pytest.raises(DatasetError, match=r"data_batch_3\.bin: label 10 at index 2 is out of range 0..9"):
-        load_dataset("cifar10", data_dir=tmp_path, download=False)
+        load_dataset(unverified_cifar(), data_dir=tmp_path, download=False)
     (folder / "data_batch_3.bin").write_bytes(raw[:-1])
     with pytest.raises(
         DatasetError, match=r"data_batch_3\.bin: 9,218 bytes is not a whole number of 3073-byte"
     ):
+        load_dataset(unverified_cifar(), data_dir=tmp_path, download=False)
+
+
+def test_cifar_extracted_files_are_checked_against_the_official_sizes_and_checksums(tmp_path):
+    """With the official spec, a truncated or resized .bin, a missing one and a wrong
+    batches.meta.txt each get one message naming the file and what to do."""
+    folder = tmp_path / "cifar10" / "cifar-10-batches-bin"
+    write_cifar(folder)  # 7 records a file: whole records, but not the official files
+    size = r"data_batch_1\.bin: 21,511 bytes, but the official data_batch_1\.bin is 30,730,000 bytes"
+    with pytest.raises(DatasetError, match=size + r" \(10,000 records.*Extract it again"):
         load_dataset("cifar10", data_dir=tmp_path, download=False)
+    spec = DATASETS.get("cifar10")
+    small = {k: RemoteFile(f.name, f.md5, 21_511) for k, f in spec.files.items() if f.name.endswith(".bin")}
+    sized = dataclasses.replace(spec, files={**spec.files, **small})
+    checksum = r"data_batch_1\.bin: checksum mismatch: MD5 [0-9a-f]{32}, but the official data_batch_1\.bin has"
+    with pytest.raises(DatasetError, match=checksum + r" MD5 5dd7e06a"):
+        load_dataset(sized, data_dir=tmp_path, download=False)
+    (folder / "batches.meta.txt").write_text("airplane\ncar\n")
+    with pytest.raises(DatasetError, match=r"meta\.txt: lists the classes airplane, car; CIFAR-10's are air"):
+        load_dataset(unverified_cifar(), data_dir=tmp_path, download=False)
+    (folder / "batches.meta.txt").unlink()
+    (folder / "test_batch.bin").unlink()
+    five = r"cifar-10-batches-bin/ holds 5 of the 6 files of cifar-10-batches-bin/; missing test_batch\.bin\. "
+    with pytest.raises(DatasetError, match=five + r"Extract cifar-10-binary\.tar\.gz again"):
+        load_dataset("cifar10", data_dir=tmp_path, download=False)
+    from scratchnet.data import missing_files
+
+    assert missing_files("cifar10", data_dir=tmp_path) == ["test_batch.bin"]
+    assert missing_files("mnist", data_dir=tmp_path) == [f.name for f in DATASETS.get("mnist").files.values()]
 
 
 def test_cifar_missing_mentions_extracted_folder(tmp_path):

@@ -29,7 +29,7 @@ EXTERNAL = {
 
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
 PATH = re.compile(
-    r"(?<![\w/.])((?:\.\./shared|docs|tests|bench|examples|scratchnet)/[\w/.-]+\.(?:md|py|json|sh|png|svg))"
+    r"(?<![\w/.])((?:docs|tests|bench|examples|notebooks|scratchnet)/[\w/.-]+\.(?:md|py|json|sh|png|svg|ipynb))"
 )
 SHORT_PATH = re.compile(r"(?<![\w/.])((?:ops|layers|data)/\w+\.py)")
 DOTTED = re.compile(r"(?<![\w.])~?(scratchnet(?:\.\w+)+)")
@@ -60,8 +60,7 @@ def test_named_paths_exist():
     missing = []
     for path, text in _texts():
         for name in PATH.findall(text):
-            base = ROOT.parent if name.startswith("../shared") else ROOT
-            if not (base / name.removeprefix("../")).exists() and not (ROOT / name).exists():
+            if not (ROOT / name).exists():
                 missing.append(f"{path.relative_to(ROOT)}: {name}")
         for name in SHORT_PATH.findall(text):
             if not (ROOT / "scratchnet" / name).exists():
@@ -96,3 +95,21 @@ def test_snake_case_names_in_docs_exist():
     missing = sorted({f"{p.relative_to(ROOT)}: {n}" for p in MARKDOWN for n in SNAKE.findall(p.read_text())
                       if n not in DEFINED and n not in EXTERNAL})  # fmt: skip
     assert not missing, "\n".join(missing)
+
+
+# a relative path that climbs out of its folder: two dots, a slash, more
+OUTSIDE = re.compile(r"(?<![\w.])\.\.[/\\](?:\.\.[/\\])*[\w.-]+")
+
+
+def test_nothing_points_outside_the_repository():
+    """A user has only the checkout: no document, test, benchmark or notebook may name a path
+    outside it (links between the repository's own folders, from ``docs/`` to ``bench/`` say,
+    stay inside and are allowed)."""
+    texts = _texts() + [(p, p.read_text()) for p in sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    outside = []
+    for path, text in texts:
+        for ref in OUTSIDE.findall(text):
+            target = (path.parent / ref).resolve()
+            if not target.is_relative_to(ROOT):
+                outside.append(f"{path.relative_to(ROOT)}: {ref}")
+    assert not outside, "\n".join(outside)

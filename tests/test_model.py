@@ -38,7 +38,7 @@ def reference_cnn(seed: int = 0) -> sn.Sequential:
 
 
 def test_reference_cnn_summary_matches_the_spec():
-    """Numbers from ../shared/reference-cnn.md."""
+    """Numbers from docs/reference-cnn.md."""
     model = reference_cnn()
     text = model.summary((1, 28, 28), print_fn=None)
     assert model.num_parameters() == 421_642

@@ -3,11 +3,11 @@ and the committed notebooks are the ones ``notebooks/build.py`` writes."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from real_data import needs
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 sys.path.insert(0, str(NOTEBOOKS))
@@ -27,7 +27,7 @@ def test_committed_notebook_matches_its_source(name):
     assert all(c.outputs for c in nb.cells if c.cell_type == "code"), "committed with the outputs of a full run"
 
 
-@pytest.mark.skipif(not os.environ.get("SCRATCHNET_DATA"), reason="needs the real datasets (SCRATCHNET_DATA)")
+@needs("fashion-mnist", "mnist", "tinyshakespeare")
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     monkeypatch.setenv("SCRATCHNET_FAST", "1")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
+from real_data import needs
 from test_cli import run
 
 import scratchnet as sn
@@ -49,7 +49,7 @@ def test_sampling_is_seeded_and_restores_the_model():
     assert model.training and not model[1].stateful, "mode and statefulness are restored"
 
 
-@pytest.mark.skipif(not os.environ.get("SCRATCHNET_DATA"), reason="tiny Shakespeare not available")
+@needs("tinyshakespeare")
 def test_train_and_sample_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run(capsys, "train", "--dataset", "tinyshakespeare", "--limit", "64", "--epochs", "1",

@@ -1,7 +1,7 @@
 """Datasets (Fashion-MNIST, MNIST, CIFAR-10), lookup/download, batching and augmentation."""
 
 from .batching import epoch_order, num_batches, train_val_split
-from .datasets import Dataset, get_spec, load_dataset
+from .datasets import Dataset, get_spec, load_dataset, missing_files
 from .fetch import ENV_VAR, cache_dir, search_roots
 from .formats import DatasetError, parse_cifar, read_idx
 from .sources import DATASETS, DatasetSpec, RemoteFile
@@ -20,6 +20,7 @@ __all__ = [
     "epoch_order",
     "get_spec",
     "load_dataset",
+    "missing_files",
     "num_batches",
     "parse_cifar",
     "random_crop",

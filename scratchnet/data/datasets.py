@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .fetch import locate, search_roots
+from .fetch import find_file, locate, search_roots
 from .formats import (
+    CIFAR_RECORD,
     DatasetError,
     check_labels,
     parse_cifar,
@@ -16,7 +19,7 @@ from .formats import (
     read_cifar_member,
     read_idx,
 )
-from .sources import CIFAR_DIR, CIFAR_TEST, CIFAR_TRAIN, DATASETS, DatasetSpec
+from .sources import CIFAR_DIR, CIFAR_TEST, CIFAR_TRAIN, DATASETS, DatasetSpec, RemoteFile
 from .text import read_corpus, split_corpus
 
 SEQ_LEN = 128  # characters per training window of a text corpus
@@ -84,31 +87,94 @@ def _load_idx(spec: DatasetSpec, data_dir, download: bool, progress: bool) -> Da
     return Dataset(spec.name, spec.title, spec.classes, **arrays)
 
 
-def _find_cifar_bins(spec: DatasetSpec, data_dir) -> dict[str, os.PathLike] | None:
-    """Extracted ``*.bin`` files, if some searched directory holds all six."""
+@dataclass
+class CifarBins:
+    """Where the extracted ``*.bin`` files are: ``complete`` when one searched folder holds all
+    six, else the folder holding most of them (``partial``) and the names it lacks."""
+
+    complete: dict[str, Path] | None
+    partial: Path | None = None
+    missing: list[str] = field(default_factory=list)
+
+
+def _cifar_bins_status(spec: DatasetSpec, data_dir) -> CifarBins:
     names = CIFAR_TRAIN + CIFAR_TEST
+    best: tuple[int, Path | None] = (0, None)
     for root in search_roots(data_dir):
-        for d in (
-            root.path / spec.name / CIFAR_DIR,
-            root.path / spec.name,
-            root.path / CIFAR_DIR,
-            root.path,
-        ):
-            if all((d / n).is_file() for n in names):
-                return {n: d / n for n in names}
-    return None
+        for d in (root.path / spec.name / CIFAR_DIR, root.path / spec.name, root.path / CIFAR_DIR, root.path):
+            present = [n for n in names if (d / n).is_file()]
+            if len(present) == len(names):
+                return CifarBins({n: d / n for n in names})
+            if len(present) > best[0]:
+                best = (len(present), d)
+    if best[1] is None:
+        return CifarBins(None)
+    return CifarBins(None, best[1], [n for n in names if not (best[1] / n).is_file()])
+
+
+def _official(spec: DatasetSpec, name: str) -> RemoteFile | None:
+    """The published size and MD5 of an extracted CIFAR-10 file, if the spec lists it."""
+    return next((f for f in spec.files.values() if f.name == name), None)
+
+
+def _check_cifar_file(spec: DatasetSpec, path: Path, data: bytes) -> None:
+    """An extracted file against its official size and MD5 (when ``spec`` lists them)."""
+    remote = _official(spec, path.name)
+    if remote is None:
+        return
+    archive = spec.files["archive"].name
+    if len(data) != remote.size:
+        is_bin = path.suffix == ".bin"
+        records = f" ({remote.size // CIFAR_RECORD:,} records of {CIFAR_RECORD:,} bytes)" * is_bin
+        raise DatasetError(
+            f"{path}: {len(data):,} bytes, but the official {remote.name} is {remote.size:,} bytes{records}: "
+            f"the file is truncated or not the official one. Extract it again from {archive} "
+            f"({spec.mirrors[0]}{archive})"
+        )
+    digest = hashlib.md5(data).hexdigest()
+    if digest != remote.md5:
+        raise DatasetError(
+            f"{path}: checksum mismatch: MD5 {digest}, but the official {remote.name} has MD5 {remote.md5}. "
+            f"The file is corrupt or not the official one: extract it again from {archive}"
+        )
+
+
+def _check_cifar_meta(spec: DatasetSpec, path: Path) -> None:
+    """``batches.meta.txt`` (if present) must list the class names, one per line."""
+    data = read_bytes(path)
+    _check_cifar_file(spec, path, data)
+    listed = tuple(line.strip() for line in data.decode("latin-1").splitlines() if line.strip())
+    if listed != spec.classes:
+        raise DatasetError(
+            f"{path}: lists the classes {', '.join(listed) or '(none)'}; CIFAR-10's are "
+            f"{', '.join(spec.classes)}. It is not the CIFAR-10 batches.meta.txt: extract it again from "
+            f"{spec.files['archive'].name}"
+        )
 
 
 def _load_cifar(spec: DatasetSpec, data_dir, download: bool, progress: bool) -> Dataset:
-    bins = _find_cifar_bins(spec, data_dir)
-    if bins is not None:
+    bins = _cifar_bins_status(spec, data_dir)
+    if bins.complete is not None:
+        paths = bins.complete
+        folder = next(iter(paths.values())).parent
+        if (folder / "batches.meta.txt").is_file():
+            _check_cifar_meta(spec, folder / "batches.meta.txt")
 
         def read(name: str) -> tuple[bytes, str]:
-            return read_bytes(bins[name]), str(bins[name])
+            data = read_bytes(paths[name])
+            _check_cifar_file(spec, paths[name], data)
+            return data, str(paths[name])
     else:
         try:
             archive = locate(spec, ["archive"], data_dir, download, progress)["archive"]
         except DatasetError as e:
+            if bins.partial is not None:
+                raise DatasetError(
+                    f"{spec.title}: {bins.partial}/ holds {6 - len(bins.missing)} of the 6 files of "
+                    f"{CIFAR_DIR}/; missing {', '.join(bins.missing)}. Extract {spec.files['archive'].name} "
+                    f"again ({spec.mirrors[0]}{spec.files['archive'].name}) so that the folder holds "
+                    f"{', '.join(CIFAR_TRAIN + CIFAR_TEST)}"
+                ) from None
             raise DatasetError(
                 f"{e}\nThe extracted folder {CIFAR_DIR}/ with the six *.bin files works too."
             ) from None
@@ -123,6 +189,20 @@ def _load_cifar(spec: DatasetSpec, data_dir, download: bool, progress: bool) -> 
         arrays[f"x_{split}"] = np.concatenate([p[0] for p in parts])
         arrays[f"y_{split}"] = np.concatenate([p[1] for p in parts])
     return Dataset(spec.name, spec.title, spec.classes, **arrays)
+
+
+def missing_files(name: str | DatasetSpec, data_dir: str | os.PathLike | None = None) -> list[str]:
+    """The names of the files of a dataset that the lookup (:mod:`scratchnet.data.fetch`) does not
+    find on disk (empty: ``load_dataset(name, download=False)`` will find everything). Nothing is
+    downloaded or read; for a quick "is the data here?" (tests, notebooks)."""
+    spec = get_spec(name)
+    if spec.kind == "cifar":
+        bins = _cifar_bins_status(spec, data_dir)
+        if bins.complete is not None or find_file(spec, spec.files["archive"], search_roots(data_dir)):
+            return []
+        return bins.missing or [spec.files["archive"].name]
+    roots = search_roots(data_dir)
+    return [f.name for f in spec.files.values() if find_file(spec, f, roots) is None]
 
 
 def load_dataset(

@@ -58,12 +58,22 @@ FASHION_MNIST = DatasetSpec(
              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 )  # fmt: skip
 
+CIFAR_BIN_SIZE = 10_000 * (1 + 3 * 32 * 32)  # 10,000 records of a label byte and 3,072 pixels
+
 CIFAR10 = DatasetSpec(
     name="cifar10",
     title="CIFAR-10",
     kind="cifar",
+    # the archive, and each file it extracts to (their official MD5s: checked when a file is read)
     files={
-        "archive": RemoteFile("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170052171)
+        "archive": RemoteFile("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170052171),
+        "data_batch_1": RemoteFile("data_batch_1.bin", "5dd7e06a14cb22eb9f671a540d1b7c25", CIFAR_BIN_SIZE),
+        "data_batch_2": RemoteFile("data_batch_2.bin", "5ea93a67294ea407fff1d09f752e9692", CIFAR_BIN_SIZE),
+        "data_batch_3": RemoteFile("data_batch_3.bin", "942cd6a4bcdd0dd3c604fbe906cb4421", CIFAR_BIN_SIZE),
+        "data_batch_4": RemoteFile("data_batch_4.bin", "ae636b3ba5c66a11e91e8cb52e771fcb", CIFAR_BIN_SIZE),
+        "data_batch_5": RemoteFile("data_batch_5.bin", "53f37980c15c3d472c316c40844f3f0d", CIFAR_BIN_SIZE),
+        "test_batch": RemoteFile("test_batch.bin", "803d5f7f4d78ea53de84dbe85f74fb6d", CIFAR_BIN_SIZE),
+        "meta": RemoteFile("batches.meta.txt", "728051cd483f366e254dddb25bead8b3", 61),
     },
     mirrors=("https://www.cs.toronto.edu/~kriz/",),
     classes=("airplane", "automobile", "bird", "cat", "deer",
