@@ -17,7 +17,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 SETUP = """\
+import importlib.util
 import os
+import subprocess
+import sys
+from pathlib import Path
+if importlib.util.find_spec("scratchnet") is None:  # a hosted notebook (Colab, Binder, a fresh kernel)
+    # install it from SCRATCHNET_SOURCE (a checkout, a wheel or a git URL), else from the checkout around us
+    here = [p for p in (Path.cwd(), *Path.cwd().parents) if (p / "scratchnet" / "__init__.py").is_file()]
+    source = os.environ.get("SCRATCHNET_SOURCE") or (str(here[0]) if here else None)
+    if source is None:
+        raise SystemExit("scratchnet is not installed: set SCRATCHNET_SOURCE to a checkout, a wheel or a git "
+                         "URL of scratchnet (or pip install it), then run this cell again")
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", source])
 import numpy as np
 from IPython.display import Image, display
 import scratchnet as sn
@@ -27,7 +39,8 @@ from scratchnet.experiment import train_run, sweep
 from scratchnet.train import TrainConfig
 
 FAST = os.environ.get("SCRATCHNET_FAST") == "1"  # CI: tiny data and one epoch, same code path
-OUT = "runs/notebooks"
+OUT = "runs/notebooks"  # beside the notebook; data found as the CLI finds it ($SCRATCHNET_DATA, the cache)
+os.makedirs(OUT, exist_ok=True)
 print("fast mode" if FAST else "full run")"""
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
@@ -211,12 +224,12 @@ for name in ("cross-entropy", "squared error"):
 from scratchnet.viz import smooth
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.5))
 for name, c in curves.items():
-    ax[0 if name == "cross-entropy" else 1].plot(smooth(c, 0.9))
+    ax[0 if name == "cross-entropy" else 1].plot(smooth(c))
 ax[0].set_title("binary cross-entropy"); ax[1].set_title("squared error")
 for a in ax: a.set_xlabel("iteration"); a.grid(alpha=0.3)
 plt.show()
-from pathlib import Path
-display(Image(filename=str(Path(sn.__file__).parents[1] / "docs" / "figures" / "bce-vs-mse.png")))""",
+from scratchnet.viz import plot_bce_vs_mse
+display(Image(filename=str(plot_bce_vs_mse(f"{OUT}/bce-vs-mse.png"))))""",
         ),
     ],
     "04-sequence-models.ipynb": [

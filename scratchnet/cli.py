@@ -25,50 +25,81 @@ from .schedules import SCHEDULES
 from .zoo import MODELS
 
 
+def _dataset_name(text: str) -> str:
+    """``--dataset``: a registered name or one of its aliases (``fashion_mnist``, ``CIFAR-10``)."""
+    from .data import DatasetError, get_spec
+
+    try:
+        return get_spec(text).name
+    except DatasetError:
+        return text  # argparse's choices check then lists the names
+
+
+RECIPE = "default: the dataset's recipe, below"
+
+
 def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False) -> None:
     """Options shared by ``train``, ``sweep`` and ``ensemble``; ``None`` means "the dataset's
-    default"."""
-    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS.names())
+    default" (the recipes are listed at the end of ``--help``)."""
+    p.add_argument("--dataset", default="fashion-mnist", type=_dataset_name, choices=DATASETS.names(),
+                   help="what to train on (default: %(default)s)")  # fmt: skip
     if many_models:
-        p.add_argument("--model", nargs="+", choices=MODELS.names(),
-                       help="architectures, used in turn by the members (default: per dataset)")  # fmt: skip
+        p.add_argument("--model", nargs="+", choices=MODELS.names(), metavar="MODEL",
+                       help="architectures, used in turn by the members (default: the dataset's recipe; "
+                            "`scratchnet models` lists them)")  # fmt: skip
     else:
-        p.add_argument("--model", choices=MODELS.names(), help="architecture (default: per dataset)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--optimizer", choices=OPTIMIZERS.names())
-    p.add_argument("--momentum", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--dropout", type=float, help="dropout probability of the model's dropout layers")
-    p.add_argument("--schedule", choices=SCHEDULES.names())
-    p.add_argument("--warmup-epochs", type=float)
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm")
-    p.add_argument("--shards", type=int,
-                   help="split each batch into this many shards, run in parallel threads")  # fmt: skip
-    p.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="evaluate on each image and its mirror image (test-time augmentation)")  # fmt: skip
-    p.add_argument("--no-augment", action="store_true", help="no random crops / flips")
-    p.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
-    p.add_argument("--val-size", type=int, help="validation images carved from the training set")
-    p.add_argument("--val-every", type=int,
-                   help="validate every N epochs and after the last (0: only after the last)")  # fmt: skip
-    p.add_argument(
-        "--patience",
-        type=int,
-        help="early stopping after this many epochs without a better val accuracy",
-    )
-    p.add_argument("--seed", type=int)
-    p.add_argument(
-        "--data-dir",
-        help="directory holding the dataset files (else $SCRATCHNET_DATA, then the cache)",
-    )
-    p.add_argument("--limit", type=int, help="use only the first N training images (quick tries)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--threads", type=int, help="BLAS threads (default: $SCRATCHNET_NUM_THREADS, else all cores)"
-    )
-    p.add_argument("--tensorboard", metavar="DIR", help="also write scalars for TensorBoard under DIR")
+        p.add_argument("--model", choices=MODELS.names(), metavar="MODEL",
+                       help="architecture from the zoo (`scratchnet models` lists them; " + RECIPE + ")")
+    group = p.add_argument_group("the recipe (every option defaults to the dataset's recipe, listed below)")
+    group.add_argument("--epochs", type=int, help="passes over the training set")
+    group.add_argument("--batch-size", type=int, help="images per optimizer step")
+    group.add_argument("--optimizer", choices=OPTIMIZERS.names(), help="the update rule")
+    group.add_argument("--momentum", type=float, help="SGD momentum")
+    group.add_argument("--weight-decay", type=float, help="L2 penalty on the weights (decoupled for adamw)")
+    group.add_argument("--dropout", type=float, help="dropout probability of the model's dropout layers "
+                                                     "(default: the model's own)")  # fmt: skip
+    group.add_argument("--schedule", choices=SCHEDULES.names(), help="learning-rate schedule over the run")
+    group.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up of the rate")
+    group.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy (0: none)")
+    group.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm (none if unset)")
+    group.add_argument("--shards", type=int,
+                       help="split each batch into this many data-parallel shards, run on parallel threads "
+                            "(1: the model alone, BLAS on every core)")  # fmt: skip
+    group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
+                       help="evaluate on each image and its mirror image (test-time augmentation)")
+    group.add_argument("--no-augment", action="store_true", help="no random crops or flips during training")
+    group.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
+    group.add_argument("--val-size", type=int,
+                       help="validation images carved from the training set (5,000; with --limit: a tenth "
+                            "of the limit)")  # fmt: skip
+    group.add_argument("--val-every", type=int,
+                       help="validate every N epochs and after the last (0: only after the last)")
+    group.add_argument("--patience", type=int,
+                       help="early stopping after this many epochs without a better validation accuracy "
+                            "(0: off)")  # fmt: skip
+    group.add_argument("--seed", type=int, help="seed of initialisation, batch order and augmentation (0)")
+    run = p.add_argument_group("where and how it runs")
+    run.add_argument("--data-dir", help="folder holding the dataset files (else $SCRATCHNET_DATA, then "
+                                        "~/.cache/scratchnet, then a download)")  # fmt: skip
+    run.add_argument("--limit", type=int,
+                     help="quick tries: train on the first N training images (the validation split comes "
+                          "out of them) and test on the first N // 6 test images; the output says what was "
+                          "cut")  # fmt: skip
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch is kept)")
+    run.add_argument("--threads", type=int,
+                     help="threads this run may keep busy: BLAS and data-parallel shards (default: "
+                          "$SCRATCHNET_NUM_THREADS, else every core)")  # fmt: skip
+    run.add_argument("--tensorboard", metavar="DIR", help="also write scalars for TensorBoard under DIR")
+
+
+def recipes_epilog() -> str:
+    """The dataset recipes, as ``scratchnet train --help`` lists them."""
+    from .experiment import DEFAULTS
+
+    lines = ["recipes (what each option is when not given; scratchnet/experiment.py, DEFAULTS):"]
+    for name, recipe in DEFAULTS.items():
+        lines.append(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
+    return "\n".join(lines)
 
 
 def _add_parallel_options(p: argparse.ArgumentParser) -> None:
@@ -88,6 +119,8 @@ def _config(args: argparse.Namespace, lr: float | None = None):
             merged[f] = v
     if lr is not None:
         merged["lr"] = lr
+    if args.limit and args.val_size is None:  # the validation split scales with a --limit
+        merged["val_size"] = min(merged.get("val_size", TrainConfig.val_size), max(args.limit // 10, 1))
     if args.no_augment:
         merged["crop_padding"], merged["flip"] = 0, False
     model = args.model or merged.pop("model")
@@ -100,6 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, TrainingDiverged, TrainingInterrupted
 
     if args.resume:
+        args.resume = _checkpoint_file(args.resume)
         cfg = TrainConfig.from_dict({"epochs": args.epochs}) if args.epochs else None
         out = args.out or str(Path(args.resume).parent)
         model = None
@@ -163,13 +197,25 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_file(path: str) -> str:
+    """A run's ``checkpoint.npz``, given the file or the run's folder."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "checkpoint.npz").is_file():
+            raise FileNotFoundError(f"{p}/ holds no checkpoint.npz (nor an ensemble's manifest.json): give a "
+                                    "run's folder, its checkpoint.npz, or an ensemble's folder")  # fmt: skip
+        return str(p / "checkpoint.npz")
+    return path
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .ensemble import MANIFEST
     from .experiment import evaluate_checkpoint
 
     if (Path(args.checkpoint) / MANIFEST).is_file():
         return _evaluate_ensemble(args)
-    res = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, progress=not args.no_progress)
+    res = evaluate_checkpoint(_checkpoint_file(args.checkpoint), data_dir=args.data_dir,
+                              progress=not args.no_progress)  # fmt: skip
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
@@ -215,7 +261,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .generate import load_generator
 
-    generate = load_generator(args.checkpoint)
+    generate = load_generator(_checkpoint_file(args.checkpoint))
     print(generate(args.prompt, args.length, args.temperature, np.random.default_rng(args.seed)))
     return 0
 
@@ -234,14 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scratchnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a network; writes metrics, history, checkpoint and plots")
+    recipes = {"epilog": recipes_epilog(), "formatter_class": argparse.RawDescriptionHelpFormatter}
+    p = sub.add_parser("train", help="train a network; writes metrics, history, checkpoint and plots",
+                       description="Train a network and write metrics.json, history.csv, checkpoint.npz and "
+                                   "the figures into --out.", **recipes)  # fmt: skip
     _add_training_options(p)
-    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--lr", type=float, help="(peak) learning rate (" + RECIPE + ")")
     p.add_argument("--out", help="output directory (default: runs/<dataset>-<model>)")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue a run from its checkpoint.npz (or its folder)")  # fmt: skip
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("sweep", help="one run per learning rate; figure of the error per iteration")
+    p = sub.add_parser("sweep", help="one run per learning rate; figure of the error per iteration", **recipes)
     _add_training_options(p)
     p.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates to try")
     _add_parallel_options(p)
@@ -250,18 +300,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output directory (default: runs/sweep-<dataset>-<model>)")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("ensemble", help="train K networks and evaluate them and their vote")
+    p = sub.add_parser("ensemble", help="train K networks and evaluate them and their vote", **recipes)
     _add_training_options(p, many_models=True)
     p.add_argument("--members", type=int, help="how many networks (default: per dataset, 5)")
-    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--lr", type=float, help="(peak) learning rate (" + RECIPE + ")")
     p.add_argument("--bagging", action="store_true", help="each member trains on a bootstrap sample")
-    p.add_argument("--voting", choices=("soft", "hard"), default="soft")
+    p.add_argument("--voting", choices=("soft", "hard"), default="soft",
+                   help="soft: mean of the members' probabilities; hard: majority of their labels "
+                        "(default: soft)")  # fmt: skip
     _add_parallel_options(p)
     p.add_argument("--out", help="output directory (default: runs/ensemble-<dataset>); run again to resume")
     p.set_defaults(func=_cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="test accuracy of a checkpoint or an ensemble directory")
-    p.add_argument("checkpoint", help="a checkpoint.npz, or an ensemble directory (manifest.json)")
+    p.add_argument("checkpoint", help="a run's checkpoint.npz or its folder, or an ensemble's folder")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
@@ -295,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with blas_threads(getattr(args, "threads", None)):
             return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError) as e:  # DatasetError is a ValueError
+    except (ValueError, OSError, ImportError) as e:  # DatasetError is a ValueError
         print(f"scratchnet: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,6 +22,16 @@ the layer's own, so a seed still fixes the run (and a resumed run continues it e
 
 The copies share the parameter arrays with ``model`` (the optimizer updates them in place) and
 have their own caches, workspaces and gradients.
+
+Threads. The shards run on ``min(shards, threads)`` threads, where ``threads`` is the process's
+thread budget (:func:`scratchnet.runtime.compute_threads`: the cores, or what ``--threads`` or a
+parallel job's share allows), and BLAS gets ``threads // running shards`` threads in each. With a
+budget of one thread the shards run one after the other in the calling thread: the same
+arithmetic in the same order, so the same result, without a core more than allowed. Coarse
+threads are also what keeps training fast on a *busy* machine: a GEMM split over BLAS threads
+waits at every synchronisation point for the slowest thread, and a thread that shares its core
+with another process's is always the slowest one (measured in ``bench/bench_busy_machine.py``),
+while shards meet only twice per step.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .model import Sequential
+from .runtime import compute_threads
 
 
 class DataParallel:
@@ -42,35 +53,44 @@ class DataParallel:
     gradients of ``model``'s layers hold the sums over the shards.
     """
 
-    def __init__(self, model: Sequential, shards: int = 2) -> None:
+    def __init__(self, model: Sequential, shards: int = 2, threads: int | None = None) -> None:
         if shards < 2:
             raise ValueError(f"DataParallel: needs at least 2 shards, got {shards}")
         self.model, self.shards = model, shards
+        budget = compute_threads() if threads is None else threads
+        if budget < 1:
+            raise ValueError(f"DataParallel: threads must be >= 1, got {threads}")
+        self.threads = min(shards, budget)  # shards running at once
+        self.blas_threads = max(1, budget // self.threads)  # BLAS threads of each running shard
         self.replicas = [model] + [_replica(model) for _ in range(shards - 1)]
-        self._pool = ThreadPoolExecutor(max_workers=shards, thread_name_prefix="scratchnet-shard")
+        self._pool = (ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="scratchnet-shard")
+                      if self.threads > 1 else None)  # fmt: skip
         self._layers = [list(r.modules()) for r in self.replicas]
         self._controller = None
         self._used = 0  # shards of the last forward pass
 
-    def _one_blas_thread(self):
-        """A context in which BLAS uses one thread (each shard's thread is one core's work)."""
+    def _shard_blas_threads(self):
+        """A context in which BLAS uses each running shard's share of the threads."""
         if self._controller is None:
             from threadpoolctl import ThreadpoolController
 
             self._controller = ThreadpoolController()
-        return self._controller.limit(limits=1, user_api="blas")
+        return self._controller.limit(limits=self.blas_threads, user_api="blas")
 
     def _map(self, fn: Callable, parts: list[np.ndarray]) -> list:
-        """``fn(replica_s, parts[s])`` for every shard, in parallel threads (with the caller's
-        floating-point error handling: ``np.errstate`` is per thread)."""
-        err = np.geterr()
+        """``fn(replica_s, parts[s])`` for every shard, in parallel threads or one after the other
+        (with the caller's floating-point error handling: ``np.errstate`` is per thread)."""
+        replicas = self.replicas[: len(parts)]
+        with self._shard_blas_threads():
+            if self._pool is None:
+                return [fn(r, part) for r, part in zip(replicas, parts, strict=True)]
+            err = np.geterr()
 
-        def run(replica: Sequential, part: np.ndarray) -> object:
-            with np.errstate(**err):
-                return fn(replica, part)
+            def run(replica: Sequential, part: np.ndarray) -> object:
+                with np.errstate(**err):
+                    return fn(replica, part)
 
-        with self._one_blas_thread():
-            return list(self._pool.map(run, self.replicas[: len(parts)], parts))
+            return list(self._pool.map(run, replicas, parts))
 
     def _split(self, a: np.ndarray) -> list[np.ndarray]:
         """The shards of a batch along axis 0 (fewer than ``shards`` if the batch is smaller)."""
@@ -130,7 +150,8 @@ class DataParallel:
         return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
     def close(self) -> None:
-        self._pool.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 def _replica(model: Sequential) -> Sequential:

@@ -45,8 +45,8 @@ from .train import TrainConfig
 # member, since the members themselves are the parallel work.
 ENSEMBLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"members": 5, "model": ["fmnist-cnn"], "epochs": 5, "crop_padding": 2, "flip": True,
-                      "flip_tta": False, "shards": 1},
-    "mnist": {"members": 5, "model": ["mnist-cnn"], "epochs": 4, "crop_padding": 2, "shards": 1},
+                      "flip_tta": False, "shards": 2},
+    "mnist": {"members": 5, "model": ["mnist-cnn"], "epochs": 4, "crop_padding": 2, "shards": 2},
 }  # fmt: skip
 
 

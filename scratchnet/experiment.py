@@ -51,7 +51,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "lstm-rows": {
         "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
-                  clip_norm=1.0, epochs=20, shards=1, flip_tta=False, val_every=1),
+                  clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
         "fashion-mnist": dict(epochs=30),
     },
 }  # fmt: skip
@@ -97,13 +97,21 @@ def prepare_data(
     dataset: str, data_dir: str | os.PathLike | None, limit: int | None, progress: bool
 ) -> Dataset:
     """Load a dataset; with ``limit``, keep the first ``limit`` training and ``limit // 6`` test
-    images (for quick tries and tests)."""
+    (and validation, for a corpus with its own) samples, for quick tries and tests; what was cut
+    is said in ``ds.limited``."""
     ds = load_dataset(dataset, data_dir=data_dir, progress=progress)
     if limit:
+        small = max(limit // 6, 1)
+        cut = [f"the first {min(limit, len(ds.x_train)):,} of {len(ds.x_train):,} training"]
         ds.x_train, ds.y_train = ds.x_train[:limit], ds.y_train[:limit]
-        if ds.x_val is not None:
-            ds.x_val, ds.y_val = ds.x_val[: max(limit // 6, 1)], ds.y_val[: max(limit // 6, 1)]
-        ds.x_test, ds.y_test = ds.x_test[: max(limit // 6, 1)], ds.y_test[: max(limit // 6, 1)]
+        if ds.x_val is not None and len(ds.x_val):
+            cut.append(f"{min(small, len(ds.x_val)):,} of {len(ds.x_val):,} validation")
+            ds.x_val, ds.y_val = ds.x_val[:small], ds.y_val[:small]
+        if len(ds.x_test):
+            cut.append(f"{min(small, len(ds.x_test)):,} of {len(ds.x_test):,} test")
+        ds.x_test, ds.y_test = ds.x_test[:small], ds.y_test[:small]
+        unit = "windows" if ds.kind == "text" else "images"
+        ds.limited = ", ".join(cut) + f" {unit} are used"
     return ds
 
 
@@ -126,6 +134,8 @@ def write_outputs(
         "epochs_completed": len(history.epochs),
         "iterations": trainer.iteration,
         "train_seconds": round(trainer.elapsed, 2),
+        "test_samples": len(ds.x_test),
+        "limited": ds.limited,
         "wall_seconds": round(wall, 2),
         "config": asdict(trainer.cfg),
         "machine": machine_info(),
@@ -147,7 +157,8 @@ def write_outputs(
         metrics["test_accuracy"], metrics["test_loss"] = test["accuracy"], test["loss"]
         history.epochs[-1].update(test_accuracy=test["accuracy"], test_loss=test["loss"])
     if history.epochs:
-        viz.plot_accuracy(history.epochs, out / "accuracy.png", title=f"{title}: accuracy")
+        viz.plot_accuracy(history.epochs, out / "accuracy.png", title=f"{title}: accuracy",
+                          iterations=history.iterations)  # fmt: skip
     if history.epochs and ds.kind == "text":
         metrics["val_nats_per_char"] = metrics["val_loss"]
     elif test is not None:
@@ -193,8 +204,7 @@ def train_run(
     given). Raises ``TrainingDiverged`` / ``TrainingInterrupted`` after writing the metrics.
     """
     wall_start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)  # created once data and model are ready: a run that fails at start leaves nothing
     state = None
     if resume is not None:
         state, meta = load_checkpoint(resume)
@@ -211,6 +221,12 @@ def train_run(
     if ds.x_val is not None:  # a corpus with its own validation split
         (x_tr, y_tr), (x_val, y_val) = (ds.x_train, ds.y_train), (ds.x_val, ds.y_val)
     else:
+        if not 0 <= cfg.val_size < len(ds.x_train):
+            cut = f" left by --limit {limit}" if limit else ""
+            raise ValueError(f"the validation split of {cfg.val_size:,} images (--val-size, "
+                             f"TrainConfig.val_size) must be smaller than the {len(ds.x_train):,} training "
+                             f"images{cut}; "
+                             f"e.g. --val-size {max(len(ds.x_train) // 10, 1)}")  # fmt: skip
         split = cfg.seed if split_seed is None else split_seed
         (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, split)
     if bootstrap:
@@ -242,10 +258,13 @@ def train_run(
     )  # fmt: skip
     if state is not None:
         trainer.load_state_dict(state)
+    out.mkdir(parents=True, exist_ok=True)
     if log:
         unit = "windows" if ds.kind == "text" else "images"
         log(f"{ds.title}: {len(x_tr):,} train / {len(x_val):,} validation / {len(ds.x_test):,} test "
             f"{unit}; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
+        if limit and ds.limited:
+            log(f"--limit {limit}: {ds.limited}")
     extra = {"command": invocation(), **(extra or {})}
     try:
         trainer.fit(x_tr, y_tr, x_val, y_val)  # the test set is evaluated once, by write_outputs

@@ -51,14 +51,30 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load every array of an ``.npz`` (``allow_pickle=False``: object arrays are refused)."""
+    """Load every array of an ``.npz`` (``allow_pickle=False``: object arrays are refused).
+
+    A file that is not a complete ``.npz`` of plain arrays raises a ``ValueError`` saying so (a
+    truncated or corrupt file, another kind of file, or one holding pickled objects, which
+    scratchnet never writes and never loads)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an .npz file")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if "pickle" in str(e) and head[:2] in (b"PK", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+            # object arrays in an .npz, or a raw pickle (NumPy would advise loading it unsafely: never)
+            why = "it holds pickled Python objects, which scratchnet never writes and never loads"
+        elif "pickle" in str(e):  # NumPy took the bytes for a pickle: they are not an .npz
+            why = "it is truncated, corrupt or another kind of file"
+        else:
+            why = f"it is truncated, corrupt or another kind of file ({type(e).__name__}: {e})"
+        raise ValueError(f"{path}: not a readable .npz file of arrays: {why}") from None
 
 
 def with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

@@ -5,7 +5,12 @@ processes (joblib/loky), or on a Dask distributed cluster.
 * ``workers=W > 1``: W local processes (joblib's loky backend); each job's BLAS is capped at
   ``cores // W`` threads (threadpoolctl), so the machine is not oversubscribed.
 * ``scheduler="tcp://HOST:PORT"``: a running Dask scheduler (``dask scheduler`` / ``dask worker``
-  on the machines); files such as datasets must be visible to the workers at the same paths.
+  on the machines); files such as datasets must be visible to the workers at the same paths. Each
+  job's BLAS is capped at its worker thread's share of that machine's cores.
+
+A job's BLAS cap is also its thread budget (:func:`scratchnet.runtime.compute_threads`): its
+training runs its data-parallel shards on at most that many threads, so W workers never keep
+more threads busy than there are cores.
 
 Jobs share no mutable state: each is a function of its own arguments and returns its result. A
 job that raises is reported as a :class:`JobFailure` in its place; the others' results are kept.
@@ -125,12 +130,34 @@ def run_jobs(
     return results
 
 
+def _host(address: str) -> str:
+    """``"tcp://10.0.0.5:40123"`` -> ``"10.0.0.5"``."""
+    return address.split("://")[-1].rsplit(":", 1)[0]
+
+
+def _run_on_worker(fn: Callable[..., Any], kwargs: dict[str, Any], index: int,
+                   processes_per_host: dict[str, int]) -> Any:  # fmt: skip
+    """A job on a Dask worker: BLAS capped at this worker thread's share of its machine's cores
+    (cores // (worker processes on the machine x threads per worker))."""
+    from dask.distributed import get_worker
+
+    from .runtime import available_cores
+
+    worker = get_worker()
+    share = processes_per_host.get(_host(worker.address), 1) * max(1, worker.state.nthreads)
+    return _run_one(fn, kwargs, index, max(1, available_cores() // share))
+
+
 def _run_dask(fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], scheduler: str,
               done: Callable[[int, Any], None]) -> None:  # fmt: skip
     from dask.distributed import Client, as_completed
 
     with Client(scheduler) as client:
-        futures = {client.submit(_run_one, fn, job, i, None, pure=False): i for i, job in enumerate(jobs)}
+        per_host: dict[str, int] = {}
+        for address in client.scheduler_info()["workers"]:
+            per_host[_host(address)] = per_host.get(_host(address), 0) + 1
+        futures = {client.submit(_run_on_worker, fn, job, i, per_host, pure=False): i
+                   for i, job in enumerate(jobs)}  # fmt: skip
         for future in as_completed(futures):
             done(futures[future], _with_cluster_hint(future.result()))
 

@@ -1,7 +1,11 @@
-"""How the process runs: how many BLAS threads (via ``threadpoolctl``) and where output goes.
+"""How the process runs: how many threads it may keep busy (via ``threadpoolctl``) and where
+output goes.
 
 ``SCRATCHNET_NUM_THREADS`` (or the CLI's ``--threads``) caps the BLAS thread pool that NumPy's
-matrix products use; unset, BLAS keeps its own default (one thread per core).
+matrix products use; unset, BLAS keeps its own default (one thread per core). That limit is also
+the process's **thread budget** (:func:`compute_threads`): training runs its data-parallel shards
+on at most that many threads, each with its share of BLAS threads, so that the process never
+keeps more cores busy than it was given (a job of a sweep running beside others, say).
 """
 
 from __future__ import annotations
@@ -41,6 +45,23 @@ def blas_threads(threads: int | None = None) -> Iterator[int | None]:
 
     with threadpool_limits(limits=limit, user_api="blas"):
         yield limit
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def compute_threads() -> int:
+    """The process's thread budget: the BLAS thread limit in force (``--threads``,
+    ``SCRATCHNET_NUM_THREADS``, or the share a parallel job was given), never more than the
+    available cores."""
+    counts = [int(i.get("num_threads") or 0) for i in blas_info()]
+    cores = available_cores()
+    return max(1, min([cores, *[c for c in counts if c > 0]]))
 
 
 def blas_info() -> list[dict[str, Any]]:

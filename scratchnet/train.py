@@ -86,7 +86,7 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 250
     clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
-    shards: int = 1  # data-parallel shards per batch, one thread each (scratchnet.data_parallel)
+    shards: int = 2  # data-parallel shards per batch (scratchnet.data_parallel); 1: the model alone
     flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
     val_every: int = 1  # validate every N epochs and after the last one (0: only after the last)
 
@@ -403,8 +403,12 @@ def checkpoint_meta(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(arrays, meta)`` of a checkpoint written by :meth:`Trainer.save_checkpoint`."""
-    arrays = load_npz(path)
+    """``(arrays, meta)`` of a checkpoint written by :meth:`Trainer.save_checkpoint`; a file that
+    is not one (corrupt, truncated, another ``.npz``) raises a ``ValueError`` saying so."""
+    try:
+        arrays = load_npz(path)
+    except ValueError as e:
+        raise ValueError(f"{e}; not a usable scratchnet checkpoint") from None
     try:
         return arrays, checkpoint_meta(arrays)
     except (ValueError, json.JSONDecodeError) as e:

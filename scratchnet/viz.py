@@ -23,14 +23,28 @@ def MaxNLocator(**kw):
     return _Locator(**kw)
 
 
-def smooth(values: Sequence[float], weight: float = 0.98) -> np.ndarray:
-    """Bias-corrected exponential moving average (what TensorBoard's smoothing slider does)."""
-    out = np.empty(len(values))
-    avg = 0.0
-    for i, v in enumerate(values):
-        avg = weight * avg + (1 - weight) * v
-        out[i] = avg / (1 - weight ** (i + 1))
-    return out
+def smoothing_window(n: int) -> int:
+    """The window of :func:`smooth` for a curve of ``n`` points: about a 25th of the run (odd,
+    between 1 and 201), so a short run is not flattened into a lagging line."""
+    return int(min(max(n // 25, 1), 201)) | 1
+
+
+def smooth(values: Sequence[float], window: int | None = None, log: bool = False) -> np.ndarray:
+    """Centred moving average over ``window`` points (default :func:`smoothing_window`), shrunk at
+    the ends: unlike an exponential average it does not lag behind a falling curve. With
+    ``log=True`` the average is taken of the logarithms (a geometric mean: the right average for
+    a loss drawn on a log scale, where one spike would otherwise lift the whole window)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    w = smoothing_window(v.size) if window is None else max(int(window), 1)
+    a = np.log(np.maximum(v, 1e-12)) if log else v
+    c = np.concatenate([[0.0], np.cumsum(a)])
+    half = w // 2
+    i = np.arange(v.size)
+    lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, v.size)
+    out = (c[hi] - c[lo]) / (hi - lo)
+    return np.exp(out) if log else out
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -44,10 +58,18 @@ def plot_loss(iterations: dict[str, list[float]], path: str | os.PathLike, title
     """Training loss per iteration, raw and smoothed."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    it, loss = np.asarray(iterations["iteration"]), np.asarray(iterations["loss"])
-    ax.plot(it, loss, lw=0.5, alpha=0.35, color="C0", label="per iteration")
-    ax.plot(it, smooth(loss), lw=1.8, color="C0", label="smoothed (EMA 0.98)")
-    ax.set(xlabel="iteration", ylabel="training loss", title=title or "training loss", yscale="log")
+    it, loss = np.asarray(iterations["iteration"]), np.asarray(iterations["loss"], dtype=np.float64)
+    keep = np.isfinite(loss) & (loss > 0)
+    it, loss = it[keep], loss[keep]
+    ax.plot(it, loss, lw=0.5, alpha=0.35, color="C0", marker="o" if len(loss) < 3 else None,
+            label="per iteration")  # fmt: skip
+    w = smoothing_window(len(loss))
+    if len(loss) >= 3:
+        ax.plot(it, smooth(loss, w, log=True), lw=1.8, color="C0",
+                label=f"smoothed (centred mean of {w} iterations)")  # fmt: skip
+    log_scale = len(loss) >= 2 and loss.max() > loss.min()
+    ax.set(xlabel="iteration", ylabel="training loss", title=title or "training loss",
+           yscale="log" if log_scale else "linear")  # fmt: skip
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
@@ -55,20 +77,46 @@ def plot_loss(iterations: dict[str, list[float]], path: str | os.PathLike, title
     plt.close(fig)
 
 
-def plot_accuracy(epochs: list[dict[str, float]], path: str | os.PathLike, title: str = "") -> None:
-    """Train / validation / test accuracy per epoch."""
+def epoch_positions(iterations: dict[str, list[float]]) -> np.ndarray:
+    """Each iteration's position in epochs: iteration ``k`` of ``n`` in epoch ``e`` (0-based) is at
+    ``e + (k + 1) / n``, so epoch ``e``'s last step lands on ``e + 1``, where its record is drawn."""
+    ep = np.asarray(iterations["epoch"], dtype=np.int64)
+    if ep.size == 0:
+        return np.zeros(0)
+    counts = np.bincount(ep)
+    starts = np.concatenate([[0], np.cumsum(counts)])[ep]
+    return ep + (np.arange(ep.size) - starts + 1) / counts[ep]
+
+
+def plot_accuracy(epochs: list[dict[str, float]], path: str | os.PathLike, title: str = "",
+                  iterations: dict[str, list[float]] | None = None) -> None:  # fmt: skip
+    """Accuracy over the run: the training batches' accuracy (smoothed, per iteration, if
+    ``iterations`` are given), each epoch's mean training accuracy, and the validation and test
+    accuracies where they were measured (labelled with their values: a run that validates only
+    after its last epoch has one such point)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    if iterations is not None and iterations.get("accuracy"):
+        x, acc = epoch_positions(iterations), np.asarray(iterations["accuracy"])
+        ax.plot(x, acc, lw=0.4, alpha=0.25, color="C0")
+        ax.plot(x, smooth(acc), lw=1.2, color="C0", alpha=0.8, label="training batches (smoothed)")
     ep = [e["epoch"] for e in epochs]
-    for key, label in (("train_accuracy", "train (running, augmented)"), ("val_accuracy", "validation"),
-                       ("test_accuracy", "test")):  # fmt: skip
-        vals = [e.get(key, np.nan) for e in epochs]
-        if not np.all(np.isnan(vals)):
-            ax.plot(ep, vals, marker="o", ms=3, label=label)
-    ax.set(xlabel="epoch", ylabel="accuracy", title=title or "accuracy per epoch")
+    train = [e.get("train_accuracy", np.nan) for e in epochs]
+    ax.plot(ep, train, marker="o", ms=4, color="C0", lw=0 if iterations else 1.5,
+            label="training, mean of each epoch (augmented)")  # fmt: skip
+    for key, label, colour in (("val_accuracy", "validation", "C1"), ("test_accuracy", "test", "C2")):
+        points = [(e["epoch"], e[key]) for e in epochs if e.get(key) is not None and not np.isnan(e[key])]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="s" if key == "val_accuracy" else "D", ms=6, color=colour, label=label,
+                    lw=1.5 if len(points) > 1 else 0)  # fmt: skip
+            x_last, y_last = points[-1]
+            ax.annotate(f"{label} {y_last:.4f}", (x_last, y_last), textcoords="offset points",
+                        xytext=(-8, -14 if key == "test_accuracy" else 8), ha="right", fontsize=8, color=colour)
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title or "accuracy")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -183,3 +231,37 @@ def plot_ensemble(member_accuracy: Sequence[float], accuracy_by_size: Sequence[f
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def sigmoid_output_gradients(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``dL/da`` per logit ``a`` of a sigmoid output with target 1, for binary cross-entropy
+    (``sigmoid(a) - 1``) and squared error (``2 (sigmoid(a) - 1) sigmoid'(a)``), computed by the
+    library's losses (one example each: the mean's ``1/M`` is undone)."""
+    from .losses import MSE, BinaryCrossEntropy
+    from .ops.activations import sigmoid
+
+    y, s = np.ones_like(a), sigmoid(a)
+    bce, mse = BinaryCrossEntropy(), MSE()
+    bce.forward(a, y)
+    mse.forward(s, y)
+    return bce.backward() * a.size, mse.backward() * a.size * s * (1 - s)  # chain rule through sigma
+
+
+def plot_bce_vs_mse(path: str | os.PathLike) -> os.PathLike:
+    """The gradient through a sigmoid output over the logits, cross-entropy vs squared error
+    (``docs/exercises.md`` section 7); returns ``path``."""
+    plt = _plt()
+    a = np.linspace(-10, 10, 401)
+    g_bce, g_mse = sigmoid_output_gradients(a)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(a, g_bce, label=r"cross-entropy: $\sigma(a) - y$")
+    ax.plot(a, g_mse, label=r"squared error: $2(\sigma(a) - y)\,\sigma'(a)$")
+    ax.axvspan(-10, -3, color="#fdd0a2", alpha=0.4, label="confidently wrong (y = 1, a << 0)")
+    ax.set(xlabel="logit a (target y = 1)", ylabel=r"$\partial L / \partial a$",
+           title="Gradient through a sigmoid output: MSE vanishes on confident mistakes")  # fmt: skip
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

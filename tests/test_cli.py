@@ -57,11 +57,13 @@ def test_train_evaluate_resume(tmp_path, data_dir, capsys):
     rows = (out / "history.csv").read_text().splitlines()
     assert rows[0] == "epoch,iteration,loss,accuracy,lr" and len(rows) == 1 + 2 * 5  # 80 images / 16
 
-    code, stdout, _ = run(
-        capsys, "evaluate", str(out / "checkpoint.npz"), "--data-dir", data_dir, "--json", "--no-progress"
-    )
-    assert code == 0
-    assert json.loads(stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    for target in (out / "checkpoint.npz", out):  # the checkpoint, or the run's folder
+        code, stdout, _ = run(capsys, "evaluate", str(target), "--data-dir", data_dir, "--json",
+                              "--no-progress")  # fmt: skip
+        assert code == 0
+        assert json.loads(stdout)["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    code, _, err = run(capsys, "evaluate", str(tmp_path), "--data-dir", data_dir)
+    assert code == 2 and "holds no checkpoint.npz" in err
 
     code, _, err = run(capsys, "train", "--resume", str(out / "checkpoint.npz"), "--epochs", "3",
                        "--data-dir", data_dir, "--no-progress")  # fmt: skip
@@ -206,4 +208,56 @@ def test_recipe_flags_override_the_dataset_defaults():
     assert model == "fmnist-cnn" and not cfg.flip_tta and cfg.shards == 1 and cfg.crop_padding == 2
     assert cfg.val_every == 1
     _, cfg = config("--dataset", "mnist", "--model", "lstm-rows")  # the LSTM recipe keeps its own settings
-    assert cfg.shards == 1 and not cfg.flip_tta and cfg.val_every == 1 and cfg.optimizer == "adam"
+    assert cfg.shards == 2 and not cfg.flip_tta and cfg.val_every == 1 and cfg.optimizer == "adam"
+
+
+def test_rough_edges_a_new_user_hits(tmp_path, data_dir, capsys):
+    """Aliases of dataset names, a run that fails at start leaves no folder, --limit scales the
+    validation split and says what it cut, a corrupt checkpoint says so."""
+    from scratchnet.cli import _config, build_parser
+
+    args = build_parser().parse_args(["train", "--dataset", "fashion_mnist", "--limit", "5000"])
+    assert args.dataset == "fashion-mnist"
+    assert _config(args)[1].val_size == 500  # a tenth of the limit
+    explicit = build_parser().parse_args(["train", "--limit", "5000", "--val-size", "64"])
+    assert _config(explicit)[1].val_size == 64
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--dataset", "nope"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "invalid choice: 'nope'" in err and "fashion-mnist" in err
+
+    out = tmp_path / "failed"
+    code, _, err = run(capsys, "train", "--dataset", "fashion-mnist", "--data-dir", data_dir, "--out", str(out),
+                       "--no-progress")  # fmt: skip
+    assert code == 2 and "Fashion-MNIST: missing" in err
+    assert not out.exists(), "a run that fails at start leaves nothing behind"
+    code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--limit", "40",
+                       "--val-size", "40", "--out", str(out), *FAST[:-3])  # fmt: skip
+    assert code == 2 and "validation split of 40 images (--val-size" in err and "left by --limit 40" in err
+    assert not out.exists()
+
+    code, stdout, err = run(capsys, "train", "--dataset", "mnist", "--data-dir", data_dir, "--limit", "60",
+                            "--epochs", "1", "--out", str(out), "--model", "reference-cnn",
+                            "--batch-size", "16", "--no-progress")  # fmt: skip
+    assert code == 0, err
+    assert "--limit 60: the first 60 of 96 training, 10 of 24 test images are used" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_samples"] == 10 and "10 of 24 test" in metrics["limited"]
+    assert len(metrics["confusion_matrix"]) == 10 and np.sum(metrics["confusion_matrix"]) == 10
+
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 cut short")
+    code, _, err = run(capsys, "evaluate", str(out), "--data-dir", data_dir)
+    assert code == 2 and "not a readable .npz file of arrays" in err and "allow_pickle" not in err
+
+
+def test_every_training_option_has_help_and_the_recipes_are_listed(capsys):
+    from scratchnet.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name in ("train", "sweep", "ensemble"):
+        p = sub.choices[name]
+        missing = [a.dest for a in p._actions if a.dest != "help" and not a.help]
+        assert not missing, f"{name}: options without help: {missing}"
+        text = p.format_help()
+        assert "recipes" in text and "fashion-mnist: model=fmnist-fast" in text

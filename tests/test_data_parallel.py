@@ -41,6 +41,42 @@ def test_shards_compute_the_whole_batch_pass(shards):
         np.testing.assert_allclose(g2[k], g1[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
 
+def test_shards_on_one_thread_give_the_same_result_as_on_two():
+    """A thread budget of one (a job sharing the machine): the shards run one after the other in
+    the calling thread, with the same arithmetic in the same order; batch norm, dropout and
+    running statistics included (fmnist-cnn in train mode)."""
+    x, y = batch(32, seed=3)
+    results = []
+    for threads in (1, 2):
+        model = zoo.build("fmnist-cnn", in_shape=(1, 12, 12), rng=0)
+        runner = DataParallel(model, 2, threads=threads)
+        assert (runner.threads, runner.blas_threads) == ((1, 1) if threads == 1 else (2, 1))
+        assert (runner._pool is None) == (threads == 1)
+        scores, grads, _ = step(runner, model, x.astype(np.float32), y)
+        results.append((scores, grads, {k: v.copy() for k, v in model.state_dict().items()}))
+    (s1, g1, st1), (s2, g2, st2) = results
+    np.testing.assert_array_equal(s1, s2)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+    for k in st1:
+        np.testing.assert_array_equal(st1[k], st2[k], err_msg=k)
+
+
+def test_the_thread_budget_is_the_blas_limit_in_force():
+    """``--threads``/a job's share limits BLAS; that limit is the budget the shards run on."""
+    from threadpoolctl import threadpool_limits
+
+    from scratchnet.runtime import available_cores, compute_threads
+
+    model = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert compute_threads() == 1
+        assert DataParallel(model, 2).threads == 1
+    assert compute_threads() <= available_cores()
+    many = DataParallel(model, 2, threads=4)
+    assert (many.threads, many.blas_threads) == (2, 2)
+
+
 def test_batch_norm_normalises_each_shard_on_its_own():
     """Ghost batch norm: shard s is normalised with its own statistics; the gradients are the sum
     of the shards' (each shard's loss scaled to the whole batch); running statistics the mean."""

@@ -95,6 +95,28 @@ def test_jobs_on_a_real_dask_cluster():
     assert isinstance(results[4], JobFailure) and "seed 9 diverged" in results[4].error
 
 
+def thread_budget() -> int:
+    """A job that reports the thread budget it runs with (what its training's shards may use)."""
+    from scratchnet.runtime import compute_threads
+
+    return compute_threads()
+
+
+def test_workers_never_get_more_threads_than_cores():
+    """In-process the job has every core; W local workers get cores // W each; on a cluster of
+    2 worker processes on this machine, each job gets half the cores."""
+    from scratchnet.runtime import available_cores
+
+    cores = available_cores()
+    assert run_jobs(thread_budget, [{}], workers=1) == [cores]
+    assert run_jobs(thread_budget, [{}, {}], workers=2) == [max(1, cores // 2)] * 2
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:  # fmt: skip
+        on_cluster = run_jobs(thread_budget, [{}, {}], scheduler=cluster.scheduler_address)
+    assert on_cluster == [max(1, cores // 2)] * 2
+
+
 def load_array(path: str) -> float:
     """A job that reads a file (as a training reads its dataset)."""
     return float(np.load(path, allow_pickle=False).sum())

@@ -193,5 +193,17 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 def test_checkpoints_refuse_pickles(tmp_path):
     path = tmp_path / "evil.npz"
     np.savez(path, meta=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(ValueError, match=r"not a readable \.npz"):
+    pickled = r"not a readable \.npz file of arrays: it holds pickled Python objects, which scratchnet never"
+    with pytest.raises(ValueError, match=pickled + r" writes and never loads") as err:
         load_checkpoint(path)
+    assert "allow_pickle" not in str(err.value), "no advice to load it unsafely"
+
+
+@pytest.mark.parametrize("content", [b"this is not a zip file", b"PK\x03\x04 a truncated zip", b""])
+def test_a_corrupt_checkpoint_says_so(tmp_path, content):
+    path = tmp_path / "checkpoint.npz"
+    path.write_bytes(content)
+    corrupt = r"checkpoint\.npz: not a readable \.npz file of arrays: it is truncated, corrupt or another kind"
+    with pytest.raises(ValueError, match=corrupt + r" of file.*not a usable scratchnet checkpoint") as err:
+        load_checkpoint(path)
+    assert "allow_pickle" not in str(err.value)

@@ -45,6 +45,7 @@ class Dataset:
     x_val: np.ndarray | None = None
     y_val: np.ndarray | None = None
     vocabulary: str | None = None
+    limited: str = ""  # what a --limit cut, in words ("" when nothing was)
 
     @property
     def num_classes(self) -> int:

@@ -134,7 +134,17 @@ class ConvPool2D(Conv2D):
     def extra_repr(self) -> str:
         return super().extra_repr() + ", pool=2"
 
+    def fused_description(self) -> str:
+        """What a user wrote: ``ConvPool2D(...) (the fused Conv2D(...) + MaxPool2D(2))``."""
+        return f"{self!r} (the fused Conv2D({Conv2D.extra_repr(self)}) + MaxPool2D(2))"
+
     def check_input(self, shape: tuple) -> tuple:
+        try:
+            return self._check_fused_input(shape)
+        except ValueError as e:  # name the layers the user wrote, not only the fused one
+            raise ValueError(str(e).replace(repr(self), self.fused_description(), 1)) from None
+
+    def _check_fused_input(self, shape: tuple) -> tuple:
         N, C, Ho, Wo = super().check_input(shape)
         if (isinstance(Ho, int) and Ho < 2) or (isinstance(Wo, int) and Wo < 2):
             raise ValueError(f"{self!r}: convolution output {Ho}x{Wo} is too small for a 2x2 max-pool")
