@@ -35,7 +35,8 @@ from IPython.display import Image, display
 import scratchnet as sn
 from scratchnet import zoo
 from scratchnet.data import load_dataset
-from scratchnet.experiment import train_run, sweep
+from scratchnet.experiment import train_run
+from scratchnet.sweep import sweep
 from scratchnet.train import TrainConfig
 
 FAST = os.environ.get("SCRATCHNET_FAST") == "1"  # CI: tiny data and one epoch, same code path
@@ -261,7 +262,7 @@ print(f"sequential MNIST (28 steps of 28 pixels): test accuracy {m['test_accurac
 lm = train_run("tinyshakespeare", f"{OUT}/tinyshakespeare", "char-lstm", cfg, limit=64 if FAST else 2500,
                progress=False, log=None)
 print(f"validation loss {lm['val_loss']:.3f} nats/char")
-from scratchnet.generate import load_generator
+from scratchnet.evaluation import load_generator
 generate = load_generator(f"{OUT}/tinyshakespeare/checkpoint.npz")
 print(generate("ROMEO:", 300, 0.8, np.random.default_rng(0)))""",
         ),

@@ -6,13 +6,12 @@ Every layer has an explicit forward and backward pass (:mod:`scratchnet.ops` hol
 """
 
 from . import layers, losses, ops, optim
+from ._version import __version__ as __version__
 from .data_parallel import DataParallel
 from .ensemble import Ensemble
 from .fusion import fuse
 from .gradcheck import GradCheckReport, gradcheck
 from .model import Sequential
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DataParallel",

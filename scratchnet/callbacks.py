@@ -219,18 +219,15 @@ class TensorBoardLogger(Callback):
 
 class TextSamples(Callback):
     """Samples from a character model before training and after every epoch, appended to a
-    Markdown file (``samples.md``) so the improvement can be read."""
+    Markdown file (``samples.md``) so the improvement can be read. ``sample()`` returns the text
+    (e.g. :func:`scratchnet.generate.sample_text` with the model, vocabulary, prompt and a fixed
+    seed bound to it)."""
 
-    def __init__(self, model: Any, vocab: Any, path: str | os.PathLike, prompt: str = "\n", length: int = 300,
-                 temperature: float = 0.8, seed: int = 0) -> None:  # fmt: skip
-        self.model, self.vocab, self.path = model, vocab, Path(path)
-        self.prompt, self.length, self.temperature, self.seed = prompt, length, temperature, seed
+    def __init__(self, sample: Callable[[], str], path: str | os.PathLike) -> None:
+        self.sample, self.path = sample, Path(path)
 
     def _append(self, heading: str) -> None:
-        from .generate import sample_text
-
-        text = sample_text(self.model, self.vocab, self.prompt, self.length, self.temperature,
-                           np.random.default_rng(self.seed))  # fmt: skip
+        text = self.sample()
         old = self.path.read_text() if self.path.exists() else "# Samples during training\n"
         entry = f"\n## {heading}\n\n```text\n{text.strip()}\n```\n"
         atomic_write_bytes(self.path, (old + entry).encode())

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, zoo
+from . import zoo
+from ._version import __version__
 from .data.sources import DATASETS
 from .optim import OPTIMIZERS
 from .runtime import blas_threads
@@ -162,7 +163,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiment import sweep
+    from .sweep import sweep
 
     model, cfg = _config(args)
     out = args.out or f"runs/sweep-{args.dataset}-{model}"
@@ -210,7 +211,7 @@ def _checkpoint_file(path: str) -> str:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .ensemble import MANIFEST
-    from .experiment import evaluate_checkpoint
+    from .evaluation import evaluate_checkpoint
 
     if (Path(args.checkpoint) / MANIFEST).is_file():
         return _evaluate_ensemble(args)
@@ -227,7 +228,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_ensemble(args: argparse.Namespace) -> int:
-    from .experiment import evaluate_ensemble
+    from .evaluation import evaluate_ensemble
 
     res = evaluate_ensemble(args.checkpoint, data_dir=args.data_dir)
     if args.json:
@@ -259,7 +260,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from .generate import load_generator
+    from .evaluation import load_generator
 
     generate = load_generator(_checkpoint_file(args.checkpoint))
     print(generate(args.prompt, args.length, args.temperature, np.random.default_rng(args.seed)))
@@ -267,7 +268,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_names(args: argparse.Namespace) -> int:
-    from .registry import names_markdown
+    from .names import names_markdown
 
     print(names_markdown(), end="")
     return 0

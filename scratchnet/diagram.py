@@ -7,10 +7,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .layers.residual import walk
+
 COLOURS = {  # by layer family, for reading the stack at a glance
     "Conv2D": "#9ecae1", "ConvPool2D": "#9ecae1", "MaxPool2D": "#c7e9c0", "AvgPool2D": "#c7e9c0",
-    "BatchNorm2D": "#fdd0a2", "Dense": "#bcbddc", "LSTM": "#fcbba1", "RNN": "#fcbba1",
-    "Embedding": "#fcbba1", "Dropout": "#e5e5e5",
+    "BatchNorm2D": "#fdd0a2", "BatchNorm1D": "#fdd0a2", "LayerNorm": "#fdd0a2", "GroupNorm": "#fdd0a2",
+    "Dense": "#bcbddc", "LSTM": "#fcbba1", "RNN": "#fcbba1", "GRU": "#fcbba1", "Embedding": "#fcbba1",
+    "Dropout": "#e5e5e5", "Conv1D": "#9ecae1", "GlobalAvgPool2D": "#c7e9c0",
 }  # fmt: skip
 
 
@@ -57,12 +60,21 @@ def plot_architecture(
     rows = [("input", _dims(input_shape), "", "#ffffff")]
     shape = tuple(input_shape)
     total = 0
-    for layer in model.modules():
+    for event, depth, layer in walk(model):
+        indent = "   " * depth
+        if event == "open":
+            layer.output_shape(shape)  # the block must keep the shape
+            rows.append((f"{indent}Residual block (skip path from here)", _dims(shape), "", "#ffffff"))
+            continue
+        if event == "add":
+            rows.append((f"{indent}+ skip path: y = x + block(x)", _dims(shape), "", "#ffffff"))
+            continue
         shape = layer.output_shape(shape)
         n = layer.num_parameters()
         total += n
         kind = type(layer).__name__
-        rows.append((label(layer), _dims(shape), f"{n:,} params" if n else "", COLOURS.get(kind, "#f7f7f7")))
+        rows.append((indent + label(layer), _dims(shape), f"{n:,} params" if n else "",
+                     COLOURS.get(kind, "#f7f7f7")))  # fmt: skip
     height = 0.62 * len(rows) + 0.9
     fig, ax = plt.subplots(figsize=(8.5, height))
     ax.set_xlim(0, 10)

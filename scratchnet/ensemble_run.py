@@ -33,7 +33,8 @@ import numpy as np
 from . import viz
 from .data import train_val_split
 from .ensemble import Ensemble
-from .experiment import _training_job, _write_json, invocation, load_trained, prepare_data
+from .evaluation import load_trained
+from .experiment import _training_job, _write_json, invocation, prepare_data
 from .io import atomic_write_bytes
 from .parallel import JobFailure, JobProgress, run_jobs
 from .runtime import say

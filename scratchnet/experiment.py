@@ -17,18 +17,20 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__, viz, zoo
+from . import viz, zoo
+from ._version import __version__
 from .callbacks import Callback, TensorBoardLogger, TextSamples
 from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .data.text import Vocabulary
-from .io import atomic_write_bytes, without_prefix
+from .generate import sample_text
+from .io import atomic_write_bytes
 from .runtime import blas_info, say
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
@@ -249,7 +251,9 @@ def train_run(
     }
     callbacks: list[Callback] = []
     if ds.kind == "text":
-        callbacks.append(TextSamples(net, Vocabulary(ds.vocabulary), out / "samples.md"))
+        vocab = Vocabulary(ds.vocabulary)
+        callbacks.append(TextSamples(lambda: sample_text(net, vocab, "\n", 300, 0.8, np.random.default_rng(0)),
+                                     out / "samples.md"))  # fmt: skip
     if tensorboard is not None:
         callbacks.append(TensorBoardLogger(tensorboard))
     trainer = Trainer(
@@ -292,155 +296,3 @@ def _training_job(dataset: str, run_dir: str, model: str | None, cfg: TrainConfi
         return train_run(dataset, run_dir, model, cfg, **kwargs)
     except TrainingDiverged:
         return json.loads((Path(run_dir) / "metrics.json").read_text())  # status "diverged"
-
-
-def sweep(
-    lrs: Sequence[float],
-    dataset: str,
-    out_dir: str | os.PathLike,
-    model: str | None = None,
-    cfg: TrainConfig | None = None,
-    *,
-    workers: int = 1,
-    scheduler: str | None = None,
-    then_train: int | None = None,
-    tensorboard: str | os.PathLike | None = None,
-    **kwargs: Any,
-) -> list[dict[str, Any]]:
-    """One run per learning rate (same seed, data and model); ``sweep.png`` shows each run's
-    training error per iteration, ``sweep.md`` the table with the best rate (by validation).
-
-    ``workers``/``scheduler``: run the trainings in parallel (see :mod:`scratchnet.parallel`);
-    each run gets its own folder, and a run that fails is reported without stopping the others.
-    ``then_train``: afterwards, train the recipe for this many epochs at the best rate (folder
-    ``best/``), which is what a sweep is for; its result is added to ``sweep.md``/``sweep.json``.
-    """
-    from .parallel import JobFailure, JobProgress, run_jobs
-
-    out = Path(out_dir)
-    cfg = cfg or TrainConfig()
-    results, curves = [], {}
-    log = kwargs.get("log", say)
-    in_process = workers == 1 and scheduler is None
-    job_kwargs = {**kwargs, "log": log if in_process else None}
-    if not in_process:
-        job_kwargs["progress"] = False
-    jobs = []
-    for lr in lrs:
-        run_kwargs = dict(job_kwargs)
-        if tensorboard is not None:
-            run_kwargs["tensorboard"] = str(Path(tensorboard) / f"lr_{lr:g}")
-        jobs.append({"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model,
-                     "cfg": replace(cfg, lr=lr), "kwargs": run_kwargs})  # fmt: skip
-
-    def describe(m: dict[str, Any]) -> str:
-        return f"{m['status']}, val {m.get('val_accuracy') or float('nan'):.4f}"
-
-    names = [f"learning rate {lr:g}" for lr in lrs]
-    progress = JobProgress(names, describe, log, bar=False if in_process else None)
-    outcomes = run_jobs(_training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress)
-    for lr, job, m in zip(lrs, jobs, outcomes, strict=True):
-        run_dir = Path(job["run_dir"])
-        if isinstance(m, JobFailure):
-            m = {"status": "failed", "error": m.error}
-        status = m["status"]
-        results.append({"lr": lr, "status": status, "val_accuracy": m.get("val_accuracy"),
-                        "test_accuracy": m.get("test_accuracy"), "train_loss": m.get("train_loss"),
-                        "train_seconds": m.get("train_seconds")})  # fmt: skip
-        hist = _read_history(run_dir / "history.csv")
-        if hist["iteration"]:
-            curves[f"lr = {lr:g}" + (" (diverged)" if status == "diverged" else "")] = hist
-    ok = [r for r in results if r["status"] == "completed" and r["val_accuracy"] is not None]
-    best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
-    viz.plot_sweep(curves, out / "sweep.png", title=f"{dataset}: learning-rate sweep")
-    summary = (
-        f"Best learning rate (highest validation accuracy): {best['lr']:g}" if best else "No run completed."
-    )
-    final = None
-    if then_train and best is not None:
-        if log:
-            log(f"--- training {then_train} epochs at the best learning rate {best['lr']:g} (folder best/) ---")
-        tb = {"tensorboard": str(Path(tensorboard) / "best")} if tensorboard is not None else {}
-        m = _training_job(dataset, str(out / "best"), model, replace(cfg, lr=best["lr"], epochs=then_train),
-                          {**kwargs, **tb})  # fmt: skip
-        final = {"lr": best["lr"], "epochs": then_train, "status": m["status"],
-                 "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
-                 "train_seconds": m.get("train_seconds")}  # fmt: skip
-        summary += (f"\n\nThen trained for {then_train} epochs at {best['lr']:g} (folder best/): "
-                    f"{m['status']}, validation {_fmt(final['val_accuracy'], '.4f')}, "
-                    f"test {_fmt(final['test_accuracy'], '.4f')}, "
-                    f"{_fmt(final['train_seconds'], '.0f')} s.")  # fmt: skip
-    lines = ["| learning rate | status | final train loss | val accuracy | test accuracy | seconds |",
-             "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
-    for r in results:
-        mark = " **best**" if best is r else ""
-        lines.append(f"| {r['lr']:g}{mark} | {r['status']} | {_fmt(r['train_loss'], '.4f')} | "
-                     f"{_fmt(r['val_accuracy'], '.4f')} | {_fmt(r['test_accuracy'], '.4f')} | "
-                     f"{_fmt(r['train_seconds'], '.0f')} |")  # fmt: skip
-    atomic_write_bytes(out / "sweep.md", ("\n".join(lines) + f"\n\n{summary}\n").encode())
-    best_lr = best["lr"] if best else None
-    _write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
-    if log:
-        log("\n".join(lines) + "\n" + summary)
-    return results
-
-
-def _fmt(v: Any, fmt: str) -> str:
-    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else format(v, fmt)
-
-
-def _read_history(path: Path) -> dict[str, list[float]]:
-    if not path.exists():
-        return {"iteration": [], "accuracy": []}
-    rows = path.read_text().strip().splitlines()
-    keys = rows[0].split(",")
-    cols: dict[str, list[float]] = {k: [] for k in keys}
-    for row in rows[1:]:
-        for k, v in zip(keys, row.split(","), strict=True):
-            cols[k].append(float(v))
-    return cols
-
-
-def load_trained(path: str | os.PathLike) -> tuple[Any, Normalizer | None, dict[str, Any]]:
-    """The network saved in a checkpoint (rebuilt from the zoo, its weights loaded), its input
-    normaliser (``None`` for non-image data) and the checkpoint's metadata."""
-    arrays, meta = load_checkpoint(path)
-    spec = meta["model"]
-    net = zoo.build(spec["name"], **spec["kwargs"])
-    net.load_state_dict(without_prefix(arrays, "model."))
-    transform = Normalizer(**meta["normalizer"]) if meta.get("normalizer") else None
-    return net, transform, meta
-
-
-def evaluate_checkpoint(
-    path: str | os.PathLike, data_dir: str | os.PathLike | None = None, progress: bool = True
-) -> dict[str, Any]:
-    """Test-set accuracy, loss and per-class accuracy of a saved checkpoint."""
-    net, transform, meta = load_trained(path)
-    spec = meta["model"]
-    ds = prepare_data(spec["dataset"], data_dir, spec.get("limit"), progress)
-    trainer = Trainer(net, TrainConfig.from_dict(meta["config"]), transform,
-                      progress=False, log=None, model_spec=spec)  # fmt: skip
-    res = trainer.evaluate(ds.x_test, ds.y_test)
-    cm = viz.confusion_matrix(ds.y_test, res["predictions"], ds.num_classes)
-    per_class = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
-    return {"dataset": ds.name, "model": spec["name"], "test_accuracy": res["accuracy"],
-            "test_loss": res["loss"], "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True)),
-            "epochs_trained": meta["epoch"]}  # fmt: skip
-
-
-def evaluate_ensemble(
-    directory: str | os.PathLike, data_dir: str | os.PathLike | None = None
-) -> dict[str, Any]:
-    """Test-set accuracy of a saved ensemble, of each member, and per class."""
-    from .ensemble import Ensemble
-
-    ens = Ensemble.load(directory)
-    if "dataset" not in ens.meta:
-        raise ValueError(f"{directory}: the manifest does not say which dataset the ensemble was trained on")
-    ds = prepare_data(ens.meta["dataset"], data_dir, ens.meta.get("limit"), progress=False)
-    res = ens.evaluate(ds.x_test, ds.y_test)
-    cm = viz.confusion_matrix(ds.y_test, res.pop("predictions"), ds.num_classes)
-    per_class = (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist()
-    return {"dataset": ds.name, "voting": ens.voting, "models": [s["name"] for s in ens.specs or []], **res,
-            "per_class_accuracy": dict(zip(ds.classes, per_class, strict=True))}  # fmt: skip

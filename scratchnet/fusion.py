@@ -16,7 +16,7 @@ is left as it is. ``tests/test_fusion.py`` checks the fused model against the or
 
 from __future__ import annotations
 
-from .layers import Conv2D, ConvPool2D, Layer, MaxPool2D, ReLU
+from .layers import Conv2D, ConvPool2D, Layer, MaxPool2D, ReLU, Residual
 from .model import Sequential
 
 
@@ -39,6 +39,8 @@ def fused_layers(layers: list[Layer | Sequential]) -> list[Layer | Sequential]:
         layer = swapped[i]
         if isinstance(layer, Sequential):
             out.append(fuse(layer))
+        elif isinstance(layer, Residual):  # the block fused, its parameters shared
+            out.append(Residual(fuse(layer.block)) if isinstance(layer.block, Sequential) else layer)
         elif type(layer) is Conv2D and i + 1 < len(swapped) and _is_pool2x2(swapped[i + 1]):
             out.append(ConvPool2D.from_conv(layer))
             i += 1

@@ -8,9 +8,6 @@ sequence of length 1, the state carrying everything before it. A character is dr
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-
 import numpy as np
 
 from .data.text import Vocabulary
@@ -49,16 +46,3 @@ def sample_text(model: Sequential, vocab: Vocabulary, prompt: str, length: int, 
             m.reset_state()
         model.train(was_training)
     return prompt + vocab.decode(np.array(out, dtype=np.int64))
-
-
-def load_generator(path: str | os.PathLike) -> Callable[[str, int, float, np.random.Generator], str]:
-    """``generate(prompt, length, temperature, rng)`` for the character model in a checkpoint."""
-    from .experiment import load_trained
-
-    model, _, meta = load_trained(path)
-    spec = meta["model"]
-    if not spec.get("vocabulary"):
-        raise ValueError(f"{path}: not a character model's checkpoint (no vocabulary); sample needs one "
-                         "trained on a text dataset such as tinyshakespeare")  # fmt: skip
-    vocab = Vocabulary(spec["vocabulary"])
-    return lambda prompt, length, temperature, rng: sample_text(model, vocab, prompt, length, temperature, rng)

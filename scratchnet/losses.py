@@ -42,6 +42,22 @@ def _same_shape(name: str, scores: np.ndarray, targets: np.ndarray) -> None:
         )
 
 
+def _class_labels(name: str, scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """``targets`` checked as integer class labels for ``scores`` ``(N, ..., C)``: shape
+    ``(N, ...)``, values in ``[0, C)``; a ``ValueError`` naming the loss otherwise."""
+    targets = np.asarray(targets)
+    if scores.ndim < 2:
+        raise ValueError(f"{name}: expected scores of shape (N, C), got {scores.shape}")
+    if targets.shape != scores.shape[:-1] or not np.issubdtype(targets.dtype, np.integer):
+        shape = "(" + ", ".join(str(d) for d in scores.shape[:-1]) + ("," if scores.ndim == 2 else "") + ")"
+        raise ValueError(f"{name}: expected integer labels of shape {shape}, "
+                         f"got {targets.dtype} array of shape {targets.shape}")  # fmt: skip
+    C = scores.shape[-1]
+    if targets.size and (targets.min() < 0 or targets.max() >= C):
+        raise ValueError(f"{name}: labels must be in [0, {C}), got range [{targets.min()}, {targets.max()}]")
+    return targets
+
+
 class SoftmaxCrossEntropy(Loss):
     r"""Softmax + cross-entropy with integer labels, mean over the batch.
 
@@ -63,27 +79,48 @@ class SoftmaxCrossEntropy(Loss):
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
-        targets = np.asarray(targets)
-        if scores.ndim < 2:
-            raise ValueError(f"SoftmaxCrossEntropy: expected scores of shape (N, C), got {scores.shape}")
-        if targets.shape != scores.shape[:-1] or not np.issubdtype(targets.dtype, np.integer):
-            shape = "(" + ", ".join(str(d) for d in scores.shape[:-1]) + ("," if scores.ndim == 2 else "") + ")"
-            raise ValueError(
-                f"SoftmaxCrossEntropy: expected integer labels of shape {shape}, "
-                f"got {targets.dtype} array of shape {targets.shape}"
-            )
+        targets = _class_labels("SoftmaxCrossEntropy", scores, targets)
         C = scores.shape[-1]
         self._scores_shape = scores.shape
         scores, targets = scores.reshape(-1, C), targets.reshape(-1)
-        if targets.size and (targets.min() < 0 or targets.max() >= C):
-            raise ValueError(
-                f"SoftmaxCrossEntropy: labels must be in [0, {C}), got range [{targets.min()}, {targets.max()}]"
-            )
         loss, self._cache = ops.softmax_cross_entropy_forward(scores, targets, self.label_smoothing)
         return float(loss)
 
     def backward(self) -> np.ndarray:
         return ops.softmax_cross_entropy_backward(self._saved()).reshape(self._scores_shape)
+
+
+class MulticlassHinge(Loss):
+    r"""The multiclass SVM (hinge) loss of the courses, mean over the batch:
+    :math:`L = \frac1N\sum_n\sum_{j\ne y_n}\max(0, s_{nj} - s_{ny_n} + \Delta)`.
+
+    Subgradient: :math:`1/N` for each class whose margin :math:`m_{nj} = s_{nj} - s_{ny_n} + \Delta`
+    is positive, minus their count over :math:`N` for the correct class. PyTorch's
+    ``multi_margin_loss`` is this divided by the number of classes :math:`C`.
+
+    Args:
+        margin: :math:`\Delta` (default 1).
+        scores (to ``forward``): ``(N, C)``; targets: integer labels ``(N,)`` in ``[0, C)``.
+    """
+
+    def __init__(self, margin: float = 1.0) -> None:
+        super().__init__()
+        if not margin >= 0:
+            raise ValueError(f"MulticlassHinge: margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+
+    def forward(self, scores: np.ndarray, targets: np.ndarray) -> float:
+        targets = _class_labels("MulticlassHinge", scores, targets)
+        if scores.ndim != 2:
+            raise ValueError(f"MulticlassHinge: expected scores of shape (N, C), got {scores.shape}")
+        loss, self._cache = ops.multiclass_hinge_forward(scores, targets, self.margin)
+        return float(loss)
+
+    def backward(self) -> np.ndarray:
+        return ops.multiclass_hinge_backward(self._saved())
+
+    def __repr__(self) -> str:
+        return f"MulticlassHinge(margin={self.margin})"
 
 
 class BinaryCrossEntropy(Loss):
@@ -120,4 +157,4 @@ class MSE(Loss):
         return ops.mse_backward(self._saved())
 
 
-__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "SoftmaxCrossEntropy"]
+__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "MulticlassHinge", "SoftmaxCrossEntropy"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from .io import load_npz, save_npz
 from .layers.base import Layer, Parameter, Shape
+from .layers.residual import walk
 
 
 class Sequential:
@@ -111,7 +112,7 @@ class Sequential:
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
         """``(name, layer)`` for each leaf layer; names are indices joined by dots (``"2.0"``)."""
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, Sequential):
+            if hasattr(layer, "named_modules"):  # a nested Sequential, a Residual
                 yield from layer.named_modules(f"{prefix}{i}.")
             else:
                 yield f"{prefix}{i}", layer
@@ -174,13 +175,23 @@ class Sequential:
         rows = [("#", "layer", "output shape", "params", "MACs")]
         shape = tuple(input_shape)
         total_params = total_macs = 0
-        for i, layer in enumerate(self.modules()):
+        count = 0
+        for event, depth, layer in walk(self):
+            indent = "  " * depth
+            if event == "open":
+                layer.output_shape(shape)  # the block must keep the shape
+                rows.append(("", f"{indent}Residual: y = x + block(x), block:", "", "", ""))
+                continue
+            if event == "add":
+                rows.append(("", f"{indent}+ x (the skip path joins)", str(shape), "0", "0"))
+                continue
             macs = layer.macs(shape)
             shape = layer.output_shape(shape)
             n = layer.num_parameters()
             total_params += n
             total_macs += macs
-            rows.append((str(i + 1), repr(layer), str(shape), f"{n:,}", f"{macs:,}"))
+            count += 1
+            rows.append((str(count), indent + repr(layer), str(shape), f"{n:,}", f"{macs:,}"))
         widths = [max(len(r[c]) for r in rows) for c in range(5)]
 
         def fmt(r: tuple[str, ...]) -> str:

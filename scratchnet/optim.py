@@ -20,7 +20,23 @@ Adam (``betas`` :math:`\beta_1, \beta_2`, step :math:`t = 1, 2, \dots`)
     w \leftarrow w - \frac{\eta}{1-\beta_1^t}\,\frac{m}{\sqrt{v/(1-\beta_2^t)} + \epsilon}
 
 AdamW (decoupled weight decay, Loshchilov & Hutter): :math:`g' = g` and, before the Adam step,
-:math:`w \leftarrow (1 - \eta\lambda)\,w`. Derivations and discussion: ``docs/optim.md``.
+:math:`w \leftarrow (1 - \eta\lambda)\,w`.
+
+RMSprop (``alpha`` :math:`\alpha`, running mean of squares :math:`s`, optional momentum
+:math:`\mu` with buffer :math:`b`; PyTorch's non-centred form)
+
+.. math::
+    g' = g + \lambda w,\quad s \leftarrow \alpha s + (1-\alpha) g'^2,\quad
+    u = \frac{g'}{\sqrt s + \epsilon},\quad b \leftarrow \mu b + u,\quad
+    w \leftarrow w - \eta\,(b \text{ if } \mu > 0 \text{ else } u)
+
+Adagrad (sum of squares :math:`S`, starting at 0)
+
+.. math::
+    g' = g + \lambda w,\quad S \leftarrow S + g'^2,\quad
+    w \leftarrow w - \eta\,\frac{g'}{\sqrt S + \epsilon}
+
+Derivations and discussion: ``docs/optim.md``.
 """
 
 from __future__ import annotations
@@ -76,6 +92,13 @@ class Optimizer:
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
         raise NotImplementedError
+
+    def _state(self, name: str, i: int, w: np.ndarray) -> np.ndarray:
+        """Parameter ``i``'s state array ``name``, created as zeros like ``w`` on first use."""
+        a = self.state[name][i]
+        if a is None:
+            a = self.state[name][i] = np.zeros_like(w)
+        return a
 
     def zero_grad(self) -> None:
         """Forget all gradients (layers overwrite them in ``backward`` anyway)."""
@@ -173,10 +196,7 @@ class Adam(Optimizer):
                 w *= np.asarray(1.0 - self.lr * self.weight_decay, dtype=dt)
             else:
                 g = g + w * np.asarray(self.weight_decay, dtype=dt)
-        m, v = self.state["m"][i], self.state["v"][i]
-        if m is None:
-            m = self.state["m"][i] = np.zeros_like(w)
-            v = self.state["v"][i] = np.zeros_like(w)
+        m, v = self._state("m", i, w), self._state("v", i, w)
         m *= np.asarray(self.beta1, dtype=dt)
         m += np.asarray(1 - self.beta1, dtype=dt) * g
         v *= np.asarray(self.beta2, dtype=dt)
@@ -188,21 +208,66 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (default ``weight_decay=0.01``, as PyTorch)."""
+    """Adam with decoupled weight decay (default ``weight_decay=0.01``, as PyTorch); the other
+    arguments as :class:`Adam`'s."""
 
-    def __init__(
-        self,
-        params: Iterable[Parameter],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.01,
-        clip_norm: float | None = None,
-    ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled=True, clip_norm=clip_norm)
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, weight_decay: float = 0.01,
+                 **kwargs: object) -> None:  # fmt: skip
+        super().__init__(params, lr, weight_decay=weight_decay, decoupled=True, **kwargs)  # type: ignore[arg-type]
 
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer"]
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e; PyTorch's update, non-centred), optional momentum and L2
+    weight decay; see the module docstring."""
+
+    state_names = ("square_avg", "momentum_buffer")
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0,
+                 clip_norm: float | None = None) -> None:  # fmt: skip
+        super().__init__(params, lr, clip_norm)
+        if not 0 <= alpha < 1:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.eps, self.momentum, self.weight_decay = float(alpha), float(eps), float(momentum), \
+            float(weight_decay)  # fmt: skip
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        dt = w.dtype
+        if self.weight_decay:
+            g = g + w * np.asarray(self.weight_decay, dtype=dt)
+        s = self._state("square_avg", i, w)
+        s *= np.asarray(self.alpha, dtype=dt)
+        s += np.asarray(1 - self.alpha, dtype=dt) * (g * g)
+        step = g / (np.sqrt(s) + np.asarray(self.eps, dtype=dt))
+        if self.momentum:
+            b = self._state("momentum_buffer", i, w)
+            b *= np.asarray(self.momentum, dtype=dt)
+            b += step
+            step = b
+        w -= np.asarray(self.lr, dtype=dt) * step
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.; PyTorch's update with no learning-rate decay and a zero initial
+    accumulator) with L2 weight decay; see the module docstring."""
+
+    state_names = ("sum",)
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, eps: float = 1e-10,
+                 weight_decay: float = 0.0, clip_norm: float | None = None) -> None:  # fmt: skip
+        super().__init__(params, lr, clip_norm)
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        dt = w.dtype
+        if self.weight_decay:
+            g = g + w * np.asarray(self.weight_decay, dtype=dt)
+        total = self._state("sum", i, w)
+        total += g * g
+        w -= np.asarray(self.lr, dtype=dt) * g / (np.sqrt(total) + np.asarray(self.eps, dtype=dt))
+
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
 
 
 def _sgd(params: list[Parameter], lr: float, *, momentum: float = 0.9, nesterov: bool = True,
@@ -221,8 +286,22 @@ def _adamw(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, cli
     return AdamW(params, lr, weight_decay=weight_decay, clip_norm=clip_norm)
 
 
+def _rmsprop(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, clip_norm: float | None = None,
+             **_: object) -> RMSprop:  # fmt: skip
+    """RMSprop from a training recipe: alpha 0.99 and no momentum (the recipe's ``momentum`` is
+    SGD's)."""
+    return RMSprop(params, lr, weight_decay=weight_decay, clip_norm=clip_norm)
+
+
+def _adagrad(params: list[Parameter], lr: float, *, weight_decay: float = 0.0, clip_norm: float | None = None,
+             **_: object) -> Adagrad:  # fmt: skip
+    return Adagrad(params, lr, weight_decay=weight_decay, clip_norm=clip_norm)
+
+
 #: name -> factory ``(params, lr, *, momentum, nesterov, weight_decay, clip_norm) -> Optimizer``
 OPTIMIZERS: Registry[Callable[..., Optimizer]] = Registry("optimizer")
 OPTIMIZERS.add("sgd", _sgd, "SGD with (Nesterov) momentum and L2 weight decay")
 OPTIMIZERS.add("adam", _adam, "Adam with L2 weight decay added to the gradient")
 OPTIMIZERS.add("adamw", _adamw, "Adam with decoupled weight decay (Loshchilov & Hutter)")
+OPTIMIZERS.add("rmsprop", _rmsprop, "RMSprop (alpha 0.99, no momentum) with L2 weight decay")
+OPTIMIZERS.add("adagrad", _adagrad, "Adagrad with L2 weight decay")

@@ -3,7 +3,9 @@
 ``scratchnet.zoo.MODELS``, ``scratchnet.optim.OPTIMIZERS``, ``scratchnet.schedules.SCHEDULES`` and
 ``scratchnet.data.DATASETS`` are the only lists of models, optimizers, schedules and datasets. The
 CLI takes its ``choices`` from them, the trainer looks names up in them, and
-``docs/names.md`` is generated from them (:func:`names_markdown`; a test keeps it current).
+``docs/names.md`` is generated from them (:func:`scratchnet.names.names_markdown`; a test keeps it
+current). This module defines the class only: the modules that fill a registry import it, never
+the other way round.
 """
 
 from __future__ import annotations
@@ -52,27 +54,3 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-def all_registries() -> list[Registry]:
-    """Every registry of the library (imports the modules that fill them)."""
-    from .data import DATASETS
-    from .optim import OPTIMIZERS
-    from .schedules import SCHEDULES
-    from .zoo import MODELS
-
-    return [DATASETS, MODELS, OPTIMIZERS, SCHEDULES]
-
-
-def names_markdown() -> str:
-    """``docs/names.md``: one table per registry (``scratchnet names`` prints it)."""
-    lines = [
-        "# Names",
-        "",
-        "Generated from the registries by `scratchnet names > docs/names.md`;",
-        "`tests/test_registry.py` fails when this page and the code disagree.",
-    ]
-    for reg in all_registries():
-        lines += ["", f"## {reg.kind.capitalize()}s", "", "| name | description |", "|---|---|"]
-        lines += [f"| `{name}` | {reg.description(name)} |" for name in reg]
-    return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ Derivations and worked examples: ``docs/exercises.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from .ops._util import conv_output_size, pair
 class LayerShape:
     """What one conv or pool layer does to an image's shape, with its cost."""
 
-    kind: str  # "conv", "maxpool" or "avgpool"
+    kind: str  # "conv", "conv1d", "maxpool" or "avgpool"
     input_shape: tuple[int, int, int]
     output_shape: tuple[int, int, int]  # in the same convention (channels first or last)
     params: int  # trainable parameters, biases included
@@ -41,8 +42,7 @@ class LayerShape:
     @property
     def output_size(self) -> int:
         """Number of scalars in the output of one image."""
-        c, h, w = self.output_shape
-        return c * h * w
+        return math.prod(self.output_shape)
 
 
 def _split(shape: tuple[int, int, int], channels_last: bool) -> tuple[int, int, int]:
@@ -62,20 +62,44 @@ def conv2d_shape(
     *,
     bias: bool = True,
     channels_last: bool = False,
+    dilation: int | tuple[int, int] = 1,
 ) -> LayerShape:
-    """Output shape, parameter count and multiplications of a convolution on one image."""
+    """Output shape, parameter count and multiplications of a convolution on one image; with
+    ``dilation`` d the kernel's taps are d pixels apart, spanning ``d (k - 1) + 1``."""
     C, H, W = _split(input_shape, channels_last)
-    (kh, kw), (sh, sw), (ph, pw) = (
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
         pair(kernel_size, "kernel_size"),
         pair(stride, "stride"),
         pair(padding, "padding"),
+        pair(dilation, "dilation"),
     )
-    Ho, Wo = conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    Ho, Wo = conv_output_size(H, span_h, sh, ph), conv_output_size(W, span_w, sw, pw)
     if Ho < 1 or Wo < 1:
-        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {H + 2 * ph}x{W + 2 * pw}")
+        spans = f" (dilated to {span_h}x{span_w})" if (dh, dw) != (1, 1) else ""
+        raise ValueError(f"kernel {kh}x{kw}{spans} does not fit the padded input {H + 2 * ph}x{W + 2 * pw}")
     weights = out_channels * C * kh * kw
     return LayerShape("conv", tuple(input_shape), _join(out_channels, Ho, Wo, channels_last),
                       weights + (out_channels if bias else 0), weights, Ho * Wo * weights)  # fmt: skip
+
+
+def conv1d_shape(
+    input_shape: tuple[int, int],
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    dilation: int = 1,
+    bias: bool = True,
+) -> LayerShape:
+    """:func:`conv2d_shape` for a sequence ``(C, L)``: output ``(C_out, L_out)`` with
+    ``L_out = (L + 2p - d (k - 1) - 1) // s + 1``."""
+    C, L = input_shape
+    s = conv2d_shape((C, 1, L), out_channels, (1, kernel_size), (1, stride), (0, padding), bias=bias,
+                     dilation=(1, dilation))  # fmt: skip
+    return LayerShape("conv1d", tuple(input_shape), (out_channels, s.output_shape[2]), s.params,
+                      s.params_without_bias, s.multiplications)  # fmt: skip
 
 
 def pool2d_shape(

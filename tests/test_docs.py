@@ -15,6 +15,7 @@ SOURCES = sorted(p for d in ("scratchnet", "tests", "bench", "examples") for p i
 # functions, classes, module names, attributes, fields and parameters defined in the code
 DEFINITION = re.compile(r"(?m)^\s*(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]|self\.(\w+)\s*=|[(,]\s*(\w+)\s*[:=]")
 DEFINED = {name for src in SOURCES for group in DEFINITION.findall(src.read_text()) for name in group if name}
+DEFINED |= {src.stem for src in SOURCES}  # module names (`data_parallel`, `ensemble_run`)
 # snake_case names the docs quote from elsewhere (PyTorch's API, symbols of an equation)
 EXTERNAL = {
     "avg_pool2d",

@@ -17,7 +17,8 @@ from test_data import write_idx_set
 from scratchnet.cli import main
 from scratchnet.ensemble import Ensemble
 from scratchnet.ensemble_run import ensemble_run
-from scratchnet.experiment import evaluate_ensemble, train_run
+from scratchnet.evaluation import evaluate_ensemble
+from scratchnet.experiment import train_run
 from scratchnet.train import TrainConfig
 
 CFG = TrainConfig(epochs=1, batch_size=16, val_size=16, lr=0.05, crop_padding=0, flip=False)

@@ -8,8 +8,9 @@ import pytest
 
 from scratchnet.cli import build_parser
 from scratchnet.data import DATASETS
+from scratchnet.names import names_markdown
 from scratchnet.optim import OPTIMIZERS
-from scratchnet.registry import Registry, names_markdown
+from scratchnet.registry import Registry
 from scratchnet.schedules import SCHEDULES, Schedule
 from scratchnet.train import TrainConfig
 from scratchnet.zoo import MODELS

@@ -58,6 +58,53 @@ class LeakyReLU(_Elementwise):
         return y
 
 
+class ELU(_Elementwise):
+    r""":math:`y = x` for :math:`x>0`, else :math:`\alpha(e^x - 1)`; backward :math:`g` or
+    :math:`g\,(y + \alpha)` (:math:`\alpha e^x = y + \alpha`: the cached output is enough)."""
+
+    _bwd = staticmethod(act.elu_backward)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._cache = act.elu_forward(x, self.alpha, ws=self.workspace)
+        return y
+
+
+class SiLU(_Elementwise):
+    r""":math:`y = x\,\sigma(x)` (swish); backward :math:`g\,\sigma(x)(1 + x(1-\sigma(x)))`."""
+
+    _fwd = staticmethod(act.silu_forward)
+    _bwd = staticmethod(act.silu_backward)
+
+
+class GELU(_Elementwise):
+    r""":math:`y = x\,\Phi(x)`, :math:`\Phi` the standard normal CDF; ``approximate="tanh"``:
+    :math:`\tfrac x2(1 + \tanh(\sqrt{2/\pi}(x + 0.044715x^3)))`. Backward
+    :math:`g\,(\Phi(x) + x\varphi(x))` (the tanh form's derivative in
+    :func:`scratchnet.ops.activations.gelu_backward`)."""
+
+    _bwd = staticmethod(act.gelu_backward)
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def extra_repr(self) -> str:
+        return "" if self.approximate == "none" else "approximate='tanh'"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y, self._cache = act.gelu_forward(x, self.approximate, ws=self.workspace)
+        return y
+
+
 class Softmax(_Elementwise):
     r""":math:`p = \operatorname{softmax}(x)` over the last axis; backward :math:`p\odot(g - \langle g,
     p\rangle)` (the Jacobian :math:`\operatorname{Diag}(p) - pp^\top` times :math:`g`). For

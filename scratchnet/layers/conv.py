@@ -8,15 +8,16 @@ import numpy as np
 from ..ops._util import pair
 from ..ops.conv import conv2d_backward, conv2d_forward
 from ..ops.convpool import convpool2d_backward, convpool2d_forward
-from ..shapes import LayerShape, conv2d_shape
+from ..shapes import LayerShape, conv1d_shape, conv2d_shape
 from .base import Layer, Shape, he_normal, make_rng, shape_error
 
 
 class Conv2D(Layer):
     r"""2-D convolution (cross-correlation, zero padding), NCHW.
 
-    Forward: :math:`y_{n,o,i,j} = b_o + \sum_{c,u,v} W_{o,c,u,v}\,\tilde x_{n,c,s_h i+u,s_w j+v}`
-    (:math:`\tilde x` zero-padded), computed as ``W.reshape(C_out, -1) @ im2col(x)``.
+    Forward: :math:`y_{n,o,i,j} = b_o + \sum_{c,u,v} W_{o,c,u,v}\,\tilde x_{n,c,s_h i+d_h u,s_w j+d_w v}`
+    (:math:`\tilde x` zero-padded, :math:`d` the dilation, 1 by default), computed as
+    ``W.reshape(C_out, -1) @ im2col(x)``.
 
     Backward, with the whole batch's receptive fields as the rows of :math:`X`
     (:math:`M = N H_{out} W_{out}` rows) and :math:`G = \partial L/\partial Y` as an
@@ -26,7 +27,7 @@ class Conv2D(Layer):
 
     Parameters: ``W`` of shape ``(C_out, C_in, kH, kW)`` (He-normal init), ``b`` of shape
     ``(C_out,)`` (zeros). Input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` with
-    ``H_out = (H + 2*pad - kH)//stride + 1``.
+    ``H_out = (H + 2*pad - dilation*(kH - 1) - 1)//stride + 1``.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class Conv2D(Layer):
         padding: int | tuple[int, int] = 0,
         bias: bool = True,
         *,
+        dilation: int | tuple[int, int] = 1,
         dtype: np.dtype | type = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
@@ -46,8 +48,9 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(f"{self!r}: kernel and stride must be >= 1 and padding >= 0")
+        self.dilation = pair(dilation, "dilation")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
+            raise ValueError(f"{self!r}: kernel, stride and dilation must be >= 1 and padding >= 0")
         if self.in_channels < 1 or self.out_channels < 1:
             raise ValueError(f"{self!r}: channel counts must be >= 1")
         kh, kw = self.kernel_size
@@ -63,6 +66,8 @@ class Conv2D(Layer):
             s += f", stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
         if "b" not in self.params:
             s += ", bias=False"
         return s
@@ -71,10 +76,12 @@ class Conv2D(Layer):
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise shape_error(self, f"(N, {self.in_channels}, H, W)", shape)
         N, _, H, W = shape
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if kh > H + 2 * ph or kw > W + 2 * pw:
+        (kh, kw), (ph, pw), (dh, dw) = self.kernel_size, self.padding, self.dilation
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        if span_h > H + 2 * ph or span_w > W + 2 * pw:
+            spans = f" (dilated: {span_h}x{span_w})" if (dh, dw) != (1, 1) else ""
             raise ValueError(
-                f"{self!r}: kernel {kh}x{kw} is larger than the padded input "
+                f"{self!r}: kernel {kh}x{kw}{spans} is larger than the padded input "
                 f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph},{pw})"
             )
         return (N, *self._shape((self.in_channels, H, W)).output_shape)
@@ -82,19 +89,19 @@ class Conv2D(Layer):
     def _shape(self, image_shape: tuple[int, int, int]) -> LayerShape:
         """The shape arithmetic of :func:`scratchnet.shapes.conv2d_shape` for one image."""
         return conv2d_shape(image_shape, self.out_channels, self.kernel_size, self.stride, self.padding,
-                            bias="b" in self.params)  # fmt: skip
+                            bias="b" in self.params, dilation=self.dilation)  # fmt: skip
 
     def macs(self, input_shape: Shape) -> int:
         Conv2D.check_input(self, ("N", *input_shape))
         return self._shape(tuple(input_shape)).multiplications  # the convolution's own output
 
-    _forward_op = staticmethod(conv2d_forward)  # (x, W, b, stride, padding, ws) -> (y, cache)
+    _forward_op = staticmethod(conv2d_forward)  # (x, W, b, stride, padding, ws, dilation) -> (y, cache)
     _backward_op = staticmethod(conv2d_backward)  # (dout, cache, need_dx, ws) -> (dx, dW, db)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.check_input(x.shape)
         W, b = self.params["W"], self.params.get("b")
-        y, self._cache = self._forward_op(x, W, b, self.stride, self.padding, self.workspace)
+        y, self._cache = self._forward_op(x, W, b, self.stride, self.padding, self.workspace, self.dilation)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
@@ -128,6 +135,7 @@ class ConvPool2D(Conv2D):
         Layer.__init__(fused)
         fused.in_channels, fused.out_channels = conv.in_channels, conv.out_channels
         fused.kernel_size, fused.stride, fused.padding = conv.kernel_size, conv.stride, conv.padding
+        fused.dilation = conv.dilation
         fused.params, fused.grads, fused.training = conv.params, conv.grads, conv.training
         return fused
 
@@ -149,3 +157,71 @@ class ConvPool2D(Conv2D):
         if (isinstance(Ho, int) and Ho < 2) or (isinstance(Wo, int) and Wo < 2):
             raise ValueError(f"{self!r}: convolution output {Ho}x{Wo} is too small for a 2x2 max-pool")
         return (N, C, Ho // 2, Wo // 2)
+
+
+class Conv1D(Layer):
+    r"""1-D convolution (cross-correlation) of sequences ``(N, C_in, L)``, PyTorch's ``Conv1d``.
+
+    Forward: :math:`y_{n,o,i} = b_o + \sum_{c,u} W_{o,c,u}\,\tilde x_{n,c,\,s i + d u}`
+    (:math:`\tilde x` zero-padded by ``padding`` at both ends), output length
+    :math:`L_{out} = \lfloor (L + 2p - d(k-1) - 1)/s\rfloor + 1`. It *is* the 2-D convolution of
+    the sequences seen as ``(N, C_in, 1, L)`` images with a ``1 x k`` kernel, so it runs the same
+    im2col + one GEMM ops (:mod:`scratchnet.ops.conv`) and has the same backward pass:
+    :math:`\partial L/\partial W = G^\top X`, :math:`\partial L/\partial x = \operatorname{col2im}(GW)`.
+
+    Parameters ``W`` ``(C_out, C_in, k)`` (He-normal), ``b`` ``(C_out,)`` (zeros).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, dilation: int = 1, bias: bool = True, *, dtype: np.dtype | type = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride = int(kernel_size), int(stride)
+        self.padding, self.dilation = int(padding), int(dilation)
+        if min(self.kernel_size, self.stride, self.dilation) < 1 or self.padding < 0:
+            raise ValueError(f"{self!r}: kernel, stride and dilation must be >= 1 and padding >= 0")
+        fan_in = self.in_channels * self.kernel_size
+        self.params["W"] = he_normal((self.out_channels, self.in_channels, self.kernel_size), fan_in,
+                                     make_rng(rng), dtype)  # fmt: skip
+        if bias:
+            self.params["b"] = np.zeros(self.out_channels, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        for name, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+            if getattr(self, name) != default:
+                s += f", {name}={getattr(self, name)}"
+        return s + (", bias=False" if "b" not in self.params else "")
+
+    def _shape(self, seq_shape: tuple[int, int]) -> LayerShape:
+        return conv1d_shape(seq_shape, self.out_channels, self.kernel_size, self.stride, self.padding,
+                            dilation=self.dilation, bias="b" in self.params)  # fmt: skip
+
+    def check_input(self, shape: tuple) -> tuple:
+        if len(shape) != 3 or shape[1] != self.in_channels:
+            raise shape_error(self, f"(N, {self.in_channels}, L)", shape)
+        span = self.dilation * (self.kernel_size - 1) + 1
+        if isinstance(shape[2], int) and span > shape[2] + 2 * self.padding:
+            raise ValueError(f"{self!r}: kernel spanning {span} is longer than the padded input "
+                             f"{shape[2] + 2 * self.padding} (input {shape[2]}, "
+                             f"padding {self.padding})")  # fmt: skip
+        return (shape[0], *self._shape(tuple(shape[1:])).output_shape)
+
+    def macs(self, input_shape: Shape) -> int:
+        self.check_input(("N", *input_shape))
+        return self._shape(tuple(input_shape)).multiplications
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        W, b = self.params["W"], self.params.get("b")
+        y, self._cache = conv2d_forward(x[:, :, None, :], W[:, :, None, :], b, (1, self.stride),
+                                        (0, self.padding), self.workspace, (1, self.dilation))  # fmt: skip
+        return y[:, :, 0, :]
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        dx, dw, db = conv2d_backward(dout[:, :, None, :], self._saved(), need_dx, self.workspace)
+        self._set_grad("W", dw[:, :, 0, :])
+        if db is not None:
+            self._set_grad("b", db)
+        return None if dx is None else dx[:, :, 0, :]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops._util import pair
-from ..ops.pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+from ..ops.pool import (
+    avgpool2d_backward,
+    avgpool2d_forward,
+    global_avgpool2d_backward,
+    global_avgpool2d_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
 from ..shapes import pool2d_shape
 from .base import Layer, shape_error
 
@@ -64,3 +71,23 @@ class AvgPool2D(_Pool2D):
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         cache = self._saved()
         return avgpool2d_backward(dout, cache, self.workspace) if need_dx else None
+
+
+class GlobalAvgPool2D(Layer):
+    r"""The mean of each channel: ``(N, C, H, W) -> (N, C)``, :math:`y_{n,c} = \frac{1}{HW}\sum_{h,w}
+    x_{n,c,h,w}`; backward :math:`\partial L/\partial x_{n,c,h,w} = g_{n,c}/(HW)`. What replaces
+    the flatten + large dense layer of a classifier head (no parameters, any image size)."""
+
+    def check_input(self, shape: tuple) -> tuple:
+        if len(shape) != 4:
+            raise shape_error(self, "(N, C, H, W)", shape)
+        return tuple(shape[:2])
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        y, self._cache = global_avgpool2d_forward(x)
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        cache = self._saved()
+        return global_avgpool2d_backward(dout, cache) if need_dx else None

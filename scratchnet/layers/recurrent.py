@@ -1,11 +1,12 @@
-"""``RNN``, ``LSTM`` and ``Embedding``: the layers of sequence models (math in
-:mod:`scratchnet.ops.recurrent`)."""
+"""``RNN``, ``LSTM``, ``GRU`` and ``Embedding``: the layers of sequence models (math in
+:mod:`scratchnet.ops.recurrent` and :mod:`scratchnet.ops.gru`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..ops import recurrent as ops
+from ..ops.gru import gru_backward, gru_forward
 from .base import Layer, Shape, make_rng, shape_error
 
 
@@ -142,6 +143,39 @@ class LSTM(_Recurrent):
         for k, g in (("Wx", dWx), ("Wh", dWh), ("b", db)):
             self._set_grad(k, g)
         self.state_grads = (dh0, dc0)
+        return dx if need_dx else None
+
+
+class GRU(_Recurrent):
+    r"""Gated recurrent unit over ``(N, T, D)`` inputs, PyTorch's equations and gate order
+    ``[r, z, n]``: :math:`r = \sigma(x_tW_{xr} + b_{xr} + h_{t-1}W_{hr} + b_{hr})`, :math:`z` likewise,
+    :math:`n = \tanh(x_tW_{xn} + b_{xn} + r\odot(h_{t-1}W_{hn} + b_{hn}))`, :math:`h_t = (1-z)\odot n
+    + z\odot h_{t-1}`. Backward: BPTT gate by gate (:mod:`scratchnet.ops.gru`,
+    ``docs/recurrent.md``). Parameters ``Wx`` ``(D, 3H)``, ``Wh`` ``(H, 3H)``, ``bx`` and ``bh``
+    ``(3H,)`` (zeros); initial state ``h0``, ``stateful`` and ``return_sequences`` as the LSTM's.
+    """
+
+    gates = 3
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.params["bx"] = self.params.pop("b")
+        self.params["bh"] = np.zeros_like(self.params["bx"])
+
+    def forward(self, x: np.ndarray, state: np.ndarray | None = None) -> np.ndarray:
+        self.check_input(x.shape)
+        (h0,) = self._initial_state(x, state)
+        p = self.params
+        hs, self._cache = gru_forward(x, h0, p["Wx"], p["Wh"], p["bx"], p["bh"], self.workspace)
+        if self.stateful:
+            self._carried = (hs[:, -1].copy(),)
+        return self._output(hs)
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        dx, dh0, dWx, dWh, dbx, dbh = gru_backward(*self._upstream(dout), self._saved(), self.workspace)
+        for k, g in (("Wx", dWx), ("Wh", dWh), ("bx", dbx), ("bh", dbh)):
+            self._set_grad(k, g)
+        self.state_grads = (dh0,)
         return dx if need_dx else None
 
 

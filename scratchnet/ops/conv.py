@@ -5,13 +5,16 @@ Conventions (the public layout is NCHW):
 * ``x``: input, logical shape ``(N, C_in, H, W)``
 * ``w``: weights, ``(C_out, C_in, kH, kW)`` (PyTorch's layout)
 * ``b``: bias, ``(C_out,)`` or ``None``
-* stride ``s`` and zero padding ``p`` per spatial axis;
-  :math:`H_{out} = \lfloor (H + 2p_h - k_H)/s_h \rfloor + 1` (same for ``W``).
+* stride ``s``, zero padding ``p`` and dilation ``d`` per spatial axis;
+  :math:`H_{out} = \lfloor (H + 2p_h - d_h(k_H - 1) - 1)/s_h \rfloor + 1` (same for ``W``).
 
 Forward (no kernel flip):
 
 .. math::
-    y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\, \tilde x_{n,c,\, s_h i+u,\, s_w j+v}
+    y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\, \tilde x_{n,c,\, s_h i+d_h u,\, s_w j+d_w v}
+
+(dilation :math:`d` spreads the kernel's taps :math:`d` pixels apart: a :math:`k\times k` kernel
+then sees a :math:`d(k-1)+1` wide window with the same number of weights).
 
 where :math:`\tilde x` is the zero-padded input. Put every receptive field in a row of
 :math:`X \in \mathbb{R}^{M \times K}` (:math:`M = N H_{out} W_{out}` output positions,
@@ -65,6 +68,11 @@ from .workspace import Workspace, scratch
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
 
 
+def dilated(kernel: int, dilation: int) -> int:
+    """The span of a dilated kernel: ``d (k - 1) + 1`` input pixels."""
+    return dilation * (kernel - 1) + 1
+
+
 class ConvCache(NamedTuple):
     """What the convolution backward pass needs from the forward pass.
 
@@ -81,6 +89,7 @@ class ConvCache(NamedTuple):
     padding: tuple[int, int]
     out_hw: tuple[int, int]  # the convolution's own output size
     phases: int = 1  # 2: rows grouped by 2x2 pooling-window element (see im2col)
+    dilation: tuple[int, int] = (1, 1)
 
 
 def uses_kmajor(in_channels: int) -> bool:
@@ -120,6 +129,7 @@ def im2col(
     ones: bool = False,
     phases: int = 1,
     ws: Workspace | None = None,
+    dilation: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
     """Receptive fields of ``x`` as the rows (or columns) of a matrix.
 
@@ -133,26 +143,28 @@ def im2col(
             out).
         ws: the calling layer's workspace; the result then lives in it (key ``"cols"`` or
             ``"rows"``) and is overwritten by the next call.
+        dilation: the distance between a kernel's taps (1: adjacent pixels).
     Returns:
         Row-major: ``X`` of shape ``(M, kH*kW*C [+1])``; row ``(n, i, j)`` (for ``phases=1``)
-        holds ``xpad[n, c, sh*i + u, sw*j + v]`` at column ``(u*kW + v)*C + c``. K-major: its
-        transpose, with the ``K`` axis ordered ``(c*kH + u)*kW + v``.
+        holds ``xpad[n, c, sh*i + dh*u, sw*j + dw*v]`` at column ``(u*kW + v)*C + c``. K-major:
+        its transpose, with the ``K`` axis ordered ``(c*kH + u)*kW + v``.
     """
-    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     N, C, H, W = x.shape
     P = phases
-    Hg, Wg = pooled_grid((conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)), P)
+    out_hw = conv_output_size(H, dilated(kh, dh), sh, ph), conv_output_size(W, dilated(kw, dw), sw, pw)
+    Hg, Wg = pooled_grid(out_hw, P)
     K, M = C * kh * kw, P * P * N * Hg * Wg
     xp = _padded(x, ph, pw, channels_last=not kmajor, ws=ws)
     s = xp.strides
     if kmajor:  # xp is (N, C, Hp, Wp); view (C, kh, kw, P, P, N, Hg, Wg)
         shape = (C, kh, kw, P, P, N, Hg, Wg)
-        strides = (s[1], s[2], s[3], sh * s[2], sw * s[3], s[0], P * sh * s[2], P * sw * s[3])
+        strides = (s[1], dh * s[2], dw * s[3], sh * s[2], sw * s[3], s[0], P * sh * s[2], P * sw * s[3])
         out = scratch(ws, "cols", (K + ones, M), x.dtype)
         target = out[:K]
     else:  # xp is (N, Hp, Wp, C); view (P, P, N, Hg, Wg, kh, kw, C)
         shape = (P, P, N, Hg, Wg, kh, kw, C)
-        strides = (sh * s[1], sw * s[2], s[0], P * sh * s[1], P * sw * s[2], s[1], s[2], s[3])
+        strides = (sh * s[1], sw * s[2], s[0], P * sh * s[1], P * sw * s[2], dh * s[1], dw * s[2], s[3])
         # zero columns pad the width to a multiple of 8: BLAS runs the weight-gradient GEMM
         # (a reduction over M) markedly faster then; they are zeroed once, never written
         out = scratch(ws, "rows", (M, row_width(K, ones)), x.dtype, init="zeros-once")
@@ -176,6 +188,7 @@ def col2im(
     *,
     out_hw: tuple[int, int] | None = None,
     out: np.ndarray | None = None,
+    dilation: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
     """Adjoint of :func:`im2col` (``phases=1``, no ones column): scatter-add rows onto pixels.
 
@@ -189,18 +202,19 @@ def col2im(
     Returns:
         ``dx`` with logical shape ``x_shape``, channels-last in memory (a view of ``out``).
     """
-    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     N, C, H, W = x_shape
-    Ho, Wo = out_hw or (conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
+    Ho, Wo = out_hw or (conv_output_size(H, dilated(kh, dh), sh, ph),
+                        conv_output_size(W, dilated(kw, dw), sw, pw))  # fmt: skip
     dx = np.zeros((N, H, W, C), dtype=drows.dtype) if out is None else out
     per_offset = drows.reshape((N, Ho, Wo, C, kh, kw) if kmajor else (N, Ho, Wo, kh, kw, C))
     for u in range(kh):
-        i0, i1 = _inside(H, Ho, u, sh, ph)
+        i0, i1 = _inside(H, Ho, dh * u, sh, ph)
         for v in range(kw):
-            j0, j1 = _inside(W, Wo, v, sw, pw)
+            j0, j1 = _inside(W, Wo, dw * v, sw, pw)
             if i0 == i1 or j0 == j1:
                 continue  # this kernel offset only ever reads padding
-            h0, w0 = sh * i0 + u - ph, sw * j0 + v - pw
+            h0, w0 = sh * i0 + dh * u - ph, sw * j0 + dw * v - pw
             pixels = dx[:, h0 : h0 + sh * (i1 - i0 - 1) + 1 : sh, w0 : w0 + sw * (j1 - j0 - 1) + 1 : sw]
             pixels += per_offset[:, i0:i1, j0:j1, :, u, v] if kmajor else per_offset[:, i0:i1, j0:j1, u, v]
     return dx.transpose(0, 3, 1, 2)
@@ -243,19 +257,22 @@ def conv_rows(
     phases: int,
     ws: Workspace | None,
     output: bool,
+    dilation: tuple[int, int] = (1, 1),
 ) -> tuple[np.ndarray, ConvCache]:
     """The convolution as one GEMM: ``Y = [X 1] [W b]^T`` of shape ``(M, C_out)``, rows in the
     order of :func:`im2col` with ``phases``. ``output``: ``Y`` is returned to the op's caller."""
     _, C, H, W = x.shape
     Co, _, kh, kw = w.shape
-    out_hw = conv_output_size(H, kh, stride[0], padding[0]), conv_output_size(W, kw, stride[1], padding[1])
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    out_hw = conv_output_size(H, dilated(kh, dh), sh, ph), conv_output_size(W, dilated(kw, dw), sw, pw)
     kmajor = uses_kmajor(C)
-    cols = im2col(x, (kh, kw), stride, padding, kmajor=kmajor, ones=b is not None, phases=phases, ws=ws)
+    cols = im2col(x, (kh, kw), stride, padding, kmajor=kmajor, ones=b is not None, phases=phases, ws=ws,
+                  dilation=dilation)  # fmt: skip
     wm = weight_matrix(w, b, kmajor, cols.shape[0] if kmajor else cols.shape[1])
     M = cols.shape[1] if kmajor else cols.shape[0]
     y = scratch(ws, "y_rows", (M, Co), np.result_type(cols, wm), output=output)
     np.matmul(cols.T if kmajor else cols, wm.T, out=y)  # (M, C_out): the whole batch in one GEMM
-    return y, ConvCache(x.shape, cols, kmajor, w, b is not None, stride, padding, out_hw, phases)
+    return y, ConvCache(x.shape, cols, kmajor, w, b is not None, stride, padding, out_hw, phases, dilation)
 
 
 def conv2d_forward(
@@ -265,19 +282,22 @@ def conv2d_forward(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     ws: Workspace | None = None,
+    dilation: int | tuple[int, int] = 1,
 ) -> tuple[np.ndarray, ConvCache]:
-    """Convolution forward pass (cross-correlation, zero padding).
+    """Convolution forward pass (cross-correlation, zero padding, optional dilation).
 
     Args:
         x: input, logical shape ``(N, C_in, H, W)``, any memory layout.
         w: weights, shape ``(C_out, C_in, kH, kW)``.
         b: bias, shape ``(C_out,)``, or ``None``.
         ws: the calling layer's workspace (see :mod:`scratchnet.ops.workspace`).
+        dilation: distance between the kernel's taps.
     Returns:
         ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` and is
         channels-last in memory.
     """
-    y, cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 1, ws, output=True)
+    y, cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 1, ws, output=True,
+                         dilation=pair(dilation, "dilation"))  # fmt: skip
     Ho, Wo = cache.out_hw
     return y.reshape(x.shape[0], Ho, Wo, w.shape[0]).transpose(0, 3, 1, 2), cache
 
@@ -308,7 +328,7 @@ def conv_rows_backward(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Backward pass of :func:`conv_rows` from ``g = dL/dY`` (``(M, C_out)``, rows in the
     cache's order): ``(dx, dw, db)``."""
-    x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, phases = cache
+    x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, phases, dilation = cache
     Co, Ci, kh, kw = w.shape
     K = Ci * kh * kw
     dwm = weight_gradient(g, cols, kmajor)
@@ -331,7 +351,7 @@ def conv_rows_backward(
         for sl in batch_chunks(N, covered_hw[0] * covered_hw[1] * K * dx_nhwc.itemsize, target=1 << 21):
             drows = g_by_image[sl].reshape(-1, Co) @ wk  # reshape: free for one phase, a gather for 2
             col2im(drows, (sl.stop - sl.start, Ci, H, W), (kh, kw), stride, padding, kmajor,
-                   out_hw=covered_hw, out=dx_nhwc[sl])  # fmt: skip
+                   out_hw=covered_hw, out=dx_nhwc[sl], dilation=dilation)  # fmt: skip
         dx = dx_nhwc.transpose(0, 3, 1, 2)
     return dx, np.ascontiguousarray(dw), db
 

@@ -49,6 +49,7 @@ def convpool2d_forward(
     stride: int | tuple[int, int] = 1,
     padding: int | tuple[int, int] = 0,
     ws: Workspace | None = None,
+    dilation: int | tuple[int, int] = 1,
 ) -> tuple[np.ndarray, ConvPoolCache]:
     """``maxpool2d(conv2d(x, w, b, stride, padding), 2)`` in one pass.
 
@@ -61,7 +62,8 @@ def convpool2d_forward(
         ``(z, cache)``; ``z`` has logical shape ``(N, C_out, H_out // 2, W_out // 2)`` and is
         channels-last in memory.
     """
-    y, conv_cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 2, ws, output=False)
+    y, conv_cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 2, ws, output=False,
+                              dilation=pair(dilation, "dilation"))  # fmt: skip
     Co = w.shape[0]
     a, b_, c, d = y.reshape(4, -1, Co)  # the four window elements, contiguous blocks
     pooled = scratch(ws, "pooled", a.shape, y.dtype, output=True)

@@ -24,6 +24,15 @@ Binary cross-entropy on logits :math:`z` with targets :math:`t\in[0,1]`, mean ov
 Mean squared error, mean over all :math:`M` elements:
 :math:`L = \frac1M\sum (\hat y - t)^2`, :math:`\partial L/\partial \hat y = 2(\hat y - t)/M`.
 
+Multiclass hinge (the SVM loss of the courses), margin :math:`\Delta`, mean over the batch:
+
+.. math::
+    L = \frac1N\sum_n\sum_{j\ne y_n}\max(0,\ s_{nj} - s_{ny_n} + \Delta),\qquad
+    \frac{\partial L}{\partial s_{nj}} = \frac{[m_{nj} > 0]}{N}\ (j \ne y_n),\quad
+    \frac{\partial L}{\partial s_{ny_n}} = -\frac1N\sum_{j\ne y_n}[m_{nj} > 0]
+
+with :math:`m_{nj} = s_{nj} - s_{ny_n} + \Delta` (a subgradient: 0 where :math:`m = 0`).
+
 Derivations: ``docs/losses.md``.
 """
 
@@ -89,3 +98,25 @@ def mse_backward(cache: tuple) -> np.ndarray:
     """``d pred = 2 (pred - targets) / M``."""
     (diff,) = cache
     return diff * np.asarray(2.0 / diff.size, dtype=diff.dtype)
+
+
+def multiclass_hinge_forward(scores: np.ndarray, labels: np.ndarray, margin: float = 1.0
+                             ) -> tuple[np.ndarray, tuple]:  # fmt: skip
+    """Mean over the batch of ``sum_{j != y} max(0, s_j - s_y + margin)``; the cache is the mask of
+    the active margins (the correct class excluded)."""
+    N = scores.shape[0]
+    rows = np.arange(N)
+    m = scores - scores[rows, labels][:, None] + np.asarray(margin, dtype=scores.dtype)
+    m[rows, labels] = 0
+    active = m > 0
+    return np.sum(m, where=active) / N, (active, labels, scores.dtype)
+
+
+def multiclass_hinge_backward(cache: tuple) -> np.ndarray:
+    """``1/N`` for each active margin, ``-count/N`` for the correct class of the row."""
+    active, labels, dtype = cache
+    N = active.shape[0]
+    d = active.astype(dtype)
+    d[np.arange(N), labels] = -active.sum(axis=1)
+    d /= np.asarray(N, dtype=dtype)
+    return d

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import channel_sum, is_channels_last, stored_channels_last
+from ._util import channel_sum, is_channels_last, nhwc, stored_channels_last
 from .workspace import Workspace, scratch
 
 
@@ -124,3 +124,110 @@ def batchnorm2d_backward(
     )
     dx -= _bc((scale * dbeta / m).astype(dt, copy=False))
     return dx, dgamma, dbeta
+
+
+# --- normalisation over the features of each sample ----------------------------------------------
+class GroupStatsCache(NamedTuple):
+    """What the backward pass of layer or group normalisation needs: the normalised input in the
+    grouped view (``(R, M)`` rows for layer norm; ``(N, G, Cg, S)`` or ``(N, S, G, Cg)`` for group
+    norm), the inverse standard deviations broadcastable against it, and ``gamma`` in that view."""
+
+    xhat: np.ndarray
+    inv_std: np.ndarray
+    gamma: np.ndarray
+    reduce: tuple[int, ...]  # the axes a mean is taken over
+    shape: tuple[int, ...]  # the input's logical shape
+    channels_last: bool
+
+
+def _normalise(v: np.ndarray, reduce: tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """``((v - mean) * inv_std, inv_std)`` over the axes ``reduce`` (biased variance, PyTorch's)."""
+    mean = v.mean(axis=reduce, keepdims=True)
+    centered = v - mean
+    inv_std = 1.0 / np.sqrt(np.mean(centered * centered, axis=reduce, keepdims=True) + np.asarray(eps, v.dtype))
+    return centered * inv_std, inv_std.astype(v.dtype, copy=False)
+
+
+def _normalised_backward(g: np.ndarray, cache: GroupStatsCache) -> np.ndarray:
+    r"""``dx`` of :math:`y = \gamma\hat x + \beta` with :math:`\hat x` normalised over ``reduce``:
+    with :math:`\hat g = \gamma g` and means over the :math:`M` values of each group,
+    :math:`\partial L/\partial x = \sigma^{-1}(\hat g - \overline{\hat g} - \hat x\,\overline{\hat g\hat x})`
+    (the batch-norm formula, per sample or group instead of per channel)."""
+    gh = g * cache.gamma
+    mean_g = gh.mean(axis=cache.reduce, keepdims=True)
+    mean_gx = np.mean(gh * cache.xhat, axis=cache.reduce, keepdims=True)
+    return cache.inv_std * (gh - mean_g - cache.xhat * mean_gx)
+
+
+def layernorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, GroupStatsCache]:
+    r"""Layer normalisation over the trailing ``gamma.ndim`` axes of ``x`` (``LayerNorm``).
+
+    Each sample (each position of the leading axes) is normalised over its :math:`M` trailing
+    values: :math:`\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}`, :math:`y = \gamma\odot\hat x +
+    \beta` with :math:`\gamma, \beta` of the trailing shape. Returns ``(y, cache)``."""
+    M = gamma.size
+    rows = np.ascontiguousarray(x).reshape(-1, M)
+    xhat, inv_std = _normalise(rows, (1,), eps)
+    g = gamma.reshape(1, M).astype(x.dtype, copy=False)
+    y = xhat * g + beta.reshape(1, M).astype(x.dtype, copy=False)
+    return y.reshape(x.shape), GroupStatsCache(xhat, inv_std, g, (1,), x.shape, False)
+
+
+def layernorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(dx, dgamma, dbeta)``: :math:`\partial L/\partial\beta = \sum_r g_r`,
+    :math:`\partial L/\partial\gamma = \sum_r g_r\odot\hat x_r` (sums over the leading positions
+    :math:`r`), and ``dx`` by :func:`_normalised_backward`."""
+    M = cache.gamma.size
+    g = np.ascontiguousarray(dout).reshape(-1, M)
+    dgamma = np.sum(g * cache.xhat, axis=0)
+    dbeta = g.sum(axis=0)
+    return _normalised_backward(g, cache).reshape(cache.shape), dgamma, dbeta
+
+
+def _group_view(x: np.ndarray, groups: int, channels_last: bool | None = None
+                ) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...], bool]:  # fmt: skip
+    """``x`` (NCHW logical) as a 4-D view with the channels split into ``groups``: ``(N, G, Cg, HW)``
+    for NCHW memory, ``(N, HW, G, Cg)`` for channels-last (no copy when ``x`` is stored so; a copy
+    into the asked layout otherwise); the axes a group's mean is taken over, and the shape
+    ``gamma`` takes in that view."""
+    N, C, H, W = x.shape
+    if channels_last is None:
+        channels_last = stored_channels_last(x)
+    Cg = C // groups
+    if channels_last:
+        return nhwc(x).reshape(N, H * W, groups, Cg), (1, 3), (1, 1, groups, Cg), True
+    return np.ascontiguousarray(x).reshape(N, groups, Cg, H * W), (2, 3), (1, groups, Cg, 1), False
+
+
+def groupnorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, groups: int, eps: float = 1e-5
+) -> tuple[np.ndarray, GroupStatsCache]:
+    r"""Group normalisation of ``(N, C, H, W)`` (``GroupNorm``): the channels are split into
+    ``groups`` groups of :math:`C/G`; each sample's group is normalised over its
+    :math:`M = (C/G)HW` values, then scaled and shifted per channel, :math:`y_{nchw} =
+    \gamma_c\hat x_{nchw} + \beta_c`. The output keeps the input's memory layout."""
+    v, reduce, pshape, cl = _group_view(x, groups)
+    xhat, inv_std = _normalise(v, reduce, eps)
+    g = gamma.astype(x.dtype, copy=False).reshape(pshape)
+    y = xhat * g + beta.astype(x.dtype, copy=False).reshape(pshape)
+    return _ungroup(y, x.shape, cl), GroupStatsCache(xhat, inv_std, g, reduce, x.shape, cl)
+
+
+def _ungroup(v: np.ndarray, shape: tuple[int, ...], channels_last: bool) -> np.ndarray:
+    """A grouped view back to the logical NCHW ``shape`` (channels-last memory stays so)."""
+    N, C, H, W = shape
+    return v.reshape(N, H, W, C).transpose(0, 3, 1, 2) if channels_last else v.reshape(shape)
+
+
+def groupnorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(dx, dgamma, dbeta)``: :math:`\partial L/\partial\beta_c = \sum_{n,h,w} g`,
+    :math:`\partial L/\partial\gamma_c = \sum_{n,h,w} g\,\hat x`; ``dx`` by
+    :func:`_normalised_backward` within each sample's group."""
+    groups = cache.gamma.shape[2] if cache.channels_last else cache.gamma.shape[1]
+    g, _, _, _ = _group_view(dout, groups, cache.channels_last)  # in the forward's layout
+    param_axes = (0, 1) if cache.channels_last else (0, 3)
+    dgamma = np.sum(g * cache.xhat, axis=param_axes).reshape(-1)
+    dbeta = g.sum(axis=param_axes).reshape(-1)
+    return _ungroup(_normalised_backward(g, cache), cache.shape, cache.channels_last), dgamma, dbeta

@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import batch_chunks, conv_output_size, is_channels_last, pair
+from ._util import batch_chunks, conv_output_size, is_channels_last, nhwc, pair, stored_channels_last
 from .tournament import Winners, tournament_backward, tournament_forward
 from .workspace import Workspace, scratch
 
@@ -246,3 +246,23 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
         else:
             dxv[...] = share
     return dx
+
+
+def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[tuple[int, ...], bool]]:
+    r"""Global average pooling :math:`y_{n,c} = \frac{1}{HW}\sum_{h,w} x_{n,c,h,w}`: ``(N, C, H, W)``
+    to ``(N, C)``. For channels-last memory the mean runs over the contiguous ``(N, HW, C)`` view.
+    Returns ``(y, cache)``."""
+    N, C, H, W = x.shape
+    cl = stored_channels_last(x)
+    rows = nhwc(x).reshape(N, H * W, C) if cl else x.reshape(N, C, H * W)
+    return rows.mean(axis=1 if cl else 2), (x.shape, cl)
+
+
+def global_avgpool2d_backward(dout: np.ndarray, cache: tuple[tuple[int, ...], bool]) -> np.ndarray:
+    r""":math:`\partial L/\partial x_{n,c,h,w} = \frac{1}{HW}\,\partial L/\partial y_{n,c}`: every pixel of a
+    channel gets the same share. Returned in the input's memory layout."""
+    (N, C, H, W), cl = cache
+    share = dout * np.asarray(1.0 / (H * W), dtype=dout.dtype)
+    if cl:
+        return np.broadcast_to(share[:, None, None, :], (N, H, W, C)).copy().transpose(0, 3, 1, 2)
+    return np.broadcast_to(share[:, :, None, None], (N, C, H, W)).copy()

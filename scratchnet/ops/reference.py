@@ -13,34 +13,43 @@ import numpy as np
 from ._util import conv_output_size, pad2d, pair
 
 
-def _conv_geometry(x: np.ndarray, w: np.ndarray, stride, padding):
-    (sh, sw), (ph, pw) = pair(stride, "stride"), pair(padding, "padding")
+def _conv_geometry(x: np.ndarray, w: np.ndarray, stride, padding, dilation=1):
+    (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     _, _, H, W = x.shape
     _, _, kh, kw = w.shape
-    return (sh, sw), (ph, pw), (kh, kw), (conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw))
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    out = conv_output_size(H, span_h, sh, ph), conv_output_size(W, span_w, sw, pw)
+    return (sh, sw), (ph, pw), (dh, dw), (span_h, span_w), out
 
 
-def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0) -> np.ndarray:
-    """``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * xpad[n, c, sh*i+u, sw*j+v]``."""
-    (sh, sw), (ph, pw), (kh, kw), (Ho, Wo) = _conv_geometry(x, w, stride, padding)
+def _receptive_field(n: int, i: int, j: int, stride, dilation, span) -> tuple:
+    """The index of the taps of output ``(i, j)`` of image ``n`` in the padded input."""
+    (sh, sw), (dh, dw), (span_h, span_w) = stride, dilation, span
+    return (n, slice(None), slice(sh * i, sh * i + span_h, dh), slice(sw * j, sw * j + span_w, dw))
+
+
+def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0,
+                 dilation=1) -> np.ndarray:  # fmt: skip
+    """``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * xpad[n, c, sh*i+dh*u, sw*j+dw*v]``."""
+    st, (ph, pw), dil, span, (Ho, Wo) = _conv_geometry(x, w, stride, padding, dilation)
     xp = pad2d(x, ph, pw)
     y = np.zeros((x.shape[0], w.shape[0], Ho, Wo), dtype=np.result_type(x, w))
     for n in range(x.shape[0]):
         for o in range(w.shape[0]):
             for i in range(Ho):
                 for j in range(Wo):
-                    patch = xp[n, :, sh * i : sh * i + kh, sw * j : sw * j + kw]
+                    patch = xp[_receptive_field(n, i, j, st, dil, span)]
                     y[n, o, i, j] = np.sum(patch * w[o]) + (0 if b is None else b[o])
     return y
 
 
 def conv2d_backward_naive(
-    dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, padding=0
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, padding=0, dilation=1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dx, dw, db)`` by the chain rule, one output element at a time: each ``dout[n,o,i,j]``
     adds ``dout * w[o]`` to its receptive field of ``dxpad`` and ``dout * patch`` to ``dw[o]``;
     ``db[o]`` sums ``dout[:, o]``. The padded border of ``dxpad`` is dropped at the end."""
-    (sh, sw), (ph, pw), (kh, kw), (Ho, Wo) = _conv_geometry(x, w, stride, padding)
+    st, (ph, pw), dil, span, (Ho, Wo) = _conv_geometry(x, w, stride, padding, dilation)
     xp = pad2d(x, ph, pw)
     dxp = np.zeros(xp.shape, dtype=np.result_type(dout, w))
     dw = np.zeros(w.shape, dtype=dxp.dtype)
@@ -48,7 +57,7 @@ def conv2d_backward_naive(
         for o in range(w.shape[0]):
             for i in range(Ho):
                 for j in range(Wo):
-                    window = (n, slice(None), slice(sh * i, sh * i + kh), slice(sw * j, sw * j + kw))
+                    window = _receptive_field(n, i, j, st, dil, span)
                     dxp[window] += dout[n, o, i, j] * w[o]
                     dw[o] += dout[n, o, i, j] * xp[window]
     H, W = x.shape[2:]
@@ -95,14 +104,15 @@ def pool2d_backward_naive(
     return dx
 
 
-def convpool2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0) -> np.ndarray:
+def convpool2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0,
+                     dilation=1) -> np.ndarray:  # fmt: skip
     """``maxpool2d(conv2d(x), 2)`` from the two loop versions."""
-    return pool2d_naive(conv2d_naive(x, w, b, stride, padding), 2)
+    return pool2d_naive(conv2d_naive(x, w, b, stride, padding, dilation), 2)
 
 
 def convpool2d_backward_naive(
-    dout: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0
+    dout: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0, dilation=1
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The chain rule through the two loop versions: pool backward, then conv backward."""
-    y = conv2d_naive(x, w, b, stride, padding)
-    return conv2d_backward_naive(pool2d_backward_naive(dout, y, 2), x, w, stride, padding)
+    y = conv2d_naive(x, w, b, stride, padding, dilation)
+    return conv2d_backward_naive(pool2d_backward_naive(dout, y, 2), x, w, stride, padding, dilation)
