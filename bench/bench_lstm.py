@@ -1,11 +1,12 @@
-"""scratchnet's LSTM vs ``torch.nn.LSTM`` (CPU), training steps side by side, 1 and 2 threads.
+"""scratchnet's LSTM and GRU vs ``torch.nn.LSTM`` / ``torch.nn.GRU`` (CPU), training steps side by
+side, 1 and 2 threads.
 
     python bench/bench_lstm.py                 # writes bench/RESULTS-lstm.{json,md}
-    python bench/bench_lstm.py --threads 2 --rounds 4 --no-write
+    python bench/bench_lstm.py --threads 2 --rounds 4 --no-write --models gru-rows
 
-Two shapes: the sequential-MNIST model (``lstm-rows``: 28 steps of 28 values, H = 128, batch 128,
-last hidden state -> dense(10)) and the character model (``char-lstm``: embedding(64), H = 512,
-T = 128, batch 64, every position -> dense(65)). Each model is built with ``scratchnet.zoo`` and
+Shapes: the sequential-MNIST models (``lstm-rows``, ``gru-rows``: 28 steps of 28 values, H = 128,
+batch 128, last hidden state -> dense(10)) and the character model (``char-lstm``: embedding(64),
+H = 512, T = 128, batch 64, every position -> dense(65)). Each model is built with ``scratchnet.zoo`` and
 mirrored layer by layer in torch with the same weights (``torch_mirror.py``); steps (forward,
 cross-entropy, backward, Adam) alternate in blocks between the two frameworks in one worker
 process per thread count (``timing.py``). Inputs are random (an LSTM's cost does not depend on
@@ -21,8 +22,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SHAPES = {
-    "lstm-rows": dict(in_shape=(1, 28, 28), num_classes=10, batch=128),
-    "char-lstm": dict(in_shape=(128,), num_classes=65, batch=64),
+    "lstm-rows": dict(in_shape=(1, 28, 28), num_classes=10, batch=128, label="T=28, D=28, H=128, batch 128"),
+    "gru-rows": dict(in_shape=(1, 28, 28), num_classes=10, batch=128, label="T=28, D=28, H=128, batch 128"),
+    "char-lstm": dict(in_shape=(128,), num_classes=65, batch=64, label="T=128, D=64, H=512, batch 64"),
 }
 
 
@@ -56,7 +58,7 @@ def worker(model_name: str, threads: int, rounds: int, block: int, warmup: int) 
 
 def markdown(runs: list[dict]) -> str:
     lines = [
-        "# Benchmark: LSTM training step, scratchnet vs torch.nn.LSTM (CPU)",
+        "# Benchmark: recurrent training steps, scratchnet vs torch.nn.LSTM / torch.nn.GRU (CPU)",
         "",
         "Adam, float32, random inputs; alternating blocks of steps in one process per thread count.",
         "Ratio = scratchnet / PyTorch step time (lower is better for scratchnet).",
@@ -67,7 +69,7 @@ def markdown(runs: list[dict]) -> str:
     ]
     for r in runs:
         s, p = r["scratchnet"]["step_ms_median"], r["torch"]["step_ms_median"]
-        shape = "T=28, D=28, H=128, batch 128" if r["model"] == "lstm-rows" else "T=128, D=64, H=512, batch 64"
+        shape = SHAPES[r["model"]]["label"]
         lines.append(f"| {r['model']} | {shape} | {r['threads']} | {s:.1f} | {p:.1f} | **{s / p:.2f}** |")
     for r in runs:
         lines += ["", f"## Profile: {r['model']}, {r['threads']} thread(s) (forward + backward per layer)", "",
@@ -89,13 +91,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--block", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--models", nargs="+", choices=list(SHAPES), default=list(SHAPES))
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from bench_reference import run_worker_script
 
     runs = []
-    for model in SHAPES:
+    for model in args.models:
         for t in args.threads:
             print(f"{model}, {t} thread(s) ...", file=sys.stderr)
             settings = [str(args.rounds), str(args.block), str(args.warmup)]

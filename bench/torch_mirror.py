@@ -29,14 +29,36 @@ def torch_layers(layer: Any) -> list[Any]:
             if "b" in layer.params:
                 lin.bias.copy_(torch.from_numpy(layer.params["b"]))
         return [lin]
-    if kind == "BatchNorm2D":
-        bn = nn.BatchNorm2d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
+    if kind in ("BatchNorm2D", "BatchNorm1D", "LayerNorm", "GroupNorm"):
+        if kind == "LayerNorm":
+            norm = nn.LayerNorm(layer.normalized_shape, eps=layer.eps)
+        elif kind == "GroupNorm":
+            norm = nn.GroupNorm(layer.num_groups, layer.num_channels, eps=layer.eps)
+        else:
+            batchnorm = nn.BatchNorm2d if kind == "BatchNorm2D" else nn.BatchNorm1d
+            norm = batchnorm(layer.num_features, eps=layer.eps, momentum=layer.momentum)
         with torch.no_grad():
-            bn.weight.copy_(torch.from_numpy(layer.params["gamma"]))
-            bn.bias.copy_(torch.from_numpy(layer.params["beta"]))
-        return [bn]
-    if kind in ("LSTM", "RNN"):
+            norm.weight.copy_(torch.from_numpy(layer.params["gamma"]))
+            norm.bias.copy_(torch.from_numpy(layer.params["beta"]))
+        return [norm]
+    if kind == "Conv1D":
+        conv = nn.Conv1d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+                         layer.dilation, bias="b" in layer.params)  # fmt: skip
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["W"])))
+            if "b" in layer.params:
+                conv.bias.copy_(torch.from_numpy(layer.params["b"]))
+        return [conv]
+    if kind in ("LSTM", "RNN", "GRU"):
         return [_torch_module_classes()[0](layer)]
+    if kind == "Residual":
+        return [_torch_module_classes()[2](layer)]
+    if kind == "GlobalAvgPool2D":
+        return [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if kind == "GELU":
+        return [nn.GELU(approximate=layer.approximate)]
+    if kind == "ELU":
+        return [nn.ELU(layer.alpha)]
     if kind == "Embedding":
         emb = nn.Embedding(layer.vocab, layer.dim)
         with torch.no_grad():
@@ -53,6 +75,7 @@ def torch_layers(layer: Any) -> list[Any]:
         "Flatten": nn.Flatten,
         "Tanh": nn.Tanh,
         "Sigmoid": nn.Sigmoid,
+        "SiLU": nn.SiLU,
         "Identity": nn.Identity,
     }
     if kind in simple:
@@ -61,23 +84,29 @@ def torch_layers(layer: Any) -> list[Any]:
 
 
 @functools.cache
-def _torch_module_classes() -> tuple[type, type]:
-    """The two torch modules torch lacks, defined once (torch is imported only when needed)."""
+def _torch_module_classes() -> tuple[type, type, type]:
+    """The torch modules torch lacks, defined once (torch is imported only when needed)."""
     import torch
 
     class Recurrent(torch.nn.Module):
-        """``torch.nn.LSTM``/``RNN`` (batch first) returning all outputs or the last one, like ours."""
+        """``torch.nn.LSTM``/``GRU``/``RNN`` (batch first) returning all outputs or the last one,
+        like ours."""
 
         def __init__(self, layer: Any) -> None:
             super().__init__()
-            kind = torch.nn.LSTM if type(layer).__name__ == "LSTM" else torch.nn.RNN
+            name = type(layer).__name__
+            kind = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}.get(name, torch.nn.RNN)
             self.rnn = kind(layer.input_size, layer.hidden_size, batch_first=True)
             self.return_sequences = layer.return_sequences
+            p = layer.params
             with torch.no_grad():
-                self.rnn.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["Wx"].T)))
-                self.rnn.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["Wh"].T)))
-                self.rnn.bias_ih_l0.copy_(torch.from_numpy(layer.params["b"]))
-                self.rnn.bias_hh_l0.zero_()
+                self.rnn.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(p["Wx"].T)))
+                self.rnn.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(p["Wh"].T)))
+                self.rnn.bias_ih_l0.copy_(torch.from_numpy(p["bx"] if name == "GRU" else p["b"]))
+                if name == "GRU":
+                    self.rnn.bias_hh_l0.copy_(torch.from_numpy(p["bh"]))
+                else:
+                    self.rnn.bias_hh_l0.zero_()
 
         def forward(self, x: Any) -> Any:
             out, _ = self.rnn(x)
@@ -91,11 +120,27 @@ def _torch_module_classes() -> tuple[type, type]:
         def forward(self, x: Any) -> Any:
             return x.reshape(x.shape[0], *self.shape)
 
-    return Recurrent, Reshape
+    class Residual(torch.nn.Module):
+        """``x + block(x)``, the block mirrored layer by layer."""
+
+        def __init__(self, layer: Any) -> None:
+            super().__init__()
+            self.block = mirror(layer.block)
+
+        def forward(self, x: Any) -> Any:
+            return x + self.block(x)
+
+    return Recurrent, Reshape, Residual
 
 
 def mirror(model: Any) -> Any:
-    """``torch.nn.Sequential`` equivalent to the scratchnet ``model``."""
+    """``torch.nn.Sequential`` equivalent to the scratchnet ``model`` (or single layer); nested
+    ``Sequential``s are flattened, residual blocks kept."""
     import torch
 
-    return torch.nn.Sequential(*(m for layer in model.modules() for m in torch_layers(layer)))
+    def leaves(m: Any) -> list[Any]:
+        if type(m).__name__ == "Residual":
+            return [m]
+        return [x for layer in m.layers for x in leaves(layer)] if hasattr(m, "layers") else [m]
+
+    return torch.nn.Sequential(*(t for layer in leaves(model) for t in torch_layers(layer)))

@@ -70,18 +70,28 @@ class Evaluation(Callback):
 
 
 class EarlyStopping(Callback):
-    """Tracks the epoch with the best validation accuracy (``trainer.best``); with
-    ``patience > 0`` it keeps a copy of that epoch's weights, stops training after ``patience``
-    epochs without improvement, and restores the best weights at the end. The state lives on the
-    trainer (``best``, ``best_state``, ``stopped_early``) so that checkpoints carry it."""
+    """Tracks the epoch with the best validation accuracy (``trainer.best``; for a regression,
+    which has no accuracy, the lowest validation loss); with ``patience > 0`` it keeps a copy of
+    that epoch's weights, stops training after ``patience`` epochs without improvement, and
+    restores the best weights at the end. The state lives on the trainer (``best``,
+    ``best_state``, ``stopped_early``) so that checkpoints carry it."""
 
     def __init__(self, patience: int = 0) -> None:
         self.patience = patience
 
-    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+    @staticmethod
+    def score(logs: dict[str, Any]) -> float:
+        """Higher is better: the validation accuracy, else minus the validation loss (NaN if
+        the epoch was not validated)."""
         accuracy = logs.get("val_accuracy", float("nan"))
-        if accuracy > trainer.best["val_accuracy"]:  # False for NaN (no validation set)
-            trainer.best = {"val_accuracy": accuracy, "epoch": logs["epoch"]}
+        return accuracy if not np.isnan(accuracy) else -logs.get("val_loss", float("nan"))
+
+    def on_epoch_end(self, trainer: Trainer, logs: dict[str, Any]) -> None:
+        score = self.score(logs)
+        best = trainer.best.get("score", trainer.best["val_accuracy"])
+        if score > best:  # False for NaN (no validation set, or not this epoch)
+            trainer.best = {"val_accuracy": logs.get("val_accuracy", float("nan")), "score": score,
+                            "epoch": logs["epoch"]}  # fmt: skip
             if self.patience:
                 trainer.best_state = {k: v.copy() for k, v in trainer.model.state_dict().items()}
         elif self.patience and logs["epoch"] - trainer.best["epoch"] >= self.patience:

@@ -20,6 +20,7 @@ import numpy as np
 from . import zoo
 from ._version import __version__
 from .data.sources import DATASETS
+from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .runtime import blas_threads
 from .schedules import SCHEDULES
@@ -61,6 +62,8 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
                                                      "(default: the model's own)")  # fmt: skip
     group.add_argument("--schedule", choices=SCHEDULES.names(), help="learning-rate schedule over the run")
     group.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up of the rate")
+    group.add_argument("--loss", choices=LOSSES.names(),
+                       help="what to minimise (`scratchnet names` describes each; default cross-entropy)")
     group.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy (0: none)")
     group.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm (none if unset)")
     group.add_argument("--shards", type=int,

@@ -50,13 +50,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 # Recipes of models that do not train like the dataset's default CNN, per dataset ("*": any).
-MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "lstm-rows": {
-        "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
-                  clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
-        "fashion-mnist": dict(epochs=30),
-    },
+ROWS_RECIPE = {
+    "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
+              clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
+    "fashion-mnist": dict(epochs=30),
 }  # fmt: skip
+MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {"lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE}
 
 
 def dataset_defaults(dataset: str, model: str | None = None) -> dict[str, Any]:
@@ -163,7 +162,7 @@ def write_outputs(
                           iterations=history.iterations)  # fmt: skip
     if history.epochs and ds.kind == "text":
         metrics["val_nats_per_char"] = metrics["val_loss"]
-    elif test is not None:
+    elif test is not None and test["predictions"] is not None:
         cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
         metrics["confusion_matrix"] = cm.tolist()
         viz.plot_confusion(cm, ds.classes, out / "confusion.png",

@@ -5,9 +5,13 @@ The math lives in :mod:`scratchnet.ops.losses`; these classes validate inputs an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from .ops import losses as ops
+from .registry import Registry
 
 
 class Loss:
@@ -157,4 +161,59 @@ class MSE(Loss):
         return ops.mse_backward(self._saved())
 
 
-__all__ = ["MSE", "BinaryCrossEntropy", "Loss", "MulticlassHinge", "SoftmaxCrossEntropy"]
+# --- losses as the trainer uses them -------------------------------------------------------------
+@dataclass(frozen=True)
+class Objective:
+    """A loss as a training run uses it (Keras' ``compile(loss=...)``): how to make it, how the
+    stored targets become the loss's targets, and how scores become predicted labels.
+
+    Integer labels make a classification: ``cross-entropy`` and ``hinge`` take them as they are;
+    ``bce`` and ``mse`` take a one-hot matrix when the scores have a class axis (one-vs-rest), or
+    the labels as floats for a single output per sample (then the prediction is ``score >
+    threshold``: 0 for logits, 0.5 for a sigmoid's output). Float targets make a regression, judged
+    by its loss alone (no accuracy)."""
+
+    make: Callable[[float], Loss]  # label smoothing -> the loss
+    float_targets: bool = False  # the loss wants float targets (bce, mse)
+    threshold: float | None = None  # a single output's decision threshold
+
+    def targets(self, scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if not self.float_targets or not np.issubdtype(y.dtype, np.integer):
+            return y
+        if scores.shape == y.shape or (scores.ndim == y.ndim + 1 and scores.shape[-1] == 1):
+            return y.astype(scores.dtype).reshape(scores.shape)
+        return np.eye(scores.shape[-1], dtype=scores.dtype)[y]  # one-vs-rest
+
+    def predictions(self, scores: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """Predicted labels of the shape of ``y`` (``None`` for a regression)."""
+        if not np.issubdtype(y.dtype, np.integer):
+            return None
+        if scores.ndim == y.ndim + 1 and scores.shape[-1] > 1:
+            return scores.argmax(axis=-1)
+        return (scores.reshape(y.shape) > (self.threshold or 0.0)).astype(y.dtype)
+
+    def accuracy(self, scores: np.ndarray, y: np.ndarray) -> float:
+        pred = self.predictions(scores, y)
+        return float("nan") if pred is None else float(np.mean(pred == y))
+
+
+def _no_smoothing(name: str, make: Callable[[], Loss]) -> Callable[[float], Loss]:
+    def build(label_smoothing: float) -> Loss:
+        if label_smoothing:
+            raise ValueError(f"label smoothing applies to the cross-entropy loss, not to {name}")
+        return make()
+
+    return build
+
+
+#: name -> how the trainer uses the loss (``TrainConfig.loss``, ``--loss``)
+LOSSES: Registry[Objective] = Registry("loss")
+LOSSES.add("cross-entropy", Objective(SoftmaxCrossEntropy),
+           "softmax cross-entropy on class scores (label smoothing)")
+LOSSES.add("hinge", Objective(_no_smoothing("hinge", MulticlassHinge)), "multiclass SVM hinge loss, margin 1")
+LOSSES.add("bce", Objective(_no_smoothing("bce", BinaryCrossEntropy), float_targets=True, threshold=0.0),
+           "binary cross-entropy on logits: one-vs-rest for class scores, or one output per sample")
+LOSSES.add("mse", Objective(_no_smoothing("mse", MSE), float_targets=True, threshold=0.5),
+           "mean squared error: to one-hot targets for class scores, or to float targets (regression)")
+
+__all__ = ["LOSSES", "MSE", "BinaryCrossEntropy", "Loss", "MulticlassHinge", "Objective", "SoftmaxCrossEntropy"]

@@ -4,6 +4,7 @@ imports every registry (it sits above them all)."""
 from __future__ import annotations
 
 from .data import DATASETS
+from .losses import LOSSES
 from .optim import OPTIMIZERS
 from .registry import Registry
 from .schedules import SCHEDULES
@@ -12,7 +13,7 @@ from .zoo import MODELS
 
 def all_registries() -> list[Registry]:
     """Every registry of the library."""
-    return [DATASETS, MODELS, OPTIMIZERS, SCHEDULES]
+    return [DATASETS, MODELS, OPTIMIZERS, SCHEDULES, LOSSES]
 
 
 def names_markdown() -> str:
@@ -24,6 +25,7 @@ def names_markdown() -> str:
         "`tests/test_registry.py` fails when this page and the code disagree.",
     ]
     for reg in all_registries():
-        lines += ["", f"## {reg.kind.capitalize()}s", "", "| name | description |", "|---|---|"]
+        plural = reg.kind.capitalize() + ("es" if reg.kind.endswith("s") else "s")
+        lines += ["", f"## {plural}", "", "| name | description |", "|---|---|"]
         lines += [f"| `{name}` | {reg.description(name)} |" for name in reg]
     return "\n".join(lines) + "\n"

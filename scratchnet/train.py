@@ -42,7 +42,7 @@ from .data.batching import epoch_order, num_batches
 from .data.transforms import Augment
 from .data_parallel import DataParallel
 from .io import load_npz, save_npz, with_prefix, without_prefix
-from .losses import SoftmaxCrossEntropy
+from .losses import LOSSES, Loss, Objective
 from .model import Sequential
 from .optim import OPTIMIZERS, Optimizer
 from .runtime import say
@@ -89,6 +89,7 @@ class TrainConfig:
     shards: int = 2  # data-parallel shards per batch (scratchnet.data_parallel); 1: the model alone
     flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
     val_every: int = 1  # validate every N epochs and after the last one (0: only after the last)
+    loss: str = "cross-entropy"  # a name of scratchnet.losses.LOSSES: cross-entropy | hinge | bce | mse
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -101,6 +102,7 @@ class TrainConfig:
             raise ValueError(f"learning rate must be a positive number, got {self.lr}")
         OPTIMIZERS.get(self.optimizer)  # validates the names
         SCHEDULES.get(self.schedule)
+        LOSSES.get(self.loss).make(self.label_smoothing)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -174,6 +176,9 @@ class Trainer:
         log: where to print one line per epoch (``None``: silent).
         callbacks: more :class:`~scratchnet.callbacks.Callback` objects, run after the built-in
             ones and before the checkpoint is written.
+        loss: what to minimise: default ``cfg.loss`` (a name of
+            :data:`scratchnet.losses.LOSSES`); a name, or a :class:`~scratchnet.losses.Loss` object
+            (its targets are the stored labels as they are, predictions the arg-max).
     """
 
     def __init__(
@@ -187,12 +192,18 @@ class Trainer:
         progress: bool = True,
         log: Callable[[str], None] | None = say,
         callbacks: Sequence[Callback] = (),
+        loss: str | Loss | None = None,
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
         # what runs the steps: the model itself, or its data-parallel shards
         self.runner: Sequential | DataParallel = DataParallel(model, cfg.shards) if cfg.shards > 1 else model
-        self.loss_fn = SoftmaxCrossEntropy(cfg.label_smoothing)
-        self.eval_loss_fn = SoftmaxCrossEntropy()
+        if isinstance(loss, Loss):
+            self.objective = Objective(lambda _: loss)
+            self.loss_fn = self.eval_loss_fn = loss
+        else:
+            self.objective = LOSSES.get(loss or cfg.loss)
+            self.loss_fn = self.objective.make(cfg.label_smoothing)
+            self.eval_loss_fn = self.objective.make(0.0)
         self.optimizer = make_optimizer(cfg, model.parameters())
         self.augment = Augment(cfg.crop_padding, cfg.flip)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
@@ -219,7 +230,7 @@ class Trainer:
         x = self.augment(x_batch, rng) if self.augment.active else x_batch
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
             scores = self.runner.forward(self._prepare(x))
-            loss = self.loss_fn.forward(scores, y)
+            loss = self.loss_fn.forward(scores, self.objective.targets(scores, y))
         if not math.isfinite(loss):
             raise TrainingDiverged(
                 f"the training loss became {loss} at epoch {self.epoch + 1}, iteration "
@@ -228,7 +239,7 @@ class Trainer:
             )
         self.runner.backward(self.loss_fn.backward(), need_dx=False)
         self.optimizer.step()
-        return loss, float(np.mean(scores.argmax(axis=-1) == y))
+        return loss, self.objective.accuracy(scores, y)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Class scores, in eval mode, in batches; with ``cfg.flip_tta`` the mean of the scores of
@@ -240,13 +251,15 @@ class Trainer:
         return scores
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-        """Mean loss, accuracy and predicted labels on a labelled set."""
+        """Mean loss, accuracy and predicted labels on a labelled set (accuracy NaN and no
+        predictions for a regression)."""
         if len(x) == 0:
             return {"loss": float("nan"), "accuracy": float("nan"), "predictions": y[:0]}
         scores = self.predict(x)
-        loss = self.eval_loss_fn.forward(scores, y)
-        pred = scores.argmax(axis=-1)
-        return {"loss": loss, "accuracy": float(np.mean(pred == y)), "predictions": pred}
+        loss = self.eval_loss_fn.forward(scores, self.objective.targets(scores, y))
+        pred = self.objective.predictions(scores, y)
+        accuracy = float("nan") if pred is None else float(np.mean(pred == y))
+        return {"loss": loss, "accuracy": accuracy, "predictions": pred}
 
     # --- the loop ------------------------------------------------------------------------------
     def callbacks(self, x_val, y_val, x_test, y_test) -> list[Callback]:

@@ -13,19 +13,28 @@ from typing import Any
 
 import numpy as np
 
+import scratchnet as sn
 from scratchnet.layers import (
+    GRU,
     LSTM,
     AvgPool2D,
+    BatchNorm1D,
     BatchNorm2D,
+    Conv1D,
     Conv2D,
     ConvPool2D,
     Dense,
     Dropout,
     Embedding,
+    GlobalAvgPool2D,
+    GroupNorm,
     Layer,
+    LayerNorm,
     MaxPool2D,
+    Residual,
+    Tanh,
 )
-from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from scratchnet.losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
 from scratchnet.ops import reference as slow
 from scratchnet.ops.conv import KMAJOR_MAX_CHANNELS
 
@@ -79,21 +88,26 @@ def conv_sample(rng: np.random.Generator, check: str, fused: bool = False) -> Sa
     kh, kw = (int(k) for k in rng.integers(1, 5 if small else 6, 2))
     sh, sw = (int(s) for s in rng.integers(1, 4, 2))
     ph, pw = (int(p) for p in rng.integers(0, 3, 2))
+    dh, dw = (int(d) for d in rng.integers(1, 4, 2)) if rng.integers(0, 3) == 0 else (1, 1)  # a third dilated
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     # both im2col layouts: K-major below KMAJOR_MAX_CHANNELS input channels, row-major from there
     C = int(rng.choice([1, KMAJOR_MAX_CHANNELS - 1, KMAJOR_MAX_CHANNELS, KMAJOR_MAX_CHANNELS + 1, 3]))
     Co = int(rng.integers(1, 4 if small else 9))
     lo_h, lo_w = (2 * sh, 2 * sw) if fused else (1, 1)  # a fused pool needs a conv output of 2x2 or more
-    H = int(rng.integers(max(1, kh - 2 * ph) + lo_h - 1, (7 if small else 13) + lo_h))
-    W = int(rng.integers(max(1, kw - 2 * pw) + lo_w - 1, (7 if small else 13) + lo_w))
+    H = int(rng.integers(max(1, span_h - 2 * ph) + lo_h - 1, (7 if small else 13) + span_h - kh + lo_h))
+    W = int(rng.integers(max(1, span_w - 2 * pw) + lo_w - 1, (7 if small else 13) + span_w - kw + lo_w))
+    if fused:  # the conv's output must hold a 2x2 window
+        H = max(H, 2 * sh + span_h - 2 * ph)
+        W = max(W, 2 * sw + span_w - 2 * pw)
     bias = bool(rng.integers(0, 2))
-    conv = Conv2D(C, Co, (kh, kw), (sh, sw), (ph, pw), bias=bias, rng=rng)
+    conv = Conv2D(C, Co, (kh, kw), (sh, sw), (ph, pw), bias=bias, dilation=(dh, dw), rng=rng)
     layer = ConvPool2D.from_conv(conv) if fused else conv
     x = _nchw(rng, C, H, W, N=2 if small else None)
     if fused and small:
         x = distinct_values(x.shape, rng) + rng.standard_normal(x.shape) * 1e-3
 
     def ref(x, W, b=None):
-        y = F().conv2d(x, W, b, stride=(sh, sw), padding=(ph, pw))
+        y = F().conv2d(x, W, b, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw))
         return F().max_pool2d(y, 2) if fused else y
 
     return Sample(layer.astype(np.float64), x, ref)
@@ -101,15 +115,16 @@ def conv_sample(rng: np.random.Generator, check: str, fused: bool = False) -> Sa
 
 def conv_reference(s: Sample, dout: np.ndarray) -> tuple:
     layer, p = s.layer, s.layer.params
-    y = slow.conv2d_naive(s.x, p["W"], p.get("b"), layer.stride, layer.padding)
-    dx, dw, db = slow.conv2d_backward_naive(dout, s.x, p["W"], layer.stride, layer.padding)
+    y = slow.conv2d_naive(s.x, p["W"], p.get("b"), layer.stride, layer.padding, layer.dilation)
+    dx, dw, db = slow.conv2d_backward_naive(dout, s.x, p["W"], layer.stride, layer.padding, layer.dilation)
     return y, dx, {"W": dw, "b": db}
 
 
 def convpool_reference(s: Sample, dout: np.ndarray) -> tuple:
     layer, p = s.layer, s.layer.params
-    y = slow.convpool2d_naive(s.x, p["W"], p.get("b"), layer.stride, layer.padding)
-    dx, dw, db = slow.convpool2d_backward_naive(dout, s.x, p["W"], p.get("b"), layer.stride, layer.padding)
+    y = slow.convpool2d_naive(s.x, p["W"], p.get("b"), layer.stride, layer.padding, layer.dilation)
+    dx, dw, db = slow.convpool2d_backward_naive(dout, s.x, p["W"], p.get("b"), layer.stride, layer.padding,
+                                                layer.dilation)  # fmt: skip
     return y, dx, {"W": dw, "b": db}
 
 
@@ -271,16 +286,18 @@ def recurrent_sample(Kind: type) -> Callable[[np.random.Generator, str], Sample]
         D, H = int(rng.integers(1, 5 if small else 7)), int(rng.integers(1, 5 if small else 8))
         return_sequences, with_state = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
         layer = Kind(D, H, return_sequences=return_sequences, rng=rng).astype(np.float64)
-        layer.params["b"] = rng.standard_normal(layer.params["b"].shape) * 0.5
+        for k in ("b", "bx", "bh"):
+            if k in layer.params:
+                layer.params[k] = rng.standard_normal(layer.params[k].shape) * 0.5
         if with_state:
             layer = WithState(layer, N, rng)
 
-        def ref(x, Wx, Wh, b, h0=None, c0=None):
+        def ref(x, Wx, Wh, b=None, h0=None, c0=None, bx=None, bh=None):
             import torch
 
-            module = (torch.nn.LSTM if Kind is LSTM else torch.nn.RNN)(D, H, batch_first=True)
-            weights = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b,
-                       "bias_hh_l0": torch.zeros_like(b)}  # fmt: skip
+            module = {LSTM: torch.nn.LSTM, GRU: torch.nn.GRU}.get(Kind, torch.nn.RNN)(D, H, batch_first=True)
+            b_ih, b_hh = (bx, bh) if Kind is GRU else (b, torch.zeros_like(b))
+            weights = {"weight_ih_l0": Wx.T, "weight_hh_l0": Wh.T, "bias_ih_l0": b_ih, "bias_hh_l0": b_hh}
             state = None if h0 is None else (h0[None], c0[None]) if Kind is LSTM else h0[None]
             out, _ = torch.func.functional_call(module.to(x.dtype), weights, (x, state))
             return out if return_sequences else out[:, -1]
@@ -363,3 +380,127 @@ def elementwise_loss_sample(kind: str) -> Callable[[np.random.Generator, str], S
         return Sample(loss, z, ref, targets=t)
 
     return sample
+
+
+def hinge_sample(rng: np.random.Generator, check: str) -> Sample:
+    """The multiclass hinge: margins drawn so that none sits within a difference step of 0."""
+    big = check == "parity"
+    N, C = int(rng.integers(1, 30 if big else 6)), int(rng.integers(2, 10 if big else 6))
+    margin = float(rng.choice([1.0, 0.5, 2.0]))
+    y = rng.integers(0, C, N)
+    scores = distinct_values((N, C), rng, spacing=0.37) + 0.01  # margins s_j - s_y + m never ~ 0
+
+    def ref(s):
+        import torch
+
+        return F().multi_margin_loss(s, torch.tensor(y), margin=margin) * C  # torch divides by C
+
+    return Sample(MulticlassHinge(margin), scores, ref, targets=y)
+
+
+# --- the layers of issue 16: normalisations, Conv1D, global pooling, residual blocks --------------
+def global_avgpool_sample(rng: np.random.Generator, check: str) -> Sample:
+    N, C, H, W = (int(v) for v in rng.integers(1, 6, 4))
+    return Sample(GlobalAvgPool2D(), _nchw(rng, C, H, W, N), lambda x: x.mean(dim=(2, 3)))
+
+
+def batchnorm1d_sample(training: bool) -> Callable[[np.random.Generator, str], Sample]:
+    def sample(rng: np.random.Generator, check: str) -> Sample:
+        # 3 or more values per feature: with 2, the input gradient is O(eps) (see docs/batchnorm.md)
+        N, F_ = int(rng.integers(3, 9)), int(rng.integers(1, 7))
+        shape = (N, F_) if rng.integers(0, 2) else (N, F_, int(rng.integers(1, 5)))
+        bn = BatchNorm1D(F_, momentum=float(rng.uniform(0.05, 0.5))).astype(np.float64)
+        bn.params["gamma"], bn.params["beta"] = rng.uniform(0.5, 2, F_), rng.standard_normal(F_)
+        rm, rv = rng.standard_normal(F_), rng.uniform(0.5, 2, F_)
+        bn.buffers["running_mean"], bn.buffers["running_var"] = rm.copy(), rv.copy()
+        bn.train(training)
+        stats: dict[str, Any] = {}
+
+        def ref(x, gamma, beta):
+            import torch
+
+            stats["mean"], stats["var"] = (torch.tensor(v.astype(x.detach().numpy().dtype)) for v in (rm, rv))
+            return F().batch_norm(x, stats["mean"], stats["var"], gamma, beta, training=training,
+                                  momentum=bn.momentum, eps=bn.eps)  # fmt: skip
+
+        def after(layer: BatchNorm1D) -> dict[str, float]:
+            return {"running_mean": rel_err(layer.buffers["running_mean"], stats["mean"].numpy()),
+                    "running_var": rel_err(layer.buffers["running_var"], stats["var"].numpy())}  # fmt: skip
+
+        return Sample(bn, rng.standard_normal(shape) * 2 + 0.5, ref, after=after, float32_tol_scale=4.0)
+
+    return sample
+
+
+def layernorm_sample(rng: np.random.Generator, check: str) -> Sample:
+    if check == "layout":
+        shape = tuple(int(d) for d in rng.integers(1, 6, 4))
+    else:
+        shape = tuple(int(d) for d in rng.integers(1, 6, int(rng.integers(2, 5))))
+    k = int(rng.integers(1, len(shape)))  # normalise over the last k axes
+    trailing = shape[-k:]
+    if np.prod(trailing) < 3:  # 1 or 2 values normalise to constants: a gradient that is O(eps)
+        shape, trailing = (*shape[:-1], 3), (*trailing[:-1], 3)
+    ln = LayerNorm(trailing, eps=float(rng.choice([1e-5, 1e-3]))).astype(np.float64)
+    ln.params["gamma"], ln.params["beta"] = rng.uniform(0.5, 2, trailing), rng.standard_normal(trailing)
+    x = rng.standard_normal(shape) * 2 + 0.5
+    if len(shape) == 4 and rng.integers(0, 2):
+        x = channels_last(x)
+    return Sample(ln, x, lambda t, gamma, beta: F().layer_norm(t, trailing, gamma, beta, ln.eps),
+                  float32_tol_scale=4.0)  # fmt: skip
+
+
+def groupnorm_sample(rng: np.random.Generator, check: str) -> Sample:
+    G, per = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    N, H, W = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    if per * H * W < 3:  # 1 or 2 values per group normalise to constants: an O(eps) gradient
+        H = 3
+    gn = GroupNorm(G, G * per).astype(np.float64)
+    gn.params["gamma"], gn.params["beta"] = rng.uniform(0.5, 2, G * per), rng.standard_normal(G * per)
+    x = _nchw(rng, G * per, H, W, N) * 2 + 0.5
+    return Sample(gn, x, lambda t, gamma, beta: F().group_norm(t, G, gamma, beta, gn.eps),
+                  float32_tol_scale=4.0)  # fmt: skip
+
+
+def conv1d_sample(rng: np.random.Generator, check: str) -> Sample:
+    small = check == "gradcheck"
+    k, s = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    p, d = int(rng.integers(0, 3)), int(rng.integers(1, 4))
+    C, Co = int(rng.choice([1, 3, 8, 9])), int(rng.integers(1, 4 if small else 9))
+    span = d * (k - 1) + 1
+    L = int(rng.integers(max(1, span - 2 * p), (9 if small else 20) + span))
+    layer = Conv1D(C, Co, k, s, p, d, bias=bool(rng.integers(0, 2)), rng=rng).astype(np.float64)
+    x = rng.standard_normal((2 if small else int(rng.integers(1, 4)), C, L))
+    return Sample(layer, x, lambda t, W, b=None: F().conv1d(t, W, b, stride=s, padding=p, dilation=d))
+
+
+def conv1d_reference(s: Sample, dout: np.ndarray) -> tuple:
+    """The loop twin of a 2-D convolution on the sequences seen as ``(N, C, 1, L)`` images."""
+    layer, p = s.layer, s.layer.params
+    x4, w4 = s.x[:, :, None, :], p["W"][:, :, None, :]
+    st, pad, dil = (1, layer.stride), (0, layer.padding), (1, layer.dilation)
+    y = slow.conv2d_naive(x4, w4, p.get("b"), st, pad, dil)[:, :, 0]
+    dx, dw, db = slow.conv2d_backward_naive(dout[:, :, None, :], x4, w4, st, pad, dil)
+    return y, dx[:, :, 0], {"W": dw[:, :, 0], "b": db}
+
+
+def residual_sample(rng: np.random.Generator, check: str) -> Sample:
+    """``x + block(x)`` with a dense block on vectors or a conv block on images; PyTorch computes
+    the same sum with the block's own parameters (named like the model's: ``"0.W"``, ...)."""
+    if check == "layout" or rng.integers(0, 2):
+        C, H, W = int(rng.integers(1, 5)), int(rng.integers(2, 7)), int(rng.integers(2, 7))
+        block = sn.Sequential(Conv2D(C, C, 3, padding=1, rng=rng), Tanh(), Conv2D(C, C, 1, bias=False, rng=rng))
+        x = _nchw(rng, C, H, W, int(rng.integers(1, 4)))
+
+        def ref(t, **p):
+            h = F().conv2d(t, p["0.W"], p["0.b"], padding=1).tanh()
+            return t + F().conv2d(h, p["2.W"])
+    else:
+        D = int(rng.integers(1, 8))
+        block = sn.Sequential(Dense(D, D, rng=rng), Tanh(), Dense(D, D, rng=rng))
+        x = rng.standard_normal((int(rng.integers(1, 6)), D))
+
+        def ref(t, **p):
+            return t + F().linear(F().linear(t, p["0.W"].T, p["0.b"]).tanh(), p["2.W"].T, p["2.b"])
+
+    return Sample(Residual(block.astype(np.float64)), x, ref)

@@ -29,8 +29,11 @@ from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported 
     Sample,
     activation_sample,
     away_from_zero,
+    batchnorm1d_sample,
     batchnorm_sample,
     channels_last,
+    conv1d_reference,
+    conv1d_sample,
     conv_reference,
     conv_sample,
     convpool_reference,
@@ -41,34 +44,49 @@ from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported 
     dropout_sample,
     elementwise_loss_sample,
     embedding_sample,
+    global_avgpool_sample,
+    groupnorm_sample,
+    hinge_sample,
+    layernorm_sample,
     pool_reference,
     pool_sample,
     pool_ties_sample,
     recurrent_sample,
     rel_err,
+    residual_sample,
     sequence_cross_entropy_sample,
     shape_sample,
 )
 
 from scratchnet.layers import (
+    ELU,
+    GELU,
+    GRU,
     LSTM,
     RNN,
     AvgPool2D,
+    BatchNorm1D,
     BatchNorm2D,
+    Conv1D,
     Conv2D,
     ConvPool2D,
     Dense,
     Embedding,
     Flatten,
+    GlobalAvgPool2D,
+    GroupNorm,
     Identity,
+    LayerNorm,
     LeakyReLU,
     MaxPool2D,
     ReLU,
+    Residual,
     Sigmoid,
+    SiLU,
     Softmax,
     Tanh,
 )
-from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from scratchnet.losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
 
 TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 2e-5}  # float32: round-off of long sums
 
@@ -315,6 +333,52 @@ TABLE: list[OpInfo] = [
         ),
     ),
 ]
+
+LAYOUT_CHECKS = LAYER_CHECKS | {"layout"}
+
+
+def _gelu_tanh() -> Callable:
+    return lambda t: F().gelu(t, approximate="tanh")
+
+
+TABLE += [  # the peer courses' and libraries' ops (issue 16)
+    OpInfo("GELU", activation_sample(GELU, lambda: F().gelu), layout=True, checks=LAYOUT_CHECKS),
+    OpInfo("GELU-tanh", activation_sample(lambda: GELU("tanh"), _gelu_tanh), checks=LAYER_CHECKS),
+    OpInfo("ELU(1.0)", activation_sample(ELU, lambda: F().elu), layout=True, checks=LAYOUT_CHECKS),
+    OpInfo("ELU(0.5)", activation_sample(lambda: ELU(0.5), lambda: lambda t: F().elu(t, 0.5)),
+           checks=LAYER_CHECKS),
+    OpInfo("SiLU", activation_sample(SiLU, lambda: F().silu), layout=True, checks=LAYOUT_CHECKS),
+    OpInfo("GlobalAvgPool2D", global_avgpool_sample, layout=True, checks=LAYOUT_CHECKS, bad_inputs=(
+        BadInput(GlobalAvgPool2D, _zeros(2, 3, 4),
+                 r"GlobalAvgPool2D\(\): expected input of shape \(N, C, H, W\), got \(2, 3, 4\)"),
+    )),
+    OpInfo("BatchNorm1D-train", batchnorm1d_sample(True), checks=LAYER_CHECKS, bad_inputs=(
+        BadInput(lambda: BatchNorm1D(4), _zeros(2, 3), r"BatchNorm1D\(4\).*\(N, 4\) or \(N, 4, L\), got"),
+        BadInput(lambda: BatchNorm1D(4), _zeros(1, 4), "more than one value per channel"),
+    )),
+    OpInfo("BatchNorm1D-eval", batchnorm1d_sample(False), checks=frozenset({"parity", "gradcheck"})),
+    OpInfo("LayerNorm", layernorm_sample, layout=True, checks=LAYOUT_CHECKS, bad_inputs=(
+        BadInput(lambda: LayerNorm((3, 4)), _zeros(2, 4, 3), r"LayerNorm\(\(3, 4\)\).*\(N, \.\.\., 3, 4\)"),
+    )),
+    OpInfo("GroupNorm", groupnorm_sample, layout=True, checks=LAYOUT_CHECKS, bad_inputs=(
+        BadInput(lambda: GroupNorm(2, 4), _zeros(2, 3, 5, 5), r"GroupNorm\(2, 4\).*\(N, 4, H, W\)"),
+    )),
+    OpInfo("Conv1D", conv1d_sample, reference=conv1d_reference, checks=LAYER_CHECKS | {"reference"},
+           bad_inputs=(
+        BadInput(lambda: Conv1D(3, 4, 3), _zeros(2, 2, 9), r"Conv1D\(3, 4, kernel_size=3\).*\(N, 3, L\)"),
+        BadInput(lambda: Conv1D(1, 1, 3, dilation=3), _zeros(1, 1, 5), r"kernel spanning 7 is longer than"),
+    )),
+    OpInfo("GRU", recurrent_sample(GRU), checks=LAYER_CHECKS, bad_inputs=(
+        BadInput(lambda: GRU(4, 3), _zeros(2, 5, 3), r"GRU\(4, 3\): expected input of shape \(N, T, 4\)"),
+    )),
+    OpInfo("Residual", residual_sample, layout=True, checks=LAYOUT_CHECKS, bad_inputs=(
+        BadInput(lambda: Residual(Dense(4, 3)), _zeros(2, 4), r"Residual: the block maps \(2, 4\) to \(2, 3\)"),
+    )),
+    OpInfo("MulticlassHinge", hinge_sample, kind="loss", checks=LAYER_CHECKS, bad_inputs=(
+        BadInput(MulticlassHinge, lambda: (np.zeros((2, 3)), np.array([0, 3])), r"labels must be in \[0, 3\)"),
+        BadInput(MulticlassHinge, lambda: (np.zeros(3), np.array([0])), r"MulticlassHinge: expected scores"),
+    )),
+]  # fmt: skip
 
 # op -> dtype -> [cases, max relative error]; written out by conftest.py when
 # SCRATCHNET_PARITY_REPORT names a file (the numbers quoted in the README come from there)

@@ -51,16 +51,17 @@ def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -
     dout = rng.standard_normal(y.shape).astype(dtype)
     dx = layer.backward(dout)
     xt = torch.tensor(np.ascontiguousarray(x), requires_grad=not ids)
-    pt = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
+    params = layer.parameters()  # a leaf's "W", "b", ...; a container's "0.W", ...
+    pt = {p.name: torch.tensor(p.value, requires_grad=True) for p in params}
     yt = s.torch_fn(xt, **pt)
     yt.backward(torch.tensor(dout))
     assert y.dtype == dtype and (ids or dx.dtype == dtype), "float dtype must be preserved"
     errs = {"forward": rel_err(y, yt.detach().numpy())}
     if not ids:
         errs["input"] = rel_err(dx, xt.grad.numpy())
-    for k, v in pt.items():
-        assert layer.grads[k].dtype == dtype
-        errs[k] = rel_err(layer.grads[k], v.grad.numpy())
+    for p in params:
+        assert p.grad.dtype == dtype
+        errs[p.name] = rel_err(p.grad, pt[p.name].grad.numpy())
     if s.after is not None:
         errs.update(s.after(layer))
     if dtype == np.float32 and s.grad_atol and "input" in errs:
@@ -93,7 +94,7 @@ def test_finite_differences(op, seed):
     else:
         report = sn.gradcheck(s.layer, s.x, seed=seed)
         with_input = not np.issubdtype(s.x.dtype, np.integer)
-        expected = set(s.layer.params) | ({"input"} if with_input else set())
+        expected = {p.name for p in s.layer.parameters()} | ({"input"} if with_input else set())
         assert set(report.errors) == expected, "every parameter is checked"
     # relative error; a gradient that is itself ~0 (a saturated softmax) is judged absolutely,
     # against the finite differences' own round-off (eps_mach * |L| / h ~ 1e-11)
@@ -122,7 +123,7 @@ def test_memory_layout_does_not_change_results(op, seed):
                 assert is_channels_last(gin) == (g_layout is channels_last)
             y = layer.forward(xin)
             dx = layer.backward(gin)
-            results.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
+            results.append((y, dx, {p.name: p.grad.copy() for p in layer.parameters()}))
     y0, dx0, grads0 = results[0]
     for y, dx, grads in results[1:]:
         np.testing.assert_allclose(y, y0, rtol=1e-6, atol=1e-6)  # float32 sums may reassociate

@@ -41,6 +41,16 @@ OPTIMIZERS = {
         lambda p: sn.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
         lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
     ),
+    "rmsprop": (lambda p: sn.optim.RMSprop(p), lambda p: torch.optim.RMSprop(p)),
+    "rmsprop-momentum-wd": (
+        lambda p: sn.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-6, momentum=0.9, weight_decay=0.05),
+        lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-6, momentum=0.9, weight_decay=0.05),
+    ),
+    "adagrad": (lambda p: sn.optim.Adagrad(p), lambda p: torch.optim.Adagrad(p)),
+    "adagrad-wd": (
+        lambda p: sn.optim.Adagrad(p, lr=0.1, eps=1e-6, weight_decay=0.1),
+        lambda p: torch.optim.Adagrad(p, lr=0.1, eps=1e-6, weight_decay=0.1),
+    ),
 }
 
 

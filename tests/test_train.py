@@ -207,3 +207,49 @@ def test_a_corrupt_checkpoint_says_so(tmp_path, content):
     with pytest.raises(ValueError, match=corrupt + r" of file.*not a usable scratchnet checkpoint") as err:
         load_checkpoint(path)
     assert "allow_pickle" not in str(err.value)
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "hinge", "bce", "mse"])
+def test_the_trainer_takes_any_loss_of_the_registry(tmp_path, loss):
+    """Each loss trains the toy classifier (one-vs-rest one-hot targets for bce and mse) and
+    reports an accuracy; label smoothing belongs to cross-entropy only."""
+    trainer = make_trainer(tmp_path, TrainConfig(**{**CFG, "epochs": 4, "loss": loss}))
+    x_tr, y_tr, x_val, y_val = split()
+    history = trainer.fit(x_tr, y_tr, x_val, y_val)
+    assert history.epochs[-1]["val_accuracy"] > 0.9, (loss, history.epochs[-1])
+    assert trainer.evaluate(x_val, y_val)["predictions"].shape == y_val.shape
+    if loss != "cross-entropy":
+        smoothing = f"label smoothing applies to the cross-entropy loss, not to {loss}$"
+        with pytest.raises(ValueError, match=smoothing):
+            TrainConfig(loss=loss, label_smoothing=0.1)
+
+
+def test_a_sigmoid_output_with_mse_and_a_regression(tmp_path):
+    """One output per sample: a sigmoid trained with squared error (the course's BCE-vs-MSE
+    setting, threshold 0.5) is a classifier; float targets make a regression, judged by its loss
+    alone, and early stopping follows the validation loss."""
+    x, y = toy_data()
+    net = sn.Sequential(Flatten(), Dense(64, 1, rng=0), sn.layers.Sigmoid())
+    cfg = TrainConfig(epochs=6, batch_size=32, lr=0.5, val_size=0, momentum=0.0, nesterov=False,
+                      weight_decay=0.0, schedule="constant", loss="mse")  # fmt: skip
+    trainer = Trainer(net, cfg, Normalizer.fit(x), progress=False, log=None)
+    trainer.fit(x[:160], y[:160], x[160:], y[160:])
+    assert trainer.evaluate(x[160:], y[160:])["accuracy"] > 0.9
+
+    rng = np.random.default_rng(0)
+    xr = rng.standard_normal((200, 3)).astype(np.float32)
+    yr = (xr @ np.array([1.0, -2.0, 0.5], np.float32))[:, None]
+    reg_cfg = TrainConfig(epochs=8, batch_size=20, lr=0.05, val_size=0, schedule="constant", weight_decay=0.0,
+                          loss="mse", patience=3)  # fmt: skip
+    reg = Trainer(sn.Sequential(Dense(3, 1, rng=0)), reg_cfg, progress=False, log=None)
+    history = reg.fit(xr[:160], yr[:160], xr[160:], yr[160:])
+    final = reg.evaluate(xr[160:], yr[160:])
+    assert final["predictions"] is None and math.isnan(final["accuracy"]) and final["loss"] < 0.01
+    assert reg.best["epoch"] >= 1 and history.epochs[-1]["val_loss"] < history.epochs[0]["val_loss"]
+
+
+def test_a_loss_object_can_be_handed_to_the_trainer(tmp_path):
+    trainer = make_trainer(tmp_path, TrainConfig(**CFG), loss=sn.losses.MulticlassHinge(margin=0.5))
+    x_tr, y_tr, x_val, y_val = split()
+    trainer.fit(x_tr, y_tr, x_val, y_val)
+    assert trainer.loss_fn.margin == 0.5 and trainer.history.epochs[-1]["val_accuracy"] > 0.9

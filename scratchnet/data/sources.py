@@ -28,31 +28,33 @@ class DatasetSpec:
     classes: tuple[str, ...]
 
 
-MNIST = DatasetSpec(
-    name="mnist",
-    title="MNIST",
-    kind="idx",
-    files={
-        "train_images": RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
-        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881),
-        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877),
-        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542),
-    },
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")  # fmt: skip
+
+
+def idx_dataset(name: str, title: str, checksums: list[tuple[str, int]], mirrors: tuple[str, ...],
+                classes: tuple[str, ...]) -> DatasetSpec:  # fmt: skip
+    """A dataset in the four files of the MNIST layout, given each file's (MD5, size) in the order
+    train images, train labels, test images, test labels."""
+    roles = ("train_images", "train_labels", "test_images", "test_labels")
+    files = {role: RemoteFile(file, md5, size)
+             for role, file, (md5, size) in zip(roles, IDX_FILES, checksums, strict=True)}  # fmt: skip
+    return DatasetSpec(name=name, title=title, kind="idx", files=files, mirrors=mirrors, classes=classes)
+
+
+MNIST = idx_dataset(
+    "mnist", "MNIST",
+    [("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422), ("d53e105ee54ea40749a09fcbcd1e9432", 28881),
+     ("9fb629c4189551a2d022fa330f9573f3", 1648877), ("ec29112dd5afa0611ce80d1b7f02629c", 4542)],
     # the original site first, then the mirror torchvision uses
     mirrors=("http://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"),
     classes=tuple(str(d) for d in range(10)),
-)
+)  # fmt: skip
 
-FASHION_MNIST = DatasetSpec(
-    name="fashion-mnist",
-    title="Fashion-MNIST",
-    kind="idx",
-    files={
-        "train_images": RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
-        "train_labels": RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29515),
-        "test_images": RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4422102),
-        "test_labels": RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5148),
-    },
+FASHION_MNIST = idx_dataset(
+    "fashion-mnist", "Fashion-MNIST",
+    [("8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880), ("25c81989df183df01b3e8a0aad5dffbe", 29515),
+     ("bef4ecab320f06d8554ea6380940ec79", 4422102), ("bb300cfdad3c16e7a12a480ee83cd310", 5148)],
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),

@@ -9,13 +9,20 @@ from .base import Layer
 
 
 class _Elementwise(Layer):
-    """An activation given by a forward/backward pair of ops; any input shape."""
+    """An activation given by a forward/backward pair of ops; any input shape. ``_option``
+    names the attribute holding the op's parameter (``negative_slope``, ``alpha``, ...), if any:
+    the forward op then gets it after ``x``."""
 
     _fwd = staticmethod(act.relu_forward)
     _bwd = staticmethod(act.relu_backward)
+    _option: str | None = None
+
+    def extra_repr(self) -> str:
+        return "" if self._option is None else f"{self._option}={getattr(self, self._option)!r}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = self._fwd(x, ws=self.workspace)
+        options = () if self._option is None else (getattr(self, self._option),)
+        y, self._cache = self._fwd(x, *options, ws=self.workspace)
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
@@ -44,36 +51,26 @@ class Tanh(_Elementwise):
 class LeakyReLU(_Elementwise):
     r""":math:`y = x` for :math:`x>0`, else :math:`a x`; backward :math:`g` or :math:`a g`."""
 
+    _fwd = staticmethod(act.leaky_relu_forward)
     _bwd = staticmethod(act.leaky_relu_backward)
+    _option = "negative_slope"
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = act.leaky_relu_forward(x, self.negative_slope, ws=self.workspace)
-        return y
 
 
 class ELU(_Elementwise):
     r""":math:`y = x` for :math:`x>0`, else :math:`\alpha(e^x - 1)`; backward :math:`g` or
     :math:`g\,(y + \alpha)` (:math:`\alpha e^x = y + \alpha`: the cached output is enough)."""
 
+    _fwd = staticmethod(act.elu_forward)
     _bwd = staticmethod(act.elu_backward)
+    _option = "alpha"
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = float(alpha)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = act.elu_forward(x, self.alpha, ws=self.workspace)
-        return y
 
 
 class SiLU(_Elementwise):
@@ -89,7 +86,9 @@ class GELU(_Elementwise):
     :math:`g\,(\Phi(x) + x\varphi(x))` (the tanh form's derivative in
     :func:`scratchnet.ops.activations.gelu_backward`)."""
 
+    _fwd = staticmethod(act.gelu_forward)
     _bwd = staticmethod(act.gelu_backward)
+    _option = "approximate"
 
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
@@ -99,10 +98,6 @@ class GELU(_Elementwise):
 
     def extra_repr(self) -> str:
         return "" if self.approximate == "none" else "approximate='tanh'"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = act.gelu_forward(x, self.approximate, ws=self.workspace)
-        return y
 
 
 class Softmax(_Elementwise):

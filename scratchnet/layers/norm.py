@@ -16,7 +16,17 @@ from ..ops.norm import (
 from .base import Layer, shape_error
 
 
-class BatchNorm2D(Layer):
+class _Affine(Layer):
+    """A normalisation's learnt per-feature scale ``gamma`` (ones) and shift ``beta`` (zeros)."""
+
+    def __init__(self, shape: tuple[int, ...], eps: float, dtype: np.dtype | type) -> None:
+        super().__init__()
+        self.eps = float(eps)
+        self.params["gamma"] = np.ones(shape, dtype=dtype)
+        self.params["beta"] = np.zeros(shape, dtype=dtype)
+
+
+class BatchNorm2D(_Affine):
     r"""Batch normalisation per channel of an NCHW input.
 
     Training: :math:`y = \gamma\,(x-\mu_B)/\sqrt{\sigma_B^2+\epsilon} + \beta` with the batch
@@ -39,11 +49,8 @@ class BatchNorm2D(Layer):
         *,
         dtype: np.dtype | type = np.float32,
     ) -> None:
-        super().__init__()
-        self.num_features = int(num_features)
-        self.eps, self.momentum = float(eps), float(momentum)
-        self.params["gamma"] = np.ones(self.num_features, dtype=dtype)
-        self.params["beta"] = np.zeros(self.num_features, dtype=dtype)
+        super().__init__((int(num_features),), eps, dtype)
+        self.num_features, self.momentum = int(num_features), float(momentum)
         self.buffers["running_mean"] = np.zeros(self.num_features, dtype=dtype)
         self.buffers["running_var"] = np.ones(self.num_features, dtype=dtype)
 
@@ -107,11 +114,12 @@ class BatchNorm1D(BatchNorm2D):
         return self._normalise(x.reshape(x.shape[0], self.num_features, -1, 1)).reshape(x.shape)
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        self._saved()
         dx = super().backward(dout.reshape(dout.shape[0], self.num_features, -1, 1), need_dx=need_dx)
         return None if dx is None else dx.reshape(self._shape)
 
 
-class LayerNorm(Layer):
+class LayerNorm(_Affine):
     r"""Layer normalisation over the trailing ``normalized_shape`` of each sample (PyTorch's
     ``LayerNorm``): :math:`\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}` with :math:`\mu,
     \sigma^2` over those :math:`M` values, :math:`y = \gamma\odot\hat x + \beta`.
@@ -125,14 +133,12 @@ class LayerNorm(Layer):
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5, *,
                  dtype: np.dtype | type = np.float32) -> None:  # fmt: skip
-        super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
-        self.normalized_shape = tuple(int(d) for d in shape)
-        if not self.normalized_shape or min(self.normalized_shape) < 1:
+        shape = tuple(int(d) for d in shape)
+        if not shape or min(shape) < 1:
             raise ValueError(f"LayerNorm: normalized_shape must be positive sizes, got {normalized_shape!r}")
-        self.eps = float(eps)
-        self.params["gamma"] = np.ones(self.normalized_shape, dtype=dtype)
-        self.params["beta"] = np.zeros(self.normalized_shape, dtype=dtype)
+        super().__init__(shape, eps, dtype)
+        self.normalized_shape = shape
 
     def extra_repr(self) -> str:
         return str(self.normalized_shape[0] if len(self.normalized_shape) == 1 else self.normalized_shape)
@@ -156,7 +162,7 @@ class LayerNorm(Layer):
         return dx if need_dx else None
 
 
-class GroupNorm(Layer):
+class GroupNorm(_Affine):
     r"""Group normalisation of ``(N, C, H, W)`` (PyTorch's ``GroupNorm``): the channels fall into
     ``num_groups`` groups; each sample's group is normalised over its :math:`(C/G)HW` values, then
     :math:`y = \gamma_c\hat x + \beta_c` per channel. Independent of the batch (works with batch
@@ -168,13 +174,11 @@ class GroupNorm(Layer):
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, *,
                  dtype: np.dtype | type = np.float32) -> None:  # fmt: skip
-        super().__init__()
-        self.num_groups, self.num_channels, self.eps = int(num_groups), int(num_channels), float(eps)
-        if self.num_groups < 1 or self.num_channels % self.num_groups:
+        if int(num_groups) < 1 or int(num_channels) % int(num_groups):
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be a multiple of num_groups "
                              f"({num_groups})")  # fmt: skip
-        self.params["gamma"] = np.ones(self.num_channels, dtype=dtype)
-        self.params["beta"] = np.zeros(self.num_channels, dtype=dtype)
+        super().__init__((int(num_channels),), eps, dtype)
+        self.num_groups, self.num_channels = int(num_groups), int(num_channels)
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}"

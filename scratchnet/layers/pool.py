@@ -37,6 +37,15 @@ class _Pool2D(Layer):
             raise ValueError(f"{self!r}: kernel {kh}x{kw} is larger than the input {H}x{W}")
         return (N, *pool2d_shape((C, H, W), self.kernel_size, self.stride).output_shape)
 
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.check_input(x.shape)
+        y, self._cache = self._fwd(x, self.kernel_size, self.stride, self.workspace)
+        return y
+
+    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        cache = self._saved()
+        return self._bwd(dout, cache, self.workspace) if need_dx else None
+
 
 class MaxPool2D(_Pool2D):
     r"""Max pooling, :math:`y_{n,c,i,j} = \max_{u,v} x_{n,c,s_h i+u,s_w j+v}` (no padding).
@@ -46,14 +55,8 @@ class MaxPool2D(_Pool2D):
     do not fill a window are dropped (``floor``). See :mod:`scratchnet.ops.pool`.
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.check_input(x.shape)
-        y, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.workspace)
-        return y
-
-    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        cache = self._saved()
-        return maxpool2d_backward(dout, cache, self.workspace) if need_dx else None
+    _fwd = staticmethod(maxpool2d_forward)
+    _bwd = staticmethod(maxpool2d_backward)
 
 
 class AvgPool2D(_Pool2D):
@@ -63,14 +66,8 @@ class AvgPool2D(_Pool2D):
     windows accumulate. Stride defaults to the kernel size. See :mod:`scratchnet.ops.pool`.
     """
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self.check_input(x.shape)
-        y, self._cache = avgpool2d_forward(x, self.kernel_size, self.stride, self.workspace)
-        return y
-
-    def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        cache = self._saved()
-        return avgpool2d_backward(dout, cache, self.workspace) if need_dx else None
+    _fwd = staticmethod(avgpool2d_forward)
+    _bwd = staticmethod(avgpool2d_backward)
 
 
 class GlobalAvgPool2D(Layer):

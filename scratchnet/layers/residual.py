@@ -40,6 +40,11 @@ class Residual(Layer):
         inner = repr(self.block).replace("\n", "\n  ")
         return f"Residual({inner})"
 
+    def _saved(self) -> object:
+        if self._cache is None:
+            raise RuntimeError(f"Residual({type(self.block).__name__}): backward() called before forward()")
+        return self._cache
+
     # --- a container: its layers are the block's -------------------------------------------
     def modules(self) -> Iterator[Layer]:
         yield from self.block.modules()

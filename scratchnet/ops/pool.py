@@ -79,24 +79,24 @@ def window_elements(a: np.ndarray, kernel, stride, out_hw) -> Iterator[tuple[int
             yield u * kw + v, a[:, :, u : u + sh * (Ho - 1) + 1 : sh, v : v + sw * (Wo - 1) + 1 : sw]
 
 
-def maxpool2d_forward(
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None = None,
-    ws: Workspace | None = None,
-) -> tuple[np.ndarray, PoolCache]:
-    """Max pooling forward pass.
+Window = int | tuple[int, int]
 
-    Args:
-        x: input, logical shape ``(N, C, H, W)``, any memory layout.
-        ws: the calling layer's workspace (see :mod:`scratchnet.ops.workspace`).
-    Returns:
-        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
-    """
+
+def _pool_output(x: np.ndarray, kernel_size: Window, stride: Window | None, ws: Workspace | None) -> tuple:
+    """A pooling pass's geometry and output buffer (in ``x``'s layout):
+    ``(kernel, stride, out_hw, channels_last, y)``."""
     kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
     cl = is_channels_last(x)
-    y_shape = (*x.shape[:2], *out_hw)
-    y = scratch(ws, "y", y_shape, x.dtype, channels_last=cl, output=True)
+    return kernel, stride_hw, out_hw, cl, scratch(ws, "y", (*x.shape[:2], *out_hw), x.dtype, channels_last=cl,
+                                                  output=True)  # fmt: skip
+
+
+def maxpool2d_forward(x: np.ndarray, kernel_size: Window, stride: Window | None = None,
+                      ws: Workspace | None = None) -> tuple[np.ndarray, PoolCache]:  # fmt: skip
+    """Max pooling forward pass: ``x`` of logical shape ``(N, C, H, W)`` in any memory layout,
+    ``ws`` the calling layer's workspace (see :mod:`scratchnet.ops.workspace`); returns
+    ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout."""
+    kernel, stride_hw, out_hw, cl, y = _pool_output(x, kernel_size, stride, ws)
     if kernel == stride_hw == (2, 2):
         return y, _maxpool2x2_forward(x, y, cl, ws)
     for sl in _image_blocks(x):
@@ -203,22 +203,11 @@ def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | Non
     return dx
 
 
-def avgpool2d_forward(
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None = None,
-    ws: Workspace | None = None,
-) -> tuple[np.ndarray, PoolCache]:
-    """Average pooling forward pass (every window has exactly ``kH*kW`` elements).
-
-    Args:
-        x: input, logical shape ``(N, C, H, W)``, any memory layout.
-    Returns:
-        ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
-    """
-    kernel, stride_hw, out_hw = pool_geometry(x.shape, kernel_size, stride)
-    cl = is_channels_last(x)
-    y = scratch(ws, "y", (*x.shape[:2], *out_hw), x.dtype, channels_last=cl, output=True)
+def avgpool2d_forward(x: np.ndarray, kernel_size: Window, stride: Window | None = None,
+                      ws: Workspace | None = None) -> tuple[np.ndarray, PoolCache]:  # fmt: skip
+    """Average pooling forward pass (every window has exactly ``kH*kW`` elements); arguments and
+    result as :func:`maxpool2d_forward`'s."""
+    kernel, stride_hw, out_hw, cl, y = _pool_output(x, kernel_size, stride, ws)
     for k, xv in window_elements(x, kernel, stride_hw, out_hw):
         if k == 0:
             np.copyto(y, xv)
