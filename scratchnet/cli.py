@@ -71,6 +71,12 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
                             "(1: the model alone, BLAS on every core)")  # fmt: skip
     group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
                        help="evaluate on each image and its mirror image (test-time augmentation)")
+    group.add_argument("--tta-shifts", type=int,
+                       help="test-time augmentation: also average over the views shifted by this many pixels")
+    group.add_argument("--alternate-flips", action=argparse.BooleanOptionalAction, default=None,
+                       help="mirror each training image every other epoch instead of at random")
+    group.add_argument("--lookahead", type=float,
+                       help="Lookahead: every 5 steps the slow weights move this fraction toward the fast ones")
     group.add_argument("--no-augment", action="store_true", help="no random crops or flips during training")
     group.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
     group.add_argument("--val-size", type=int,

@@ -192,13 +192,15 @@ def train_run(
     split_seed: int | None = None,
     bootstrap: bool = False,
     tensorboard: str | os.PathLike | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one network and write every output into ``out_dir``; returns the metrics.
 
     ``split_seed`` chooses the validation split (default: the training seed; ensemble members
     share one so that they are validated on the same images); ``bootstrap`` trains on a sample
     of the training part drawn with replacement (bagging), seeded by the training seed;
-    ``tensorboard`` is a directory for this run's TensorBoard scalars.
+    ``tensorboard`` is a directory for this run's TensorBoard scalars; ``model_options`` are more
+    arguments of the zoo builder (``{"widths": [48, 192, 192]}``), saved with the checkpoint.
 
     ``resume`` continues from a checkpoint (model, optimizer, position and random states are
     restored; the configuration is the checkpoint's, except ``cfg.epochs`` when ``cfg`` is
@@ -235,10 +237,14 @@ def train_run(
         x_tr, y_tr = x_tr[pick], y_tr[pick]
     if resume is None:
         model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
+        model_kwargs.update(model_options or {})
         if dropout is not None:
             model_kwargs["dropout"] = dropout
     net = zoo.build(model, rng=cfg.seed, **model_kwargs)
     transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
+    if resume is None and model in zoo.DATA_INIT:  # e.g. the whitening filters of a first layer
+        sample = np.random.default_rng([cfg.seed, 3]).permutation(len(x_tr))[:5000]
+        zoo.DATA_INIT[model](net, transform(x_tr[np.sort(sample)]) if transform else x_tr[sample])
     spec = {
         "name": model,
         "kwargs": model_kwargs,

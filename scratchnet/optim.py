@@ -267,7 +267,59 @@ class Adagrad(Optimizer):
         w -= np.asarray(self.lr, dtype=dt) * g / (np.sqrt(total) + np.asarray(self.eps, dtype=dt))
 
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]
+class Lookahead:
+    r"""Lookahead (Zhang, Lucas, Hinton & Ba, 2019) around any optimizer: the inner optimizer moves
+    the "fast" weights; every ``k`` steps the "slow" weights :math:`\phi` take a step ``alpha``
+    toward them and the fast weights restart from there,
+
+    .. math:: \phi \leftarrow \phi + \alpha\,(w - \phi),\qquad w \leftarrow \phi .
+
+    That is an exponential moving average of the weights, sampled every ``k`` steps, that the
+    training continues from (the form airbench uses). ``lr``, ``state_dict`` and the rest are the
+    inner optimizer's, plus the slow weights."""
+
+    def __init__(self, inner: Optimizer, alpha: float = 0.5, k: int = 5) -> None:
+        if not 0 < alpha <= 1 or k < 1:
+            raise ValueError(f"Lookahead: alpha must be in (0, 1] and k >= 1, got {alpha}, {k}")
+        self.inner, self.alpha, self.k = inner, float(alpha), int(k)
+        self.slow: list[np.ndarray] = [p.value.copy() for p in inner.params]
+
+    def __getattr__(self, name: str) -> object:  # lr, params, t, clip_norm, ... of the inner one
+        return getattr(self.__dict__["inner"], name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "lr":
+            self.inner.lr = value  # type: ignore[assignment]
+        else:
+            super().__setattr__(name, value)
+
+    def step(self) -> None:
+        self.inner.step()
+        if self.inner.t % self.k == 0:
+            a = self.alpha
+            for p, slow in zip(self.inner.params, self.slow, strict=True):
+                slow += np.asarray(a, dtype=slow.dtype) * (p.value - slow)
+                np.copyto(p.value, slow)
+
+    def zero_grad(self) -> None:
+        self.inner.zero_grad()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        out = self.inner.state_dict()
+        out.update({f"slow.{p.name}": s for p, s in zip(self.inner.params, self.slow, strict=True)})
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.inner.load_state_dict(state)
+        for i, p in enumerate(self.inner.params):
+            if f"slow.{p.name}" in state:
+                self.slow[i] = np.array(state[f"slow.{p.name}"], dtype=p.value.dtype)
+
+    def __repr__(self) -> str:
+        return f"Lookahead({self.inner!r}, alpha={self.alpha}, k={self.k})"
+
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Lookahead", "Optimizer", "RMSprop"]
 
 
 def _sgd(params: list[Parameter], lr: float, *, momentum: float = 0.9, nesterov: bool = True,

@@ -5,6 +5,8 @@ r"""Learning-rate schedules: the factor applied to the base rate at iteration ``
 * ``cosine``: :math:`\tfrac12(1 + \cos(\pi\, t/T))`, decaying from 1 to 0.
 * ``onecycle``: linear warm-up from ``1/div`` to 1 over the first ``pct`` of training, then
   cosine annealing down to ``1/div_final`` (Smith & Topin's one-cycle policy, learning-rate part).
+* ``linear``: :math:`1 - t/T`, a straight line from 1 down to 0 (with a warm-up: the triangle of
+  the CIFAR-10 speedruns).
 
 Any schedule can be preceded by a linear warm-up over ``warmup`` iterations.
 """
@@ -60,6 +62,12 @@ def _step(s: Schedule, t: int) -> float:
 def _cosine(s: Schedule, t: int) -> float:
     T = max(s.total, 1)
     return 0.5 * (1.0 + math.cos(math.pi * min(t, T) / T))
+
+
+@SCHEDULES.register("linear", "straight down from the base rate to 0 (with --warmup-epochs: a triangle)")
+def _linear(s: Schedule, t: int) -> float:
+    T = max(s.total, 1)
+    return max(0.0, 1.0 - min(t, T) / T)
 
 
 @SCHEDULES.register("onecycle", "linear warm-up from base/25 over 25% of the run, cosine down to base/1000")

@@ -31,22 +31,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLog, Evaluation, ProgressBar
+from .config import TrainConfig, make_optimizer
 from .data.batching import epoch_order, num_batches
-from .data.transforms import Augment
+from .data.transforms import Augment, alternating_flips, flip_where, translate
 from .data_parallel import DataParallel
 from .io import load_npz, save_npz, with_prefix, without_prefix
 from .losses import LOSSES, Loss, Objective
 from .model import Sequential
-from .optim import OPTIMIZERS, Optimizer
 from .runtime import say
-from .schedules import SCHEDULES, Schedule
+from .schedules import Schedule
 
 CHECKPOINT_FORMAT = 1
 
@@ -61,60 +61,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, checkpoint: Path | None) -> None:
         super().__init__(f"training interrupted; checkpoint: {checkpoint}")
         self.checkpoint = checkpoint
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of a run (all saved in the checkpoint and ``metrics.json``)."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.05
-    optimizer: str = "sgd"  # sgd | adam | adamw
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # constant | step | cosine | onecycle
-    warmup_epochs: float = 0.0
-    step_epochs: int = 10
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    crop_padding: int = 0
-    flip: bool = False
-    val_size: int = 5000
-    patience: int = 0  # early stopping: epochs without a better validation accuracy; 0 = off
-    seed: int = 0
-    eval_batch_size: int = 250
-    clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
-    shards: int = 2  # data-parallel shards per batch (scratchnet.data_parallel); 1: the model alone
-    flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
-    val_every: int = 1  # validate every N epochs and after the last one (0: only after the last)
-    loss: str = "cross-entropy"  # a name of scratchnet.losses.LOSSES: cross-entropy | hinge | bce | mse
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
-        if self.val_every < 0:
-            raise ValueError(f"val_every must be >= 0, got {self.val_every}")
-        if self.shards < 1:
-            raise ValueError(f"shards must be >= 1, got {self.shards}")
-        if not self.lr > 0 or not math.isfinite(self.lr):
-            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
-        OPTIMIZERS.get(self.optimizer)  # validates the names
-        SCHEDULES.get(self.schedule)
-        LOSSES.get(self.loss).make(self.label_smoothing)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def make_optimizer(cfg: TrainConfig, params: list) -> Optimizer:
-    """The optimizer named by ``cfg.optimizer`` (see :data:`scratchnet.optim.OPTIMIZERS`)."""
-    factory = OPTIMIZERS.get(cfg.optimizer)
-    return factory(params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
-                   clip_norm=cfg.clip_norm)  # fmt: skip
 
 
 @dataclass
@@ -205,7 +151,7 @@ class Trainer:
             self.loss_fn = self.objective.make(cfg.label_smoothing)
             self.eval_loss_fn = self.objective.make(0.0)
         self.optimizer = make_optimizer(cfg, model.parameters())
-        self.augment = Augment(cfg.crop_padding, cfg.flip)
+        self.augment = Augment(cfg.crop_padding, cfg.flip and not cfg.alternate_flips)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.model_spec = model_spec or {}
         self.progress, self.log = progress, log
@@ -225,9 +171,13 @@ class Trainer:
         return x if self.transform is None else self.transform(x)
 
     # --- one step and evaluation ---------------------------------------------------------------
-    def train_step(self, x_batch: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-        """Forward, loss, backward and update on one batch; returns (loss, accuracy)."""
+    def train_step(self, x_batch: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                   flips: np.ndarray | None = None) -> tuple[float, float]:  # fmt: skip
+        """Forward, loss, backward and update on one batch (``flips``: which images to mirror,
+        for alternating flips); returns (loss, accuracy)."""
         x = self.augment(x_batch, rng) if self.augment.active else x_batch
+        if flips is not None:
+            x = flip_where(x, flips)
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
             scores = self.runner.forward(self._prepare(x))
             loss = self.loss_fn.forward(scores, self.objective.targets(scores, y))
@@ -242,13 +192,15 @@ class Trainer:
         return loss, self.objective.accuracy(scores, y)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Class scores, in eval mode, in batches; with ``cfg.flip_tta`` the mean of the scores of
-        each image and of its mirror image (test-time augmentation)."""
-        scores = self.runner.predict(x, self.cfg.eval_batch_size, transform=self.transform)
-        if self.cfg.flip_tta:
-            mirrored = self.runner.predict(x[..., ::-1], self.cfg.eval_batch_size, transform=self.transform)
-            scores = 0.5 * (scores + mirrored)
-        return scores
+        """Class scores, in eval mode, in batches; test-time augmentation averages the scores of
+        each image and of its mirror image (``cfg.flip_tta``) and of those views shifted by
+        ``cfg.tta_shifts`` pixels up-left and down-right."""
+        views = [x, x[..., ::-1]] if self.cfg.flip_tta else [x]
+        if self.cfg.tta_shifts:
+            s = self.cfg.tta_shifts
+            views += [translate(v, d, d) for v in list(views) for d in (-s, s)]
+        scores = [self.runner.predict(v, self.cfg.eval_batch_size, transform=self.transform) for v in views]
+        return scores[0] if len(scores) == 1 else np.mean(scores, axis=0)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         """Mean loss, accuracy and predicted labels on a labelled set (accuracy NaN and no
@@ -308,6 +260,8 @@ class Trainer:
                    callbacks: list[Callback]) -> None:  # fmt: skip
         cfg, bs = self.cfg, self.cfg.batch_size
         order = epoch_order(len(x_train), cfg.seed, self.epoch)
+        alternate = cfg.flip and cfg.alternate_flips
+        flip_plan = alternating_flips(len(x_train), cfg.seed, self.epoch) if alternate else None
         self.model.train()
         start = time.perf_counter()
         for cb in callbacks:
@@ -316,7 +270,8 @@ class Trainer:
             idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
             self.optimizer.lr = cfg.lr * schedule.factor(self.iteration)
             rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
-            loss, acc = self.train_step(x_train[idx], y_train[idx], rng)
+            flips = flip_plan[idx] if flip_plan is not None else None
+            loss, acc = self.train_step(x_train[idx], y_train[idx], rng, flips)
             logs = {"loss": loss, "accuracy": acc, "lr": self.optimizer.lr}
             self.history.add_iteration(epoch=self.epoch, iteration=self.iteration, **logs)
             self.batch += 1

@@ -15,6 +15,7 @@ import numpy as np
 
 from .fusion import fuse as fuse_model
 from .layers import (
+    GELU,
     GRU,
     LSTM,
     BatchNorm2D,
@@ -30,6 +31,7 @@ from .layers import (
 )
 from .model import Sequential
 from .registry import Registry
+from .whitening import whiten_first_conv
 
 Builder = Callable[..., Sequential]
 MODELS: Registry[Builder] = Registry("model")
@@ -118,6 +120,38 @@ def _rows(cell: type, in_shape, num_classes: int, dropout: float, rng, hidden: i
                       Dense(hidden, num_classes, rng=rng))  # fmt: skip
 
 
+ACTIVATIONS: dict[str, Callable[[], Layer]] = {"relu": ReLU, "gelu": GELU, "gelu-tanh": lambda: GELU("tanh")}
+
+
+def conv_group(c_in: int, c_out: int, rng: np.random.Generator, act: str) -> list[Layer]:
+    """Two 3x3 convolutions with a 2x2 max-pool after the first, each followed by batch norm and
+    the activation (the block of the CIFAR-10 speedruns, airbench/hlb-CIFAR10)."""
+    make = ACTIVATIONS[act]
+    return [Conv2D(c_in, c_out, 3, padding=1, bias=False, rng=rng), MaxPool2D(2), BatchNorm2D(c_out), make(),
+            Conv2D(c_out, c_out, 3, padding=1, bias=False, rng=rng), BatchNorm2D(c_out), make()]  # fmt: skip
+
+
+@register("cifar-fast", "2x2 patch-whitening conv, 3 groups of two 3x3 convs (pool, bn, GELU), "
+                        "widths 32/128/128, global max-pool, dense (CIFAR-10 speedrun)")  # fmt: skip
+def cifar_fast(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.0, rng=None,
+               widths: tuple[int, ...] = (32, 128, 128), whiten: int = 24,
+               act: str = "gelu") -> Sequential:  # fmt: skip
+    """The airbench94 network (Jordan, 2024) at a width the two-core budget affords: a 2x2
+    convolution whose filters :func:`scratchnet.whitening.patch_whitening` sets from the data
+    (``whiten`` channels: the 12 whitened directions of 2x2x3 patches and their negatives), then
+    :func:`conv_group` blocks, a max-pool over the last 3x3 map and a dense layer without bias.
+    32x32 -> 31 -> 15 -> 7 -> 3 -> 1."""
+    rng = np.random.default_rng(rng)
+    C, H, _ = in_shape
+    layers: list[Layer] = [Conv2D(C, whiten, 2, rng=rng), ACTIVATIONS[act]()]
+    c, size = whiten, H - 1
+    for width in widths:
+        layers += conv_group(c, width, rng, act)
+        c, size = width, size // 2
+    layers += [MaxPool2D(size), Flatten(), *_dropout(dropout, rng), Dense(c, num_classes, bias=False, rng=rng)]
+    return Sequential(*layers)
+
+
 @register("lstm-rows", "an image read row by row: LSTM(128) over H steps of C*W values, dense(classes)")
 def lstm_rows(in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.0, rng=None, hidden: int = 128
               ) -> Sequential:  # fmt: skip
@@ -141,11 +175,17 @@ def char_lstm(in_shape=(128,), num_classes=65, dropout: float = 0.0, rng=None, e
                       Dense(hidden, num_classes, rng=rng))  # fmt: skip
 
 
+#: zoo models initialised from the training data before training: name -> init(model, x), with
+#: ``x`` a sample of normalised training inputs (``scratchnet.experiment.train_run`` calls it)
+DATA_INIT: dict[str, Callable[[Sequential, np.ndarray], None]] = {"cifar-fast": whiten_first_conv}
+
+
 def build(name: str, *, fuse: bool = True, **kwargs: object) -> Sequential:
     """Build the architecture registered as ``name`` (see :data:`MODELS`), fused unless
     ``fuse=False``."""
     fn = MODELS.get(name)
-    if "in_shape" in kwargs:
-        kwargs["in_shape"] = tuple(kwargs["in_shape"])  # type: ignore[arg-type]
+    for key in ("in_shape", "widths"):  # lists after a round trip through JSON
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])  # type: ignore[arg-type]
     model = fn(**kwargs)
     return fuse_model(model) if fuse else model

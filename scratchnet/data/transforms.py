@@ -64,6 +64,32 @@ def random_flip(x: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.n
     return out
 
 
+def flip_where(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``x`` with the images where ``mask`` is true mirrored left-right (a new array)."""
+    out = x.copy()
+    out[mask] = x[mask, :, :, ::-1]
+    return out
+
+
+def alternating_flips(n: int, seed: int, epoch: int) -> np.ndarray:
+    """Derandomised flips (airbench): every image gets a fixed random coin (seeded), and is
+    mirrored in the epochs where the coin and the epoch's parity agree, so each image is seen
+    mirrored exactly every other epoch instead of at random."""
+    coins = np.random.default_rng([seed, 2]).integers(0, 2, n).astype(bool)
+    return coins ^ bool(epoch % 2)
+
+
+def translate(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Every image shifted by ``dy`` rows and ``dx`` columns, the uncovered border filled by
+    repeating the edge pixels (for test-time augmentation)."""
+    if dy == 0 and dx == 0:
+        return x
+    p = max(abs(dy), abs(dx))
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), mode="edge")
+    H, W = x.shape[2:]
+    return xp[:, :, p - dy : p - dy + H, p - dx : p - dx + W]
+
+
 @dataclass(frozen=True)
 class Augment:
     """Training-time augmentation: random crop with ``crop_padding`` and optional flips."""
