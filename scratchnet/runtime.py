@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 THREADS_ENV = "SCRATCHNET_NUM_THREADS"
@@ -55,11 +56,20 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def numpy_blas() -> list[dict[str, Any]]:
+    """The BLAS library NumPy's matrix products run on (threadpoolctl's record of it): the one
+    shipped in NumPy's own folder when there is one (SciPy brings a second OpenBLAS, whose thread
+    count says nothing about NumPy's), else every BLAS loaded."""
+    libs = blas_info()
+    own = [i for i in libs if "numpy" in Path(i.get("filepath") or "").parent.name]
+    return own or libs
+
+
 def compute_threads() -> int:
-    """The process's thread budget: the BLAS thread limit in force (``--threads``,
+    """The process's thread budget: the BLAS thread limit in force for NumPy (``--threads``,
     ``SCRATCHNET_NUM_THREADS``, or the share a parallel job was given), never more than the
     available cores."""
-    counts = [int(i.get("num_threads") or 0) for i in blas_info()]
+    counts = [int(i.get("num_threads") or 0) for i in numpy_blas()]
     cores = available_cores()
     return max(1, min([cores, *[c for c in counts if c > 0]]))
 

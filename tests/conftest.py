@@ -21,3 +21,4 @@ def pytest_sessionfinish(session, exitstatus):
     if path:
         with open(path, "w") as f:
             json.dump(PARITY_LOG, f, indent=2, sort_keys=True)
+

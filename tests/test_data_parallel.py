@@ -73,6 +73,16 @@ def test_the_thread_budget_is_the_blas_limit_in_force():
         assert compute_threads() == 1
         assert DataParallel(model, 2).threads == 1
     assert compute_threads() <= available_cores()
+    import scipy.special  # noqa: F401  (SciPy brings its own OpenBLAS: its thread count is not NumPy's)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    others = [i["filepath"] for i in controller.info()
+              if i["user_api"] == "blas" and "numpy" not in i["filepath"]]  # fmt: skip
+    budget = compute_threads()
+    for path in others:
+        with controller.select(filepath=path).limit(limits=1):
+            assert compute_threads() == budget
     many = DataParallel(model, 2, threads=4)
     assert (many.threads, many.blas_threads) == (2, 2)
 

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "bench").glob("*.md")])
 SOURCES = sorted(p for d in ("scratchnet", "tests", "bench", "examples") for p in (ROOT / d).rglob("*.py"))
 # functions, classes, module names, attributes, fields and parameters defined in the code
-DEFINITION = re.compile(r"(?m)^\s*(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]|self\.(\w+)\s*=|[(,]\s*(\w+)\s*[:=]")
+DEFINITION = re.compile(
+    r'(?m)^\s*(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]|self\.(\w+)\s*=|[(,]\s*(\w+)\s*[:=]|"(\w+)"\s*:'
+)  # the last: keys of the JSON records the code writes (`train_seconds` of metrics.json)
 DEFINED = {name for src in SOURCES for group in DEFINITION.findall(src.read_text()) for name in group if name}
 DEFINED |= {src.stem for src in SOURCES}  # module names (`data_parallel`, `ensemble_run`)
 # snake_case names the docs quote from elsewhere (PyTorch's API, symbols of an equation)
@@ -26,6 +28,11 @@ EXTERNAL = {
     "x_hat",
     "dx_t",
     "da_t",
+    "multi_margin_loss",
+    "weight_ih",
+    "weight_hh",
+    "bias_ih",
+    "bias_hh",
 }
 
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")

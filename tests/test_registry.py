@@ -44,8 +44,8 @@ def test_trainer_accepts_exactly_the_registered_names():
         assert Schedule(name, total=10).factor(0) > 0
     with pytest.raises(ValueError, match=r"unknown optimizer 'sgdd'; choose from sgd, adam, adamw"):
         TrainConfig(optimizer="sgdd")
-    with pytest.raises(ValueError, match=r"unknown schedule 'linear'; choose from constant"):
-        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match=r"unknown schedule 'exponential'; choose from constant"):
+        TrainConfig(schedule="exponential")
 
 
 def test_registry_refuses_a_name_twice():

@@ -164,14 +164,14 @@ def test_schedules():
     w = Schedule("constant", total=100, warmup=4)
     assert [w.factor(i) for i in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
     with pytest.raises(ValueError, match="unknown schedule"):
-        Schedule("linear")
+        Schedule("exponential")
 
 
 def test_config_validation():
     with pytest.raises(ValueError, match="learning rate"):
         TrainConfig(lr=math.nan)
     with pytest.raises(ValueError, match="unknown optimizer"):
-        TrainConfig(optimizer="rmsprop")
+        TrainConfig(optimizer="lbfgs")
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
