@@ -43,7 +43,8 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
 
     from scratchnet import zoo
     from scratchnet.data import Augment, Normalizer, epoch_order, load_dataset, num_batches, train_val_split
-    from scratchnet.experiment import dataset_defaults
+    from scratchnet.data.transforms import alternating_flips, flip_where, translate
+    from scratchnet.experiment import dataset_defaults, initialise_from_data
     from scratchnet.schedules import Schedule
     from scratchnet.train import TrainConfig
 
@@ -55,35 +56,45 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
     ds = load_dataset(dataset, progress=False)
     (x_tr, y_tr), (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg.val_size, cfg.seed)
     norm = Normalizer.fit(x_tr)
-    net = mirror(zoo.build(name, rng=cfg.seed, in_shape=ds.input_shape, num_classes=ds.num_classes))
+    ours = zoo.build(name, rng=cfg.seed, in_shape=ds.input_shape, num_classes=ds.num_classes)
+    initialise_from_data(ours, name, x_tr, norm, cfg.seed)  # e.g. whitening filters: the same in both
+    net = mirror(ours)
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                           weight_decay=cfg.weight_decay)  # fmt: skip
+    slow = [p.detach().clone() for p in net.parameters()] if cfg.lookahead else None
     nb = num_batches(len(x_tr), cfg.batch_size)
     schedule = Schedule(cfg.schedule, total=cfg.epochs * nb, iters_per_epoch=nb,
                         warmup=int(cfg.warmup_epochs * nb))  # fmt: skip
-    augment = Augment(cfg.crop_padding, cfg.flip)
+    augment = Augment(cfg.crop_padding, cfg.flip and not cfg.alternate_flips)
+
+    def views(xb: np.ndarray) -> list[np.ndarray]:  # the test-time augmentation of Trainer.predict
+        out = [xb, xb[..., ::-1]] if cfg.flip_tta else [xb]
+        if cfg.tta_shifts:
+            out += [translate(v, d, d) for v in list(out) for d in (-cfg.tta_shifts, cfg.tta_shifts)]
+        return [np.ascontiguousarray(v) for v in out]
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> float:
         net.eval()
         correct = 0
         with torch.no_grad():
             for i in range(0, len(x), cfg.eval_batch_size):
-                xb = x[i : i + cfg.eval_batch_size]
-                scores = net(torch.from_numpy(norm(xb)))
-                if cfg.flip_tta:
-                    scores = 0.5 * (scores + net(torch.from_numpy(norm(np.ascontiguousarray(xb[..., ::-1])))))
-                correct += int((scores.argmax(1).numpy() == y[i : i + cfg.eval_batch_size]).sum())
+                scores = [net(torch.from_numpy(norm(v))) for v in views(x[i : i + cfg.eval_batch_size])]
+                mean = torch.stack(scores).mean(0)
+                correct += int((mean.argmax(1).numpy() == y[i : i + cfg.eval_batch_size]).sum())
         net.train()
         return correct / len(x)
 
     it, val_acc = 0, []
     for epoch in range(cfg.epochs):
         order = epoch_order(len(x_tr), cfg.seed, epoch)
+        flip_plan = alternating_flips(len(x_tr), cfg.seed, epoch) if cfg.flip and cfg.alternate_flips else None
         for b in range(nb):
             idx = np.sort(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
             x = x_tr[idx]
             if augment.active:
                 x = augment(x, np.random.default_rng([cfg.seed, epoch, b, 1]))
+            if flip_plan is not None:
+                x = flip_where(x, flip_plan[idx])
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * schedule.factor(it)
             scores = net(torch.from_numpy(norm(x)))
@@ -93,6 +104,11 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
             loss.backward()
             opt.step()
             it += 1
+            if slow is not None and it % cfg.lookahead_every == 0:  # Lookahead, as scratchnet.optim's
+                with torch.no_grad():
+                    for p, s in zip(net.parameters(), slow, strict=True):
+                        s += cfg.lookahead * (p - s)
+                        p.copy_(s)
         if epoch + 1 == cfg.epochs or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
             val_acc.append(evaluate(x_val, y_val))  # validation when the recipe validates
     test = evaluate(ds.x_test, ds.y_test)
@@ -101,19 +117,23 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
 
 
 def run_scratchnet(dataset: str, seed: int, threads: int) -> dict[str, Any]:
-    """``scratchnet train --dataset D --seed S`` as a user runs it; wall time of the process."""
+    """``scratchnet train --dataset D --seed S`` as a user runs it; wall time and peak memory of
+    the process (``/usr/bin/time -v`` where there is one)."""
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "SCRATCHNET_NUM_THREADS": str(threads)}
         cmd = [sys.executable, "-m", "scratchnet", "train", "--dataset", dataset, "--seed", str(seed),
                "--out", out, "--no-progress"]  # fmt: skip
+        timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
         start = time.perf_counter()
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        res = subprocess.run(timer + cmd, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
         if res.returncode != 0:
             raise SystemExit(f"scratchnet train failed:\n{res.stderr}")
         m = json.loads((Path(out) / "metrics.json").read_text())
+    peak = [line.split(":")[1] for line in res.stderr.splitlines() if "Maximum resident set size" in line]
     return {"test_accuracy": m["test_accuracy"], "val_accuracy": m["val_accuracy"], "wall_seconds": wall,
-            "epochs": m["epochs_completed"], "model": m["model"]}  # fmt: skip
+            "epochs": m["epochs_completed"], "model": m["model"],
+            "peak_rss_mib": int(peak[0]) / 1024 if peak else None}  # fmt: skip
 
 
 def run_torch(dataset: str, seed: int, threads: int) -> dict[str, Any]:
@@ -136,18 +156,19 @@ def markdown(results: dict[str, Any]) -> str:
              f"Machine: {results['machine']}; {results['threads']} threads for both. Date: {results['date']}.",
              "", "Reproduce: `python bench/bench_time_to_accuracy.py --dataset "
              f"{results['dataset']} --seeds {' '.join(str(r['seed']) for r in rows)}`", "",
-             "| seed | scratchnet test acc | scratchnet wall s | PyTorch test acc | PyTorch wall s "
-             "| time ratio |",
-             "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| seed | scratchnet test acc | scratchnet wall s | scratchnet peak MiB | PyTorch test acc "
+             "| PyTorch wall s | time ratio |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
         s, t = r["scratchnet"], r["torch"]
-        lines.append(f"| {r['seed']} | {s['test_accuracy']:.4f} | {s['wall_seconds']:.0f} | "
+        peak = f"{s['peak_rss_mib']:.0f}" if s.get("peak_rss_mib") else "–"
+        lines.append(f"| {r['seed']} | {s['test_accuracy']:.4f} | {s['wall_seconds']:.0f} | {peak} | "
                      f"{t['test_accuracy']:.4f} | {t['wall_seconds']:.0f} | "
                      f"{s['wall_seconds'] / t['wall_seconds']:.2f} |")  # fmt: skip
     med = {fw: {k: float(np.median([r[fw][k] for r in rows])) for k in ("test_accuracy", "wall_seconds")}
            for fw in ("scratchnet", "torch")}  # fmt: skip
     lines.append(f"| **median** | **{med['scratchnet']['test_accuracy']:.4f}** | "
-                 f"**{med['scratchnet']['wall_seconds']:.0f}** | {med['torch']['test_accuracy']:.4f} | "
+                 f"**{med['scratchnet']['wall_seconds']:.0f}** | | {med['torch']['test_accuracy']:.4f} | "
                  f"{med['torch']['wall_seconds']:.0f} | "
                  f"**{med['scratchnet']['wall_seconds'] / med['torch']['wall_seconds']:.2f}** |")  # fmt: skip
     first = rows[0]["scratchnet"]

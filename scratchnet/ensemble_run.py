@@ -42,12 +42,13 @@ from .train import TrainConfig
 
 # The member recipe of ``scratchnet ensemble --dataset X`` for what the command line leaves out:
 # the dataset's default training (see experiment.DEFAULTS) cut short, so that the whole run takes
-# well under 30 minutes on 2 cores with --workers 2 (measured: README, "Ensembles"); one shard per
-# member, since the members themselves are the parallel work.
+# well under 30 minutes on 2 cores with --workers 2 (measured: README, "Ensembles"); with W workers
+# each member gets cores // W threads, on which its shards run (one after the other on one thread).
 ENSEMBLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"members": 5, "model": ["fmnist-cnn"], "epochs": 5, "crop_padding": 2, "flip": True,
                       "flip_tta": False, "shards": 2},
     "mnist": {"members": 5, "model": ["mnist-cnn"], "epochs": 4, "crop_padding": 2, "shards": 2},
+    "cifar10": {"members": 4, "model": ["cifar-fast"], "epochs": 3, "shards": 2},
 }  # fmt: skip
 
 

@@ -56,7 +56,12 @@ ROWS_RECIPE = {
               clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
     "fashion-mnist": dict(epochs=30),
 }  # fmt: skip
-MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {"lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE}
+# the assignment's CNN on colour images: the MNIST network with three input channels, its own recipe
+ASSIGNMENT_CIFAR = dict(epochs=20, lr=0.05, batch_size=128, weight_decay=5e-4, schedule="onecycle",
+                        crop_padding=4, flip=True, alternate_flips=False, label_smoothing=0.0, flip_tta=True,
+                        tta_shifts=0)  # fmt: skip
+MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {"lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE,
+                                                       "mnist-cnn": {"cifar10": ASSIGNMENT_CIFAR}}  # fmt: skip
 
 
 def dataset_defaults(dataset: str, model: str | None = None) -> dict[str, Any]:
@@ -115,6 +120,15 @@ def prepare_data(
         unit = "windows" if ds.kind == "text" else "images"
         ds.limited = ", ".join(cut) + f" {unit} are used"
     return ds
+
+
+def initialise_from_data(net: Any, model: str, x_train: np.ndarray, transform: Normalizer | None,
+                         seed: int) -> None:  # fmt: skip
+    """The data-dependent initialisation of a zoo model (:data:`scratchnet.zoo.DATA_INIT`, e.g. the
+    whitening filters of a first layer), from a seeded sample of 5,000 training inputs."""
+    if model in zoo.DATA_INIT:
+        sample = np.sort(np.random.default_rng([seed, 3]).permutation(len(x_train))[:5000])
+        zoo.DATA_INIT[model](net, transform(x_train[sample]) if transform else x_train[sample])
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -243,9 +257,8 @@ def train_run(
             model_kwargs["dropout"] = dropout
     net = zoo.build(model, rng=cfg.seed, **model_kwargs)
     transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
-    if resume is None and model in zoo.DATA_INIT:  # e.g. the whitening filters of a first layer
-        sample = np.random.default_rng([cfg.seed, 3]).permutation(len(x_tr))[:5000]
-        zoo.DATA_INIT[model](net, transform(x_tr[np.sort(sample)]) if transform else x_tr[sample])
+    if resume is None:
+        initialise_from_data(net, model, x_tr, transform, cfg.seed)
     spec = {
         "name": model,
         "kwargs": model_kwargs,

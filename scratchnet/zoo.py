@@ -152,6 +152,9 @@ def cifar_fast(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.0, rng=N
     return Sequential(*layers)
 
 
+MODELS.add("cifar-fast-plain", cifar_fast, "cifar-fast with its first layer trained from He init, not whitened")
+
+
 @register("lstm-rows", "an image read row by row: LSTM(128) over H steps of C*W values, dense(classes)")
 def lstm_rows(in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.0, rng=None, hidden: int = 128
               ) -> Sequential:  # fmt: skip
