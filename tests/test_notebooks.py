@@ -39,3 +39,48 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert "fast mode" in "".join(o.get("text", "") for o in outputs)
+
+
+def _calls(source: str):
+    import ast
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            yield name, node
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_name_only_what_exists(name):
+    """Every dataset, model, recipe option and loss a notebook names exists in the library (so a
+    rename cannot leave a notebook behind, even before it is executed)."""
+    import ast
+    from dataclasses import fields
+
+    from scratchnet.data.sources import DATASETS
+    from scratchnet.losses import LOSSES
+    from scratchnet.train import TrainConfig
+    from scratchnet.zoo import MODELS
+
+    options = {f.name for f in fields(TrainConfig)}
+    wrong = []
+    for kind, source in CELLS[name]:
+        if kind != "code":
+            continue
+        for fn, call in _calls(source):
+            strings = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if fn == "TrainConfig":
+                wrong += [f"option {k.arg}" for k in call.keywords if k.arg and k.arg not in options]
+            if fn in ("TrainConfig", "replace"):
+                losses = [k.value.value for k in call.keywords
+                          if k.arg == "loss" and isinstance(k.value, ast.Constant)]  # fmt: skip
+                wrong += [f"loss {loss}" for loss in losses if loss not in LOSSES]
+            if fn in ("train_run", "sweep", "load_dataset", "dataset_defaults") and strings:
+                wrong += [f"dataset {strings[0]}"] if strings[0] not in DATASETS else []
+            if fn == "build" and strings:
+                wrong += [f"model {strings[0]}"] if strings[0] not in MODELS else []
+            if fn in ("train_run", "sweep", "dataset_defaults") and len(strings) > 1:
+                model = strings[-1]
+                wrong += [f"model {model}"] if model not in MODELS and "/" not in model else []
+    assert not wrong, f"{name} names what does not exist: {wrong}"

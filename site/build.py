@@ -1,0 +1,166 @@
+"""Build the documentation site into ``build/site`` (HTML, searchable, readable offline).
+
+    python site/build.py                # build/site/index.html
+    python site/build.py --out DIR      # elsewhere
+
+Steps: the sources are assembled in ``build/site-src`` as they sit in the repository (the README
+as ``readme.md``, ``docs/``, ``notebooks/*.ipynb`` with their committed outputs, ``bench/*.md``),
+plus an API page per module of ``scratchnet`` (autodoc of its docstrings) and a page per other
+repository file the documents link to (its source, shown). Links to a module of the library are
+pointed at its API page. KaTeX's stylesheet and fonts come from the ``katex`` package of the npm
+registry (cached in ``build/katex``); the equations are rendered to HTML by Node.js at build time.
+Sphinx runs with warnings as errors: a broken internal link, a malformed equation or a docstring
+that does not parse fails the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+KATEX_VERSION = "0.16.22"  # the version sphinxcontrib-katex bundles for prerendering
+LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
+COPIED = (".md", ".ipynb", ".png", ".svg", ".jpg", ".gif")
+
+
+def modules() -> list[str]:
+    """Every module of the package, dotted."""
+    out = []
+    for path in sorted((ROOT / "scratchnet").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
+
+
+def api_pages(src: Path) -> None:
+    api = src / "api"
+    api.mkdir(parents=True)
+    names = modules()
+    for name in names:
+        title = f"`{name}`"
+        body = f"```{{eval-rst}}\n.. automodule:: {name}\n   :members:\n```\n"
+        (api / f"{name}.md").write_text(f"# {title}\n\n{body}")
+    toc = "\n".join(names)
+    intro = "# API reference\n\nEvery module of the library, from its docstrings (equations rendered).\n\n"
+    (api / "index.md").write_text(intro + "```{toctree}\n:maxdepth: 1\n\n" + toc + "\n```\n")
+
+
+def source_page(src: Path, rel: str) -> str:
+    """A page showing the repository file ``rel``; returns its path in the site (``.md``)."""
+    page = src / "source" / f"{rel}.md"
+    if not page.exists():
+        page.parent.mkdir(parents=True, exist_ok=True)
+        text = (ROOT / rel).read_text()
+        languages = {".py": "python", ".sh": "bash", ".json": "json", ".toml": "toml"}
+        lang = languages.get(Path(rel).suffix, "text")
+        fence = "````" if "```" in text else "```"
+        page.write_text(f"# `{rel}`\n\nThe file as it is in the repository.\n\n{fence}{lang}\n{text}\n{fence}\n"
+                        )  # fmt: skip
+    return f"source/{rel}.md"
+
+
+def rewrite_links(text: str, doc_rel: Path, src: Path) -> str:
+    """Links of the document at ``doc_rel`` (its path in the repository) made to work in the site:
+    library modules -> their API page, other repository files -> a page showing them, folders ->
+    plain text. Links to documents, notebooks and images of the site are kept."""
+
+    def fix(m: re.Match) -> str:
+        label, target = m.group(1), m.group(2)
+        if re.match(r"[a-z]+://|#|mailto:", target):
+            return m.group(0)
+        path = target.partition("#")[0]
+        resolved = (ROOT / doc_rel.parent / path).resolve()
+        try:
+            rel = resolved.relative_to(ROOT)
+        except ValueError:
+            return m.group(0)  # outside the repository: left for Sphinx to report
+        up = "../" * (len(doc_rel.parts) - 1)
+        if resolved.is_dir():
+            return label.lstrip("!").strip("[]")
+        if resolved.suffix in COPIED:
+            return m.group(0)
+        if resolved.is_file() and rel.parts[0] == "scratchnet" and resolved.suffix == ".py":
+            parts = rel.with_suffix("").parts
+            module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            return f"{label}({up}api/{module}.md)"
+        if resolved.is_file():
+            return f"{label}({up}{source_page(src, rel.as_posix())})"
+        return m.group(0)
+
+    return LINK.sub(fix, text)
+
+
+def assemble(src: Path) -> int:
+    """The site's sources in ``src``; returns the number of documents."""
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    shutil.copy(HERE / "conf.py", src / "conf.py")
+    shutil.copy(HERE / "index.md", src / "index.md")
+    documents = [(ROOT / "README.md", Path("readme.md"), Path("README.md"))]
+    for folder in ("docs", "bench"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            rel = path.relative_to(ROOT)
+            if path.is_file() and path.suffix in COPIED:
+                if path.suffix == ".md":
+                    documents.append((path, rel, rel))
+                else:
+                    (src / rel).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, src / rel)
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        (src / "notebooks").mkdir(exist_ok=True)
+        shutil.copy(path, src / "notebooks" / path.name)
+    for path, site_rel, repo_rel in documents:
+        (src / site_rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / site_rel).write_text(rewrite_links(path.read_text(), repo_rel, src))
+    api_pages(src)
+    return len(list(src.rglob("*.md"))) + len(list(src.rglob("*.ipynb")))
+
+
+def katex_assets(dest: Path) -> None:
+    """KaTeX's CSS and fonts from the npm registry (``npm pack``, cached) into ``dest``."""
+    cache = ROOT / "build" / "katex"
+    tarball = cache / f"katex-{KATEX_VERSION}.tgz"
+    if not tarball.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "pack", f"katex@{KATEX_VERSION}", "--silent"], cwd=cache, check=True,
+                       capture_output=True)  # fmt: skip
+    with tarfile.open(tarball) as tar:
+        wanted = ("package/dist/fonts/", "package/dist/katex.min.css")
+        members = [m for m in tar.getmembers() if m.name.startswith(wanted)]
+        tar.extractall(cache / "extracted", members=members, filter="data")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(cache / "extracted" / "package" / "dist", dest)
+
+
+def build(out: Path) -> tuple[int, float]:
+    start = time.perf_counter()
+    src = ROOT / "build" / "site-src"
+    count = assemble(src)
+    katex_assets(src / "_static" / "katex")
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(src), str(out)]
+    res = subprocess.run(cmd, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"the site did not build (warnings are errors): {' '.join(cmd)}")
+    return count, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(ROOT / "build" / "site"))
+    args = ap.parse_args()
+    count, seconds = build(Path(args.out))
+    print(f"{count} documents built in {seconds:.0f} s -> {args.out}/index.html")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Sphinx configuration of the documentation site (built by ``python site/build.py``).
+
+The sources are assembled by ``site/build.py`` into ``build/site-src`` (the README, ``docs/``, the
+notebooks with their committed outputs, the benchmark results, generated API and source pages);
+this file is copied there. Mathematics is rendered to HTML at build time by KaTeX under Node.js
+(``katex_prerender``), with KaTeX's stylesheet and fonts served from the site itself: nothing is
+fetched from a network when a page is read.
+"""
+
+from __future__ import annotations
+
+import os
+
+project = "scratchnet"
+author = "the scratchnet authors"
+copyright = "scratchnet authors, MIT licence"
+extensions = [
+    "myst_nb",  # Markdown (MyST) pages and Jupyter notebooks with their stored outputs
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",  # the docstrings' "Args:" / "Returns:" sections
+    "sphinxcontrib.katex",
+]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_dmath_double_inline = True
+myst_heading_anchors = 3
+nb_execution_mode = "off"  # the notebooks are shown with the outputs committed with them
+nb_merge_streams = True
+autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+katex_prerender = True  # math to HTML at build time (needs `node`); no KaTeX JavaScript on the pages
+katex_css_path = "katex/katex.min.css"  # copied from the npm package by build.py, with its fonts
+katex_options = r"""{macros: {"\\RR": "\\mathbb{R}"}, strict: false, throwOnError: true}"""
+html_theme = "furo"
+html_title = "scratchnet"
+html_static_path = ["_static"]
+html_show_sourcelink = False
+suppress_warnings = ["myst.header"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+root_doc = "index"
+templates_path: list[str] = []
+nitpicky = False
+if os.environ.get("SCRATCHNET_SITE_STRICT", "1") == "1":
+    keep_warnings = True
