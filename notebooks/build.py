@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sources import ps1, ps2, ps3, ps4, ps5  # noqa: E402
+from sources import check_conv, ps1, ps2, ps3, ps4, ps5  # noqa: E402
 
 NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "ps1-fashion-mnist-cnn.ipynb": ps1.CELLS,
@@ -29,6 +29,7 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
     "ps3-backprop-lstm-ensembles.ipynb": ps3.CELLS,
     "ps4-losses-softmax-1d-convolution.ipynb": ps4.CELLS,
     "ps5-mnist-cifar10-cnn.ipynb": ps5.CELLS,
+    "write-your-own-conv-backward.ipynb": check_conv.CELLS,
 }
 
 

@@ -50,8 +50,12 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
                        help="architectures, used in turn by the members (default: the dataset's recipe; "
                             "`scratchnet models` lists them)")  # fmt: skip
     else:
-        p.add_argument("--model", choices=MODELS.names(), metavar="MODEL",
-                       help="architecture from the zoo (`scratchnet models` lists them; " + RECIPE + ")")
+        p.add_argument(
+            "--model",
+            choices=MODELS.names(),
+            metavar="MODEL",
+            help="architecture from the zoo (`scratchnet models` lists them; " + RECIPE + ")",
+        )
     group = p.add_argument_group("the recipe (every option defaults to the dataset's recipe, listed below)")
     group.add_argument("--epochs", type=int, help="passes over the training set")
     group.add_argument("--batch-size", type=int, help="images per optimizer step")
@@ -62,28 +66,46 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
                                                      "(default: the model's own)")  # fmt: skip
     group.add_argument("--schedule", choices=SCHEDULES.names(), help="learning-rate schedule over the run")
     group.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up of the rate")
-    group.add_argument("--loss", choices=LOSSES.names(),
-                       help="what to minimise (`scratchnet names` describes each; default cross-entropy)")
+    group.add_argument(
+        "--loss",
+        choices=LOSSES.names(),
+        help="what to minimise (`scratchnet names` describes each; default cross-entropy)",
+    )
     group.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy (0: none)")
     group.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm (none if unset)")
     group.add_argument("--shards", type=int,
                        help="split each batch into this many data-parallel shards, run on parallel threads "
                             "(1: the model alone, BLAS on every core)")  # fmt: skip
-    group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
-                       help="evaluate on each image and its mirror image (test-time augmentation)")
-    group.add_argument("--tta-shifts", type=int,
-                       help="test-time augmentation: also average over the views shifted by this many pixels")
-    group.add_argument("--alternate-flips", action=argparse.BooleanOptionalAction, default=None,
-                       help="mirror each training image every other epoch instead of at random")
-    group.add_argument("--lookahead", type=float,
-                       help="Lookahead: every 5 steps the slow weights move this fraction toward the fast ones")
+    group.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="evaluate on each image and its mirror image (test-time augmentation)",
+    )
+    group.add_argument(
+        "--tta-shifts",
+        type=int,
+        help="test-time augmentation: also average over the views shifted by this many pixels",
+    )
+    group.add_argument(
+        "--alternate-flips",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="mirror each training image every other epoch instead of at random",
+    )
+    group.add_argument(
+        "--lookahead",
+        type=float,
+        help="Lookahead: every 5 steps the slow weights move this fraction toward the fast ones",
+    )
     group.add_argument("--no-augment", action="store_true", help="no random crops or flips during training")
     group.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
     group.add_argument("--val-size", type=int,
                        help="validation images carved from the training set (5,000; with --limit: a tenth "
                             "of the limit)")  # fmt: skip
-    group.add_argument("--val-every", type=int,
-                       help="validate every N epochs and after the last (0: only after the last)")
+    group.add_argument(
+        "--val-every", type=int, help="validate every N epochs and after the last (0: only after the last)"
+    )
     group.add_argument("--patience", type=int,
                        help="early stopping after this many epochs without a better validation accuracy "
                             "(0: off)")  # fmt: skip
@@ -283,6 +305,39 @@ def _cmd_names(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from . import check
+
+    if args.list:
+        print(check.list_ops(), end="")
+        return 0
+    if not args.op:
+        raise ValueError("scratchnet check: which op? (scratchnet check --list)")
+    if args.template:
+        print(check.template(args.op), end="")
+        return 0
+    if not args.submission:
+        raise ValueError(f"scratchnet check {args.op}: give a submission file or folder (or --template)")
+    limits = {"forward": args.forward, "backward": args.backward, "layer": args.layer, "style": args.style,
+              "time_limit": args.time_limit, "memory_limit_mb": args.memory_limit}  # fmt: skip
+    path = Path(args.submission)
+    if path.is_dir():
+        reports = check.check_folder(args.op, path, jobs=args.jobs, **limits)
+        for report in reports:
+            print(check.grade.summary_line(report))
+        passed = sum(r.passed for r in reports)
+        print(f"{passed} of {len(reports)} submissions passed every check")
+    else:
+        reports = [check.check_op(args.op, path, **limits)]
+    if args.report:
+        written = check.write_reports(reports, args.report, args.format)
+        print(
+            f"reports: {', '.join(map(str, written[:3]))}"
+            + (f" and {len(written) - 3} more" if len(written) > 3 else "")
+        )
+    return 0 if all(r.passed for r in reports) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scratchnet", description="scratchnet: deep learning from scratch in NumPy"
@@ -349,6 +404,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("names", help="every dataset, model, optimizer and schedule name (Markdown)")
     p.set_defaults(func=_cmd_names)
+
+    p = sub.add_parser(
+        "check", help="check a student's implementation of an op (a file, or a folder of submissions)",
+        description="Run an op's cases against your implementation: one line per case and check, the "
+                    "first failure in detail, the classic mistake named. Each submission runs in its own "
+                    "process under a time and a memory limit; exit status 0 only if every check passed.",
+        epilog="examples:\n  scratchnet check --list\n  scratchnet check conv2d --template > my_conv.py\n"
+               "  scratchnet check conv2d my_conv.py\n"
+               "  scratchnet check maxpool2d submissions/ --report grades/results.json --jobs 2\n"
+               "  scratchnet check conv2d submission.py --report results.json --format gradescope",
+        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("op", nargs="?", help="the op (scratchnet check --list): conv2d, maxpool2d, lstm, ...")
+    p.add_argument("submission", nargs="?", help="a .py file, or a folder whose every .py file is a submission")
+    p.add_argument("--list", action="store_true", help="list the ops, their functions and their mistakes")
+    p.add_argument("--template", action="store_true", help="print a skeleton to fill in for OP")
+    p.add_argument(
+        "--forward", metavar="NAME", help="the forward function's name (default: the courses' usual)"
+    )
+    p.add_argument("--backward", metavar="NAME", help="the backward function's name")
+    p.add_argument(
+        "--layer", metavar="NAME", help="the layer class's name (default: scratchnet's, e.g. Conv2D)"
+    )
+    p.add_argument("--style", choices=("functional", "layer"),
+                   help="the convention (default: functions if found, else the class)")  # fmt: skip
+    p.add_argument("--report", metavar="FILE.json", help="write the report(s): JSON, a CSV beside it and, "
+                   "for a folder, one text report per submission")  # fmt: skip
+    p.add_argument("--format", choices=("json", "gradescope"), default="json",
+                   help="scratchnet's JSON, or Gradescope's results.json (default: json)")  # fmt: skip
+    p.add_argument("--time-limit", type=float, default=30.0, metavar="SECONDS",
+                   help="per submission, CPU and wall clock (default: 30)")  # fmt: skip
+    p.add_argument("--memory-limit", type=int, default=1024, metavar="MB",
+                   help="per submission, address space (default: 1024)")  # fmt: skip
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at a time (default: 1)")
+    p.set_defaults(func=_cmd_check)
     return parser
 
 

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data, the zoo and what runs a model", {"data", "zoo", "data_parallel", "generate", "ensemble"}),
     ("the training loop", {"train", "callbacks", "config"}),
     ("runs that write an output folder", {"experiment", "sweep", "evaluation", "parallel", "ensemble_run",
-                                           "viz"}),
+                                           "viz", "check"}),
     ("the user's entry points", {"cli", "names", "__main__", "__init__"}),
 ]  # fmt: skip
 
