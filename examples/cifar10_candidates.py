@@ -76,12 +76,19 @@ def table(results: dict[str, Any]) -> str:
              "Reproduce: `python examples/cifar10_candidates.py --only NAME`.", "",
              "| candidate | change | params | s / epoch | epochs | val | test | wall |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    notes = []
     for name in CANDIDATES:
         if name in results:
             r = results[name]
+            mark = ""
+            if r.get("note"):  # a run whose timing is not comparable with the others, and why
+                notes.append(f"{'*' * (len(notes) + 1)} `{name}`: {r['note']}")
+                mark = " " + "\\*" * len(notes)
             lines.append(f"| `{name}` | {r['about']} | {r['parameters'] / 1e6:.2f} M | "
-                         f"{r['seconds_per_epoch']:.0f} | {r['epochs']} | {100 * r['val_accuracy']:.2f}% | "
-                         f"{100 * r['test_accuracy']:.2f}% | {r['wall_seconds'] / 60:.1f} min |")  # fmt: skip
+                         f"{r['seconds_per_epoch']:.0f}{mark} | {r['epochs']} | {100 * r['val_accuracy']:.2f}% | "
+                         f"{100 * r['test_accuracy']:.2f}% | {r['wall_seconds'] / 60:.1f} min{mark} |")  # fmt: skip
+    if notes:
+        lines += [""] + [n.replace("*", "\\*", n.index(" ")) + "  " for n in notes]
     return "\n".join(lines) + "\n"
 
 

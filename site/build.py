@@ -48,7 +48,11 @@ def api_pages(src: Path) -> None:
     names = modules()
     for name in names:
         title = f"`{name}`"
-        body = f"```{{eval-rst}}\n.. automodule:: {name}\n   :members:\n```\n"
+        # a package's page re-lists what it re-exports: not indexed there, so that every name has
+        # one target (its defining module's page) and cross-references are unambiguous
+        package = (ROOT / Path(*name.split(".")) / "__init__.py").is_file()
+        options = "   :members:\n" + ("   :no-index:\n" if package else "")
+        body = f"```{{eval-rst}}\n.. automodule:: {name}\n{options}```\n"
         (api / f"{name}.md").write_text(f"# {title}\n\n{body}")
     toc = "\n".join(names)
     intro = "# API reference\n\nEvery module of the library, from its docstrings (equations rendered).\n\n"
@@ -123,6 +127,10 @@ def assemble(src: Path) -> int:
         (src / site_rel).parent.mkdir(parents=True, exist_ok=True)
         (src / site_rel).write_text(rewrite_links(path.read_text(), repo_rel, src))
     api_pages(src)
+    sources = sorted(p.relative_to(src).with_suffix("").as_posix() for p in (src / "source").rglob("*.md"))
+    if sources:  # the pages showing repository files: reached by links, listed in no menu
+        with open(src / "index.md", "a") as f:
+            f.write("\n```{toctree}\n:hidden:\n\n" + "\n".join(sources) + "\n```\n")
     return len(list(src.rglob("*.md"))) + len(list(src.rglob("*.ipynb")))
 
 

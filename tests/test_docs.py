@@ -33,6 +33,7 @@ EXTERNAL = {
     "weight_hh",
     "bias_ih",
     "bias_hh",
+    "dropout_param",  # the course's dictionary argument, which `scratchnet check` accepts
 }
 
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
@@ -121,3 +122,27 @@ def test_nothing_points_outside_the_repository():
             if not target.is_relative_to(ROOT):
                 outside.append(f"{path.relative_to(ROOT)}: {ref}")
     assert not outside, "\n".join(outside)
+
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def test_no_control_characters_in_texts():
+    """A TeX command written in a non-raw Python string loses its backslash to an escape
+    (``"\\frac"`` is a form feed and ``rac``, ``"\\beta"`` a backspace and ``eta``): the page then
+    shows "rac" where a fraction was derived. Tabs are allowed in nothing either."""
+    texts = [*MARKDOWN, *SOURCES, *(ROOT / "notebooks").rglob("*.py"), *(ROOT / "notebooks").glob("*.ipynb"),
+             *(ROOT / "site").glob("*")]  # fmt: skip
+    bad = {}
+    for path in texts:
+        if path.is_file():
+            text = path.read_text(errors="replace").replace("\t", "\x01") if path.suffix != ".ipynb" else ""
+            if path.suffix == ".ipynb":
+                import nbformat
+
+                nb = nbformat.read(path, as_version=4)
+                text = "\n".join(c.source for c in nb.cells)
+            hits = [i + 1 for i, line in enumerate(text.splitlines()) if CONTROL.search(line)]
+            if hits:
+                bad[path.relative_to(ROOT).as_posix()] = hits[:5]
+    assert not bad

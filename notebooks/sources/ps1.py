@@ -112,8 +112,8 @@ scratchnet is the implementation (NumPy only; each layer's forward and backward 
 $g = \partial L/\partial(\text{layer output})$ arriving from above, each layer type of the network:
 
 **Softmax cross-entropy** on scores $s\in\mathbb R^{N\times10}$, labels $y_n$:
-$p_{nk} = e^{s_{nk}}/\sum_c e^{s_{nc}}$, $L = -\frac1N\sum_n\log p_{n,y_n}$; since $\log p_{n,y_n} = s_{n,y_n}
-- \log\sum_c e^{s_{nc}}$, $\frac{\partial\log p_{n,y_n}}{\partial s_{nk}} = [k = y_n] - p_{nk}$ and
+$p_{nk} = e^{s_{nk}}/\sum_c e^{s_{nc}}$, $L = -\frac1N\sum_n\log p_{n,y_n}$; since
+$\log p_{n,y_n} = s_{n,y_n} - \log\sum_c e^{s_{nc}}$, $\frac{\partial\log p_{n,y_n}}{\partial s_{nk}} = [k = y_n] - p_{nk}$ and
 
 $$\frac{\partial L}{\partial s_{nk}} = \frac1N\big(p_{nk} - [k = y_n]\big).$$
 

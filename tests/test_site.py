@@ -1,0 +1,180 @@
+"""The documentation site, read as a person reads it: every page opened in a real headless browser.
+
+The site is built by ``python site/build.py`` into ``build/site`` (CI builds it before the tests;
+``SCRATCHNET_SITE`` points elsewhere). For every page: it loads without console errors, every
+equation is rendered (no raw ``$$``, ``\\frac`` or ``\\sum`` left in the visible text, KaTeX's
+elements present where the page has mathematics), every image loaded, every internal link resolves
+(to a file of the site, and to an element of that page when it names one). Screenshots of three
+pages go to ``build/site/_screenshots``. Nothing on the pages may load from the network.
+
+Without a built site, or without Chromium and its driver (Debian's ``chromium`` and
+``chromium-driver``, which ``.ci/run`` installs), the tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(os.environ.get("SCRATCHNET_SITE", ROOT / "build" / "site"))
+SHOTS = {
+    "derivation": "docs/conv.html",
+    "notebook": "notebooks/ps2-convolution-by-hand.html",
+    "api-Conv2D": "api/" + "scratchnet.layers.conv" + ".html",  # a page name, not an object
+}
+RAW_TEX = ("$$", "\\frac", "\\sum", "\\begin{", "\\partial")
+
+needs_site = pytest.mark.skipif(
+    not (SITE / "index.html").is_file(), reason=f"no built site in {SITE}: build it with python site/build.py"
+)
+
+
+def pages() -> list[Path]:
+    return sorted(p for p in SITE.rglob("*.html") if not p.relative_to(SITE).parts[0].startswith("_"))
+
+
+class _Refs(HTMLParser):
+    """The ``src``/``href`` of a page's scripts, stylesheets, images and links, and its ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets: list[str] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
+        if tag in ("script", "img", "iframe", "source") and a.get("src"):
+            self.assets.append(a["src"])
+        if tag == "link" and a.get("href"):
+            self.assets.append(a["href"])
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+
+
+def refs(page: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(page.read_text(errors="replace"))
+    return parser
+
+
+@needs_site
+def test_nothing_is_loaded_from_the_network():
+    offenders = {}
+    for page in pages():
+        remote = [a for a in refs(page).assets if re.match(r"(https?:)?//", a)]
+        if remote:
+            offenders[page.relative_to(SITE).as_posix()] = remote
+    assert not offenders
+    # and the mathematics is there as HTML, with KaTeX's stylesheet and fonts served by the site
+    assert (SITE / "_static" / "katex" / "katex.min.css").is_file()
+    assert list((SITE / "_static" / "katex" / "fonts").glob("*.woff2"))
+
+
+@needs_site
+def test_every_internal_link_resolves():
+    cache: dict[Path, set[str]] = {}
+    broken = []
+    for page in pages():
+        for href in refs(page).links:
+            url = urlparse(href)
+            if url.scheme or href.startswith(("mailto:", "//")):
+                continue
+            target = (page.parent / unquote(url.path)).resolve() if url.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append((page.relative_to(SITE).as_posix(), href))
+                continue
+            if url.fragment and target.suffix == ".html":
+                ids = cache.setdefault(target, refs(target).ids)
+                if unquote(url.fragment) not in ids:
+                    broken.append((page.relative_to(SITE).as_posix(), href))
+    assert not broken, broken[:20]
+
+
+def _browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("no Chromium and ChromeDriver here (Debian: apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the docs extra")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600",
+                "--disable-dev-shm-usage", "--allow-file-access-from-files"):  # fmt: skip
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+
+
+# one round trip per page: the visible prose (code, scripts and KaTeX's own markup left out: TeX
+# shown as code is meant to be seen), the images that did not load, and KaTeX's elements
+INSPECT = """
+const prose = document.body.cloneNode(true);
+prose.querySelectorAll('pre, code, script, style, .katex, .highlight').forEach(e => e.remove());
+return {
+  text: prose.textContent,
+  broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src),
+  images: document.images.length,
+  inline: document.querySelectorAll('.katex').length,
+  display: document.querySelectorAll('.katex-display').length,
+};
+"""
+
+
+@needs_site
+def test_every_page_in_a_real_browser():
+    browser = _browser()
+    seen = {"pages": 0, "equations": 0, "display equations": 0, "images": 0}
+    problems: list[str] = []
+    try:
+        for page in pages():
+            name = page.relative_to(SITE).as_posix()
+            browser.get(page.as_uri())
+            errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            if errors:
+                problems.append(f"{name}: console errors {errors[:3]}")
+            seen_here = browser.execute_script(INSPECT)
+            raw = [t for t in RAW_TEX if t in seen_here["text"]]
+            if raw:
+                problems.append(f"{name}: raw TeX {raw} in the visible text")
+            if seen_here["broken"]:
+                problems.append(f"{name}: images not loaded {seen_here['broken'][:3]}")
+            if "math notranslate" in page.read_text(errors="replace") and seen_here["inline"] == 0:
+                problems.append(f"{name}: mathematics on the page but no KaTeX element")
+            seen["pages"] += 1
+            seen["equations"] += seen_here["inline"]
+            seen["display equations"] += seen_here["display"]
+            seen["images"] += seen_here["images"]
+        shots = SITE / "_screenshots"
+        shots.mkdir(exist_ok=True)
+        for label, rel in SHOTS.items():
+            browser.get((SITE / rel).as_uri())
+            browser.save_screenshot(str(shots / f"{label}.png"))
+    finally:
+        browser.quit()
+    (SITE / "_screenshots" / "checked.json").write_text(json.dumps(seen, indent=1) + "\n")
+    assert not problems, "\n".join(problems[:30])
+    assert seen["pages"] >= 50 and seen["equations"] >= 500, seen
+    for label in SHOTS:
+        assert (SITE / "_screenshots" / f"{label}.png").stat().st_size > 10_000
+
+
+@needs_site
+def test_the_pages_a_reader_needs_are_there():
+    notebooks = [f"notebooks/{p.stem}.html" for p in (ROOT / "notebooks").glob("*.ipynb")]
+    for rel in ("index.html", "readme.html", "docs/conv.html", "docs/checking.html", "search.html",
+                "api/index.html", *SHOTS.values(), *notebooks):  # fmt: skip
+        assert (SITE / rel).is_file(), rel
+    assert "Conv2D" in (SITE / SHOTS["api-Conv2D"]).read_text()
