@@ -84,9 +84,10 @@ def table(results: dict[str, Any]) -> str:
             if r.get("note"):  # a run whose timing is not comparable with the others, and why
                 notes.append(f"{'*' * (len(notes) + 1)} `{name}`: {r['note']}")
                 mark = " " + "\\*" * len(notes)
+            val, test = 100 * r["val_accuracy"], 100 * r["test_accuracy"]
             lines.append(f"| `{name}` | {r['about']} | {r['parameters'] / 1e6:.2f} M | "
-                         f"{r['seconds_per_epoch']:.0f}{mark} | {r['epochs']} | {100 * r['val_accuracy']:.2f}% | "
-                         f"{100 * r['test_accuracy']:.2f}% | {r['wall_seconds'] / 60:.1f} min{mark} |")  # fmt: skip
+                         f"{r['seconds_per_epoch']:.0f}{mark} | {r['epochs']} | {val:.2f}% | {test:.2f}% | "
+                         f"{r['wall_seconds'] / 60:.1f} min{mark} |")  # fmt: skip
     if notes:
         lines += [""] + [n.replace("*", "\\*", n.index(" ")) + "  " for n in notes]
     return "\n".join(lines) + "\n"
