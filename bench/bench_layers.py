@@ -9,7 +9,8 @@ sequences, batch norm of dense features, global average pooling. Each is timed a
 and one backward pass (input gradient and parameter gradients) on the same random float32
 inputs, in alternating blocks of calls in one worker process per thread count (``timing.py``),
 scratchnet's inputs in the memory layout scratchnet's own producers give them (a conv output is
-channels-last), PyTorch's in its own (contiguous NCHW). The ratio is scratchnet / PyTorch.
+channels-last) and the upstream gradient in its output's layout, PyTorch's in its own
+(contiguous NCHW). The ratio is scratchnet / PyTorch.
 """
 
 from __future__ import annotations
@@ -50,21 +51,30 @@ def worker(name: str, threads: int, rounds: int, block: int) -> dict:
     x = rng.standard_normal(shape).astype(np.float32)
     x_ours = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if channels_last else x
     g = rng.standard_normal(ours.forward(x_ours).shape).astype(np.float32)
+    # the upstream gradient in the layout of the output it belongs to (what the next layer returns)
+    g_ours = g
+    if g.ndim == 4 and channels_last:
+        g_ours = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     gt = torch.from_numpy(g)
 
     def step_ours(_: int) -> None:
         ours.forward(x_ours)
-        ours.backward(g)
+        ours.backward(g_ours)
 
     def step_torch(_: int) -> None:
         xt.grad = None
         theirs(xt).backward(gt)
 
+    buf = np.empty_like(x)
+
+    def one_pass(_: int) -> None:  # the unit of the "NumPy passes" column: one ufunc over the input
+        np.multiply(x, x, out=buf)
+
     for i in range(3):
         step_ours(i)
         step_torch(i)
-    times = _alternate({"scratchnet": step_ours, "torch": step_torch}, rounds, block)
+    times = _alternate({"scratchnet": step_ours, "torch": step_torch, "pass": one_pass}, rounds, block)
     return {"layer": name, "threads": threads,
             **{k: float(np.median(v)) * 1e3 for k, v in times.items()}}  # fmt: skip
 
@@ -74,11 +84,18 @@ def markdown(runs: list[dict], machine: str) -> str:
              f"Machine: {machine}. float32, random inputs, alternating blocks of calls in one process per "
              "thread count; medians. Ratio = scratchnet / PyTorch (lower is better for scratchnet).",
              "Reproduce: `python bench/bench_layers.py`", "",
-             "| layer, input | threads | scratchnet ms | PyTorch ms | ratio |",
-             "|---|---:|---:|---:|---:|"]  # fmt: skip
+             "", "NumPy passes: scratchnet's time in units of one NumPy ufunc over the input "
+             "(`np.multiply(x, x, out=buf)`, timed in the same process): the elementwise layers are bound "
+             "by these passes over memory, each on one core (NumPy's ufuncs are single-threaded; only "
+             "the GEMMs of BLAS use the second thread), where PyTorch fuses a layer into a few "
+             "multi-threaded loops. The exact GELU's `scipy.special.erf` costs about ten passes alone.",
+             "",
+             "| layer, input | threads | scratchnet ms | PyTorch ms | ratio | NumPy passes |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in runs:
+        passes = f"{r['scratchnet'] / r['pass']:.0f}" if "pass" in r else "–"
         lines.append(f"| {r['layer']} | {r['threads']} | {r['scratchnet']:.2f} | {r['torch']:.2f} | "
-                     f"**{r['scratchnet'] / r['torch']:.2f}** |")  # fmt: skip
+                     f"**{r['scratchnet'] / r['torch']:.2f}** | {passes} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
