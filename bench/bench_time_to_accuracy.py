@@ -160,17 +160,23 @@ def markdown(results: dict[str, Any]) -> str:
              "| PyTorch wall s | time ratio |",
              "|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        s, t = r["scratchnet"], r["torch"]
+        s, t = r["scratchnet"], r.get("torch")
         peak = f"{s['peak_rss_mib']:.0f}" if s.get("peak_rss_mib") else "–"
-        lines.append(f"| {r['seed']} | {s['test_accuracy']:.4f} | {s['wall_seconds']:.0f} | {peak} | "
-                     f"{t['test_accuracy']:.4f} | {t['wall_seconds']:.0f} | "
-                     f"{s['wall_seconds'] / t['wall_seconds']:.2f} |")  # fmt: skip
-    med = {fw: {k: float(np.median([r[fw][k] for r in rows])) for k in ("test_accuracy", "wall_seconds")}
-           for fw in ("scratchnet", "torch")}  # fmt: skip
-    lines.append(f"| **median** | **{med['scratchnet']['test_accuracy']:.4f}** | "
-                 f"**{med['scratchnet']['wall_seconds']:.0f}** | | {med['torch']['test_accuracy']:.4f} | "
-                 f"{med['torch']['wall_seconds']:.0f} | "
-                 f"**{med['scratchnet']['wall_seconds'] / med['torch']['wall_seconds']:.2f}** |")  # fmt: skip
+        wall = s["wall_seconds"]
+        theirs = (f"{t['test_accuracy']:.4f} | {t['wall_seconds']:.0f} | {wall / t['wall_seconds']:.2f}"
+                  if t else "– | – | –")  # fmt: skip
+        lines.append(f"| {r['seed']} | {s['test_accuracy']:.4f} | {wall:.0f} | {peak} | {theirs} |")
+    ours = {k: float(np.median([r["scratchnet"][k] for r in rows])) for k in ("test_accuracy", "wall_seconds")}
+    paired = [r for r in rows if r.get("torch")]
+    if paired:  # the time ratio from the seeds that ran in both frameworks, each pair in one session
+        theirs_acc = float(np.median([r["torch"]["test_accuracy"] for r in paired]))
+        theirs_wall = float(np.median([r["torch"]["wall_seconds"] for r in paired]))
+        ratio = float(np.median([r["scratchnet"]["wall_seconds"] / r["torch"]["wall_seconds"] for r in paired]))
+        theirs = f"{theirs_acc:.4f} | {theirs_wall:.0f} | **{ratio:.2f}**"
+    else:
+        theirs = "– | – | –"
+    lines.append(f"| **median** | **{ours['test_accuracy']:.4f}** | **{ours['wall_seconds']:.0f}** | | "
+                 f"{theirs} |")  # fmt: skip
     first = rows[0]["scratchnet"]
     lines += ["", f"Recipe: model `{first['model']}`, {first['epochs']} epochs "
               f"(`scratchnet.experiment.DEFAULTS['{results['dataset']}']`). Time ratio = scratchnet / PyTorch "
@@ -188,33 +194,43 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-torch", action="store_true", help="only the scratchnet runs")
+    ap.add_argument("--torch-seeds", type=int, nargs="*", default=None,
+                    help="run the PyTorch twin for these seeds only (default: every seed)")
+    ap.add_argument("--merge", action="store_true",
+                    help="add these seeds to the results already written (a long benchmark run in parts)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from common import cpu_name
 
+    stem = HERE / f"RESULTS-time-to-accuracy-{args.dataset}"
+    machine = f"{cpu_name()} ({os.cpu_count()} cores)"
     results: dict[str, Any] = {"dataset": args.dataset, "threads": args.threads, "runs": [],
-                               "machine": f"{cpu_name()} ({os.cpu_count()} cores)",
-                               "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+                               "machine": machine, "date": time.strftime("%Y-%m-%d")}  # fmt: skip
+    if args.merge and stem.with_suffix(".json").exists():
+        results = json.loads(stem.with_suffix(".json").read_text())
+        if results["machine"] != machine:
+            raise SystemExit(f"--merge: the results in {stem}.json were measured on {results['machine']}, "
+                             f"this is {machine}; times from two hosts do not mix")  # fmt: skip
+    torch_seeds = args.seeds if args.torch_seeds is None else args.torch_seeds
     for seed in args.seeds:
         row: dict[str, Any] = {"seed": seed}
         print(f"seed {seed}: scratchnet ...", file=sys.stderr)
         row["scratchnet"] = run_scratchnet(args.dataset, seed, args.threads)
         print(f"  {row['scratchnet']}", file=sys.stderr)
-        if not args.no_torch:
+        if not args.no_torch and seed in torch_seeds:
             print(f"seed {seed}: PyTorch ...", file=sys.stderr)
             row["torch"] = run_torch(args.dataset, seed, args.threads)
             print(f"  {row['torch']}", file=sys.stderr)
-        results["runs"].append(row)
+        results["runs"] = sorted([r for r in results["runs"] if r["seed"] != seed] + [row],
+                                 key=lambda r: r["seed"])  # fmt: skip
+        if not args.no_write and not args.no_torch:  # after every seed: a cut-off run keeps what it measured
+            stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+            stem.with_suffix(".md").write_text(markdown(results))
     if args.no_torch:
         print(json.dumps(results, indent=2))
         return
-    md = markdown(results)
-    print(md)
-    if not args.no_write:
-        stem = HERE / f"RESULTS-time-to-accuracy-{args.dataset}"
-        stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-        stem.with_suffix(".md").write_text(md)
+    print(markdown(results))
 
 
 if __name__ == "__main__":
