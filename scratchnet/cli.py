@@ -76,23 +76,12 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     group.add_argument("--shards", type=int,
                        help="split each batch into this many data-parallel shards, run on parallel threads "
                             "(1: the model alone, BLAS on every core)")  # fmt: skip
-    group.add_argument(
-        "--flip-tta",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="evaluate on each image and its mirror image (test-time augmentation)",
-    )
-    group.add_argument(
-        "--tta-shifts",
-        type=int,
-        help="test-time augmentation: also average over the views shifted by this many pixels",
-    )
-    group.add_argument(
-        "--alternate-flips",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="mirror each training image every other epoch instead of at random",
-    )
+    group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
+                       help="evaluate on each image and its mirror image (test-time augmentation)")
+    group.add_argument("--tta-shifts", type=int,
+                       help="test-time augmentation: also average over the views shifted by this many pixels")
+    group.add_argument("--alternate-flips", action=argparse.BooleanOptionalAction, default=None,
+                       help="mirror each training image every other epoch instead of at random")  # fmt: skip
     group.add_argument(
         "--lookahead",
         type=float,
