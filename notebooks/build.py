@@ -3,6 +3,7 @@
     python notebooks/build.py            # write the .ipynb files (no outputs)
     python notebooks/build.py --execute  # and run each top to bottom, saving the outputs (about 1 h 15 min)
     python notebooks/build.py --execute ps2-convolution-by-hand.ipynb   # only some
+    python notebooks/build.py --markdown # only the text cells of the executed notebooks (outputs kept)
 
 One notebook per problem set of the course (``notebooks/sources/psN.py`` holds its cells): every
 question restated, derived with every step, checked by the library, and the programming parts run
@@ -58,7 +59,36 @@ def build(execute: bool = False, only: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def refresh_markdown(only: list[str] | None = None) -> list[Path]:
+    """Rewrite the text cells of the committed notebooks from their sources, keeping the code cells
+    and their outputs: for a wording fix after a full run. Refused for a notebook whose code cells
+    differ from its source (its outputs would no longer be the code's): execute that one again."""
+    import nbformat
+
+    paths = []
+    for name, cells in NOTEBOOKS.items():
+        if only and name not in only:
+            continue
+        path = HERE / name
+        nb = nbformat.read(path, as_version=4)
+        kinds = [("md" if c.cell_type == "markdown" else "code", c.source) for c in nb.cells]
+        if [k for k, _ in kinds] != [k for k, _ in cells] or any(
+            src != new for (kind, src), (_, new) in zip(kinds, cells, strict=True) if kind == "code"
+        ):
+            raise SystemExit(f"{name}: its code differs from notebooks/sources; run --execute {name}")
+        for cell, (kind, src) in zip(nb.cells, cells, strict=True):
+            if kind == "md":
+                cell.source = src
+        nbformat.write(nb, path)
+        paths.append(path)
+    return paths
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--execute"]
-    for p in build(execute="--execute" in sys.argv, only=args or None):
-        print(p)
+    args = [a for a in sys.argv[1:] if a not in ("--execute", "--markdown")]
+    if "--markdown" in sys.argv:
+        for p in refresh_markdown(only=args or None):
+            print(p)
+    else:
+        for p in build(execute="--execute" in sys.argv, only=args or None):
+            print(p)
