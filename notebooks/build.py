@@ -1,7 +1,7 @@
 """Write the notebooks of this folder from their sources, and optionally run them.
 
     python notebooks/build.py            # write the .ipynb files (no outputs)
-    python notebooks/build.py --execute  # and run each top to bottom, saving the outputs (about 1 h 15 min)
+    python notebooks/build.py --execute  # and run each top to bottom, saving the outputs (about 1 h)
     python notebooks/build.py --execute ps2-convolution-by-hand.ipynb   # only some
     python notebooks/build.py --markdown # only the text cells of the executed notebooks (outputs kept)
 
