@@ -44,3 +44,37 @@ templates_path: list[str] = []
 nitpicky = False
 if os.environ.get("SCRATCHNET_SITE_STRICT", "1") == "1":
     keep_warnings = True
+
+
+def _start_katex_server(cls, rundir, timeout):  # sphinxcontrib-katex's signature
+    """sphinxcontrib-katex's ``start_server_process``, with the connection retried: it connects as
+    soon as the socket file exists, which on a loaded machine can be before Node.js listens on it
+    (``ConnectionRefusedError``, seen in CI). Same command, same timeout."""
+    import socket
+    import subprocess
+    import time
+
+    path = rundir / "katex.sock"
+    process = subprocess.Popen(cls.build_command(socket=path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               cwd=rundir)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if path.is_socket():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(path))
+                return process, sock
+            except ConnectionRefusedError:  # the file is there, the server not yet listening
+                sock.close()
+        time.sleep(0.01)
+    process.kill()
+    raise cls.timeout_error(timeout)
+
+
+def _patch_katex() -> None:
+    from sphinxcontrib import katex
+
+    katex.KaTeXServer.start_server_process = classmethod(_start_katex_server)
+
+
+_patch_katex()

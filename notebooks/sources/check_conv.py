@@ -43,7 +43,11 @@ Written with loops over the output positions (each window's product summed at on
         for j in range(Wo):
             window = xp[:, :, i * s:i * s + HH, j * s:j * s + WW]          # (N, C, HH, WW)
             out[:, :, i, j] = np.einsum("nchw,fchw->nf", window, w) + b
-    return out, (x, w, b, conv_param)"""),
+    return out, (x, w, b, conv_param)
+
+
+# a case to check by eye: a 2x2 kernel of ones, stride 2, over a 4x4 image of ones -> every window sums to 4
+print(conv_forward_naive(np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2)), np.zeros(1), {"stride": 2, "pad": 0})[0])"""),
     ("md", r"""## The backward pass, first attempt
 
 Each output element $\text{out}[n, f, i, j]$ touched the window $\tilde x[n, :, si:si+HH, sj:sj+WW]$ with
