@@ -156,6 +156,11 @@ def _sum(v: np.ndarray, reduce: tuple[int, ...], w: np.ndarray | None = None) ->
     return out.sum(axis=rest, keepdims=True) if rest else out
 
 
+def _count(v: np.ndarray, reduce: tuple[int, ...]) -> np.ndarray:
+    """How many values one statistic over ``reduce`` averages, in ``v``'s dtype."""
+    return np.asarray(np.prod([v.shape[a] for a in reduce]), v.dtype)
+
+
 def _spread(stat: np.ndarray, v: np.ndarray, reduce: tuple[int, ...]) -> np.ndarray:
     """A statistic reduced over the last axis too (channels-last groups, ``(N, 1, G, 1)``) copied
     along that axis (``(N, 1, G, Cg)``, a few kilobytes): NumPy broadcasts a stride-0 innermost
@@ -167,7 +172,7 @@ def _spread(stat: np.ndarray, v: np.ndarray, reduce: tuple[int, ...]) -> np.ndar
 
 def _normalise(v: np.ndarray, reduce: tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
     """``((v - mean) * inv_std, inv_std)`` over the axes ``reduce`` (biased variance, PyTorch's)."""
-    m = np.asarray(np.prod([v.shape[a] for a in reduce]), v.dtype)
+    m = _count(v, reduce)
     centered = v - _spread(_sum(v, reduce) / m, v, reduce)
     var = _sum(centered, reduce, centered) / m
     inv_std = (1.0 / np.sqrt(var + np.asarray(eps, v.dtype))).astype(v.dtype, copy=False)
@@ -181,7 +186,7 @@ def _normalised_backward(g: np.ndarray, cache: GroupStatsCache) -> np.ndarray:
     with :math:`\hat g = \gamma g` and means over the :math:`M` values of each group,
     :math:`\partial L/\partial x = \sigma^{-1}(\hat g - \overline{\hat g} - \hat x\,\overline{\hat g\hat x})`
     (the batch-norm formula, per sample or group instead of per channel)."""
-    m = np.asarray(np.prod([g.shape[a] for a in cache.reduce]), g.dtype)
+    m = _count(g, cache.reduce)
     gh = g * cache.gamma
     mean_g = _spread(_sum(gh, cache.reduce) / m, g, cache.reduce)
     mean_gx = _spread(_sum(gh, cache.reduce, cache.xhat) / m, g, cache.reduce)
@@ -215,7 +220,7 @@ def layernorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.nda
     :math:`r`), and ``dx`` by :func:`_normalised_backward`."""
     M = cache.gamma.size
     g = np.ascontiguousarray(dout).reshape(-1, M)
-    dgamma = np.einsum("rm,rm->m", g, cache.xhat)
+    dgamma = _sum(g, (0,), cache.xhat).reshape(-1)
     dbeta = g.sum(axis=0)
     return _normalised_backward(g, cache).reshape(cache.shape), dgamma, dbeta
 
