@@ -52,7 +52,7 @@ def run(name: str) -> dict[str, Any]:
     from scratchnet.experiment import dataset_defaults, train_run
     from scratchnet.train import TrainConfig
 
-    about, model, options, changes = CANDIDATES[name]
+    _, model, options, changes = CANDIDATES[name]
     recipe = dataset_defaults("cifar10")
     recipe.pop("model")
     cfg = replace(TrainConfig(**recipe), **changes)
@@ -60,12 +60,17 @@ def run(name: str) -> dict[str, Any]:
         start = time.perf_counter()
         m = train_run("cifar10", out, model, cfg, model_options=options, progress=False)
         wall = time.perf_counter() - start
+    return {**result(name, m, wall), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def result(name: str, m: dict[str, Any], wall: float) -> dict[str, Any]:
+    """A candidate's row from its run's ``metrics.json`` and the run's wall seconds."""
+    about, model, options, changes = CANDIDATES[name]
     return {"name": name, "about": about, "model": model, "options": options, "changes": changes,
             "parameters": m["parameters"], "epochs": m["epochs_completed"],
             "seconds_per_epoch": m["train_seconds"] / m["epochs_completed"],
-            "val_accuracy": m["val_accuracy"],
-            "test_accuracy": m["test_accuracy"], "wall_seconds": wall, "machine": m["machine"],
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+            "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],
+            "wall_seconds": wall, "machine": m["machine"]}  # fmt: skip
 
 
 def table(results: dict[str, Any]) -> str:
@@ -110,13 +115,7 @@ def main() -> None:
     if args.record:
         name, run_dir = args.record
         m = json.loads((Path(run_dir) / "metrics.json").read_text())
-        about, model, options, changes = CANDIDATES[name]
-        results[name] = {"name": name, "about": about, "model": model, "options": options, "changes": changes,
-                         "parameters": m["parameters"], "epochs": m["epochs_completed"],
-                         "seconds_per_epoch": m["train_seconds"] / m["epochs_completed"],
-                         "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],
-                         "wall_seconds": m["wall_seconds"], "machine": m["machine"],
-                         "command": m.get("command")}  # fmt: skip
+        results[name] = {**result(name, m, m["wall_seconds"]), "command": m.get("command")}
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     for name in args.only:
         if name in results and not args.again:
