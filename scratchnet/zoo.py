@@ -131,16 +131,18 @@ def conv_group(c_in: int, c_out: int, rng: np.random.Generator, act: str) -> lis
             Conv2D(c_out, c_out, 3, padding=1, bias=False, rng=rng), BatchNorm2D(c_out), make()]  # fmt: skip
 
 
-@register("cifar-fast", "2x2 patch-whitening conv, 3 groups of two 3x3 convs (pool, bn, GELU), "
+@register("cifar-fast", "2x2 patch-whitening conv, 3 groups of two 3x3 convs (pool, bn, GELU tanh form), "
                         "widths 32/128/128, global max-pool, dense (CIFAR-10 speedrun)")  # fmt: skip
 def cifar_fast(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.0, rng=None,
                widths: tuple[int, ...] = (32, 128, 128), whiten: int = 24,
-               act: str = "gelu") -> Sequential:  # fmt: skip
+               act: str = "gelu-tanh") -> Sequential:  # fmt: skip
     """The airbench94 network (Jordan, 2024) at a width the two-core budget affords: a 2x2
     convolution whose filters :func:`scratchnet.whitening.patch_whitening` sets from the data
     (``whiten`` channels: the 12 whitened directions of 2x2x3 patches and their negatives), then
     :func:`conv_group` blocks, a max-pool over the last 3x3 map and a dense layer without bias.
-    32x32 -> 31 -> 15 -> 7 -> 3 -> 1."""
+    32x32 -> 31 -> 15 -> 7 -> 3 -> 1. ``act``: GELU in its tanh form by default (within 1e-3 of
+    the exact one, and 3x cheaper: NumPy's ``tanh`` against SciPy's ``erf``); ``"gelu"`` (exact)
+    and ``"relu"`` are the measured alternatives."""
     rng = np.random.default_rng(rng)
     C, H, _ = in_shape
     layers: list[Layer] = [Conv2D(C, whiten, 2, rng=rng), ACTIVATIONS[act]()]

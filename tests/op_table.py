@@ -343,7 +343,8 @@ def _gelu_tanh() -> Callable:
 
 TABLE += [  # the peer courses' and libraries' ops (issue 16)
     OpInfo("GELU", activation_sample(GELU, lambda: F().gelu), layout=True, checks=LAYOUT_CHECKS),
-    OpInfo("GELU-tanh", activation_sample(lambda: GELU("tanh"), _gelu_tanh), checks=LAYER_CHECKS),
+    OpInfo("GELU-tanh", activation_sample(lambda: GELU("tanh"), _gelu_tanh), layout=True,
+           checks=LAYOUT_CHECKS),
     OpInfo("ELU(1.0)", activation_sample(ELU, lambda: F().elu), layout=True, checks=LAYOUT_CHECKS),
     OpInfo("ELU(0.5)", activation_sample(lambda: ELU(0.5), lambda: lambda t: F().elu(t, 0.5)),
            checks=LAYER_CHECKS),

@@ -11,7 +11,7 @@ import pytest
 from op_table import TOL, Sample, cases, channels_last, log_parity, rel_err
 
 import scratchnet as sn
-from scratchnet.layers import Identity
+from scratchnet.layers import GELU, Identity
 from scratchnet.ops._util import is_channels_last
 
 FD_TOL = 1e-6  # float64 central differences (h = 1e-5) land around 1e-8 .. 1e-10; a bug gives > 1e-3
@@ -177,3 +177,38 @@ def test_conv_output_is_channels_last_and_pool_keeps_it():
     assert y.shape == (2, 4, 8, 8) and is_channels_last(y)
     assert is_channels_last(MaxPool2D(2).forward(y))
     assert not is_channels_last(MaxPool2D(2).forward(np.zeros((2, 4, 8, 8), np.float32)))
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_blocks_views_and_reuse(approximate):
+    """GELU runs in blocks of ``_GELU_BLOCK`` elements: an input of several blocks and a tail, a
+    strided view of it and a second call through the same workspace all give the formula's values
+    (float64, against the expression written out), and the input is left as it was."""
+    from scipy.special import erf
+
+    from scratchnet.ops.activations import _GELU_BLOCK
+    from scratchnet.ops.workspace import Workspace
+
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((3, 5, _GELU_BLOCK // 7 + 11, 7)) * 3  # 15 blocks and a tail
+    layer = GELU(approximate)
+    layer.workspace = Workspace(reuse_outputs=True)
+
+    def expected(x):
+        if approximate == "tanh":
+            u = np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)
+            t = np.tanh(u)
+            du = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x**2)
+            return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t**2) * du
+        cdf = 0.5 * (1 + erf(x / np.sqrt(2)))
+        return x * cdf, cdf + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+
+    for x in (big, big[:, ::2, 1:-3], big.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2), big):
+        before = x.copy()
+        g = rng.standard_normal(x.shape)
+        y = layer.forward(x)
+        dx = layer.backward(g)
+        want_y, want_d = expected(x)
+        np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(dx, g * want_d, rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(x, before)
