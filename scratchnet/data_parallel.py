@@ -42,18 +42,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .model import Sequential
+from .layers.base import Layer
 from .runtime import compute_threads
 
 
 class DataParallel:
     """Runs ``model`` on ``shards`` slices of each batch at once (see the module docstring).
 
-    ``forward``/``backward`` have the signatures of ``Sequential``'s; after ``backward`` the
+    ``forward``/``backward`` have the signatures of ``Layer``'s; after ``backward`` the
     gradients of ``model``'s layers hold the sums over the shards.
     """
 
-    def __init__(self, model: Sequential, shards: int = 2, threads: int | None = None) -> None:
+    def __init__(self, model: Layer, shards: int = 2, threads: int | None = None) -> None:
         if shards < 2:
             raise ValueError(f"DataParallel: needs at least 2 shards, got {shards}")
         self.model, self.shards = model, shards
@@ -86,7 +86,7 @@ class DataParallel:
                 return [fn(r, part) for r, part in zip(replicas, parts, strict=True)]
             err = np.geterr()
 
-            def run(replica: Sequential, part: np.ndarray) -> object:
+            def run(replica: Layer, part: np.ndarray) -> object:
                 with np.errstate(**err):
                     return fn(replica, part)
 
@@ -154,13 +154,13 @@ class DataParallel:
             self._pool.shutdown()
 
 
-def _replica(model: Sequential) -> Sequential:
-    """A copy of ``model`` with its own caches, workspaces and gradients (parameters are
-    re-pointed at the model's arrays before every step by ``DataParallel._sync``)."""
+def _replica(model: Layer) -> Layer:
+    """A copy of ``model`` with its own caches, workspaces and gradients (``Layer.__deepcopy__``;
+    a layer used several times stays one layer in the copy). Parameters are re-pointed at the
+    model's arrays before every step by ``DataParallel._sync``."""
     params = {id(v): v for m in model.modules() for v in m.params.values()}
     memo = {i: v for i, v in params.items()}  # deepcopy keeps these very arrays: no copy of the weights
     replica = copy.deepcopy(model, memo)
     for layer in replica.modules():
         layer.grads = {}
-        layer._cache = None
     return replica

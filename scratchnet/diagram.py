@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .layers.residual import walk
-
 COLOURS = {  # by layer family, for reading the stack at a glance
     "Conv2D": "#9ecae1", "ConvPool2D": "#9ecae1", "MaxPool2D": "#c7e9c0", "AvgPool2D": "#c7e9c0",
     "BatchNorm2D": "#fdd0a2", "BatchNorm1D": "#fdd0a2", "LayerNorm": "#fdd0a2", "GroupNorm": "#fdd0a2",
@@ -51,32 +49,24 @@ def plot_architecture(
 ) -> Path:
     """Draw ``model`` for inputs of ``input_shape`` (one sample, no batch axis) into ``path``;
     the format follows the suffix (``.png``, ``.svg``, ``.pdf``). Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure  # a figure of its own: the user's pyplot state is left alone
     from matplotlib.patches import FancyBboxPatch
 
     rows = [("input", _dims(input_shape), "", "#ffffff")]
-    shape = tuple(input_shape)
-    total = 0
-    for event, depth, layer in walk(model):
-        indent = "   " * depth
-        if event == "open":
-            layer.output_shape(shape)  # the block must keep the shape
-            rows.append((f"{indent}Residual block (skip path from here)", _dims(shape), "", "#ffffff"))
+    for r in model.summary_rows(tuple(input_shape))[0]:
+        indent = "   " * r.depth
+        dims = "" if r.shape is None else _dims(r.shape)
+        if r.layer is None:  # a line of the structure: a block opens, a skip path joins
+            rows.append((indent + r.text, dims, f"{r.params:,} params" if r.params else "", "#ffffff"))
             continue
-        if event == "add":
-            rows.append((f"{indent}+ skip path: y = x + block(x)", _dims(shape), "", "#ffffff"))
-            continue
-        shape = layer.output_shape(shape)
-        n = layer.num_parameters()
-        total += n
-        kind = type(layer).__name__
-        rows.append((indent + label(layer), _dims(shape), f"{n:,} params" if n else "",
-                     COLOURS.get(kind, "#f7f7f7")))  # fmt: skip
+        kind = type(r.layer).__name__
+        rows.append((indent + label(r.layer) + (" (again)" if r.again else ""), dims,
+                     f"{r.params:,} params" if r.params else "", COLOURS.get(kind, "#f7f7f7")))  # fmt: skip
+    total = model.num_parameters()
     height = 0.62 * len(rows) + 0.9
-    fig, ax = plt.subplots(figsize=(8.5, height))
+    fig = Figure(figsize=(8.5, height))
+    ax = fig.subplots()
     ax.set_xlim(0, 10)
     ax.set_ylim(0, len(rows) + 0.6)
     ax.axis("off")
@@ -92,7 +82,6 @@ def plot_architecture(
     ax.set_title(title or f"{total:,} trainable parameters; output dimensions per sample", fontsize=10)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with plt.rc_context({"svg.fonttype": "none"}):  # SVG keeps its text as text (searchable, selectable)
+    with rc_context({"svg.fonttype": "none"}):  # SVG keeps its text as text (searchable, selectable)
         fig.savefig(out, bbox_inches="tight", dpi=130)
-    plt.close(fig)
     return out

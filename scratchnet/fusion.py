@@ -11,12 +11,18 @@ sums in another order), applied left to right:
   (:mod:`scratchnet.ops.convpool`), which shares the convolution's parameter arrays.
 
 Only layers of exactly these classes are rewritten: a subclass may compute something else, so it
-is left as it is. ``tests/test_fusion.py`` checks the fused model against the original.
+is left as it is. The rewrites reach into every block: a ``Sequential`` anywhere in the tree
+(inside a ``Residual``, or held by a block of one's own as an attribute, a list or a dict entry)
+is fused, and the block around it is copied with the fused chain in its place, its own
+parameters and every leaf layer shared. ``tests/test_fusion.py`` checks the fused model against the original.
 """
 
 from __future__ import annotations
 
-from .layers import Conv2D, ConvPool2D, Layer, MaxPool2D, ReLU, Residual
+import copy
+from typing import Any
+
+from .layers import Conv2D, ConvPool2D, Layer, MaxPool2D, ReLU
 from .model import Sequential
 
 
@@ -37,10 +43,8 @@ def fused_layers(layers: list[Layer | Sequential]) -> list[Layer | Sequential]:
     i = 0
     while i < len(swapped):
         layer = swapped[i]
-        if isinstance(layer, Sequential):
+        if layer.has_children():
             out.append(fuse(layer))
-        elif isinstance(layer, Residual):  # the block fused, its parameters shared
-            out.append(Residual(fuse(layer.block)) if isinstance(layer.block, Sequential) else layer)
         elif type(layer) is Conv2D and i + 1 < len(swapped) and _is_pool2x2(swapped[i + 1]):
             out.append(ConvPool2D.from_conv(layer))
             i += 1
@@ -50,10 +54,33 @@ def fused_layers(layers: list[Layer | Sequential]) -> list[Layer | Sequential]:
     return out
 
 
-def fuse(model: Sequential) -> Sequential:
-    """A new ``Sequential`` computing the same function faster (see the module docstring).
+def fuse(model: Layer) -> Layer:
+    """A model computing the same function faster (see the module docstring): a new
+    ``Sequential`` for a chain, a copy of a block with its chains fused, a leaf as it is.
 
     The parameters are shared with ``model``: training either trains both. Layer indices, and
     so the names in ``state_dict``, may change.
     """
-    return Sequential(*fused_layers(list(model.layers)))
+    if isinstance(model, Sequential):
+        return Sequential(*fused_layers(list(model.layers)))
+    if not model.has_children():
+        return model
+    fused = copy.copy(model)  # the same parameter arrays, its own caches, gradients and memory
+    fused.__dict__.update(grads={}, _calls=[], _cache=None, _spare_workspaces=[],
+                          workspace=type(model.workspace)(model.workspace.reuse_outputs))  # fmt: skip
+    for attr, value in vars(model).items():
+        if attr.startswith("_") or attr == "params":
+            continue
+        setattr(fused, attr, _fused_value(value))
+    return fused
+
+
+def _fused_value(value: Any) -> Any:
+    """An attribute's value with the layers in it fused (lists, tuples and dicts rebuilt)."""
+    if isinstance(value, Layer):
+        return fuse(value)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Layer) for v in value):
+        return type(value)(fuse(v) if isinstance(v, Layer) else v for v in value)
+    if isinstance(value, dict) and any(isinstance(v, Layer) for v in value.values()):
+        return {k: fuse(v) if isinstance(v, Layer) else v for k, v in value.items()}
+    return value

@@ -137,12 +137,12 @@ def backprop_shapes(model, input_shape: tuple[int, ...]) -> str:
     (one sample; ``N`` is the batch): what each layer receives and returns in both passes and
     the shape of each parameter gradient. The backward pass runs the table bottom to top."""
     rows = [("layer", "forward: x -> y", "backward: dL/dy -> dL/dx", "parameter gradients")]
-    shape = ("N", *input_shape)
-    for layer in model.modules():
-        out = layer.check_input(shape)
-        grads = ", ".join(f"dL/d{k} {tuple(v.shape)}" for k, v in layer.params.items()) or "-"
+    for r in model.summary_rows(tuple(input_shape))[0]:  # every layer call, in order
+        if r.layer is None:
+            continue
+        shape, out = ("N", *r.input_shape), ("N", *r.shape)
+        grads = ", ".join(f"dL/d{k} {tuple(v.shape)}" for k, v in r.layer.params.items()) or "-"
         fmt = "(" + ", ".join(str(d) for d in shape) + ")", "(" + ", ".join(str(d) for d in out) + ")"
-        rows.append((type(layer).__name__, f"{fmt[0]} -> {fmt[1]}", f"{fmt[1]} -> {fmt[0]}", grads))
-        shape = out
+        rows.append((type(r.layer).__name__, f"{fmt[0]} -> {fmt[1]}", f"{fmt[1]} -> {fmt[0]}", grads))
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     return "\n".join("  ".join(r[c].ljust(widths[c]) for c in range(4)).rstrip() for r in rows)

@@ -39,7 +39,7 @@ def patch_whitening(x: np.ndarray, kernel: int = 2, eps: float = 5e-4) -> tuple[
 def whiten_first_conv(model, x: np.ndarray, eps: float = 5e-4) -> None:
     """Set the first layer of ``model`` (a ``Conv2D`` with ``2 C k^2`` filters) to the whitening
     filters of ``x``'s patches, in the layer's dtype."""
-    conv = next(iter(model.modules()))
+    conv = next(m for m in model.modules() if m.params)  # the first layer with weights
     k = conv.kernel_size[0]
     W, b = patch_whitening(x, k, eps)
     if conv.params["W"].shape != W.shape:

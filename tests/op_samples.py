@@ -255,11 +255,12 @@ def batchnorm_sample(training: bool) -> Callable[[np.random.Generator, str], Sam
 # --- sequences -------------------------------------------------------------------------------
 class WithState(Layer):
     """A recurrent layer whose initial state is a parameter (``h0``, ``c0``), so that the generic
-    checks compare and finite-difference its gradient like any weight's."""
+    checks compare and finite-difference its gradient like any weight's: a block with the layer
+    as its child (parameters ``inner.Wx``, ..., and its own ``h0``, ``c0``)."""
 
     def __init__(self, inner: Any, N: int, rng: np.random.Generator) -> None:
         super().__init__()
-        self.inner, self.params, self.grads = inner, inner.params, inner.grads
+        self.inner = inner
         self.names = ("h0", "c0") if isinstance(inner, LSTM) else ("h0",)
         for name in self.names:
             self.params[name] = rng.standard_normal((N, inner.hidden_size))
@@ -268,11 +269,9 @@ class WithState(Layer):
         return f"{self.inner!r} with initial state"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._cache = True
         return self.inner.forward(x, tuple(self.params[n] for n in self.names))
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        self._saved()
         dx = self.inner.backward(dout, need_dx=need_dx)
         for name, g in zip(self.names, self.inner.state_grads, strict=True):
             self._set_grad(name, g)
@@ -302,7 +301,10 @@ def recurrent_sample(Kind: type) -> Callable[[np.random.Generator, str], Sample]
             out, _ = torch.func.functional_call(module.to(x.dtype), weights, (x, state))
             return out if return_sequences else out[:, -1]
 
-        return Sample(layer, rng.standard_normal((N, T, D)), ref)
+        def ref_named(x, **p):  # a WithState block names the layer's parameters "inner.Wx", ...
+            return ref(x, **{k.removeprefix("inner."): v for k, v in p.items()})
+
+        return Sample(layer, rng.standard_normal((N, T, D)), ref_named)
 
     return sample
 
@@ -486,21 +488,22 @@ def conv1d_reference(s: Sample, dout: np.ndarray) -> tuple:
 
 def residual_sample(rng: np.random.Generator, check: str) -> Sample:
     """``x + block(x)`` with a dense block on vectors or a conv block on images; PyTorch computes
-    the same sum with the block's own parameters (named like the model's: ``"0.W"``, ...)."""
+    the same sum with the block's own parameters (named like the model's: ``"block.0.W"``, ...)."""
     if check == "layout" or rng.integers(0, 2):
         C, H, W = int(rng.integers(1, 5)), int(rng.integers(2, 7)), int(rng.integers(2, 7))
         block = sn.Sequential(Conv2D(C, C, 3, padding=1, rng=rng), Tanh(), Conv2D(C, C, 1, bias=False, rng=rng))
         x = _nchw(rng, C, H, W, int(rng.integers(1, 4)))
 
         def ref(t, **p):
-            h = F().conv2d(t, p["0.W"], p["0.b"], padding=1).tanh()
-            return t + F().conv2d(h, p["2.W"])
+            h = F().conv2d(t, p["block.0.W"], p["block.0.b"], padding=1).tanh()
+            return t + F().conv2d(h, p["block.2.W"])
     else:
         D = int(rng.integers(1, 8))
         block = sn.Sequential(Dense(D, D, rng=rng), Tanh(), Dense(D, D, rng=rng))
         x = rng.standard_normal((int(rng.integers(1, 6)), D))
 
         def ref(t, **p):
-            return t + F().linear(F().linear(t, p["0.W"].T, p["0.b"]).tanh(), p["2.W"].T, p["2.b"])
+            return t + F().linear(F().linear(t, p["block.0.W"].T, p["block.0.b"]).tanh(), p["block.2.W"].T,
+                                  p["block.2.b"])
 
     return Sample(Residual(block.astype(np.float64)), x, ref)

@@ -14,7 +14,7 @@ reference, tolerances, its slow loop twin if it has one, and the inputs it must 
 * ``errors``: each bad input raises a ``ValueError`` naming the layer and the expected shape,
   and ``backward`` before ``forward`` is a clear ``RuntimeError``.
 
-A new op is one entry in ``TABLE``.
+A new op is one entry in ``TABLE``; so is a composed model (``tests/composed_samples.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from composed_samples import (
+    ScaledMLP,
+    branches_sample,
+    gated_heads_sample,
+    nested_sample,
+    scaled_mlp_sample,
+    shared_chain_sample,
+    siamese_sample,
+    unrolled_sample,
+)
 from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported for the tests)
     F,
     Sample,
@@ -379,6 +389,19 @@ TABLE += [  # the peer courses' and libraries' ops (issue 16)
         BadInput(MulticlassHinge, lambda: (np.zeros((2, 3)), np.array([0, 3])), r"labels must be in \[0, 3\)"),
         BadInput(MulticlassHinge, lambda: (np.zeros(3), np.array([0])), r"MulticlassHinge: expected scores"),
     )),
+]  # fmt: skip
+
+TABLE += [  # composed models: blocks of one's own, layers used several times (issue 24)
+    OpInfo("Shared-Dense-x3", shared_chain_sample, checks=LAYER_CHECKS),
+    OpInfo("Block-attributes", scaled_mlp_sample, checks=LAYER_CHECKS, bad_inputs=(
+        BadInput(lambda: ScaledMLP(3, 2, np.random.default_rng(0)), _zeros(2, 4),
+                 r"Dense\(3, 2\): expected input of shape \(N, 3\), got \(2, 4\)"),
+    )),
+    OpInfo("Block-list", branches_sample, checks=LAYER_CHECKS),
+    OpInfo("Block-dict", gated_heads_sample, checks=LAYER_CHECKS),
+    OpInfo("Block-nested", nested_sample, checks=LAYER_CHECKS),
+    OpInfo("Siamese", siamese_sample, checks=LAYER_CHECKS),
+    OpInfo("Unrolled-recurrence", unrolled_sample, checks=LAYER_CHECKS),
 ]  # fmt: skip
 
 # op -> dtype -> [cases, max relative error]; written out by conftest.py when

@@ -14,9 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 # lowest first; a subpackage's name stands for all of its modules
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"ops", "registry", "io", "runtime", "_version"}),
-    ("layers", {"layers", "shapes"}),
+    ("layers", {"layers", "shapes", "diagram"}),
     ("models and their training pieces", {"model", "fusion", "losses", "optim", "schedules", "gradcheck",
-                                          "convert", "diagram", "whitening"}),
+                                          "convert", "whitening"}),
     ("data, the zoo and what runs a model", {"data", "zoo", "data_parallel", "generate", "ensemble"}),
     ("the training loop", {"train", "callbacks", "config"}),
     ("runs that write an output folder", {"experiment", "sweep", "evaluation", "parallel", "ensemble_run",

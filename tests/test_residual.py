@@ -43,7 +43,8 @@ def test_a_block_that_changes_the_shape_is_refused():
 def test_models_save_load_fuse_and_shard_through_a_residual(tmp_path):
     model = small_resnet()
     names = [n for n, _ in model.named_modules()]
-    assert names == ["0", "1", "2", "3.0", "3.1", "3.2", "3.3", "4", "5"]
+    assert names == ["", "0", "1", "2", "3", "3.block", "3.block.0", "3.block.1", "3.block.2", "3.block.3",
+                     "4", "5"]  # the model, its layers, the residual, its block and the block's layers
     assert len(model.parameters()) == 2 + 1 + 2 + 2 + 2  # conv W,b; block conv W; bn; conv W,b; dense W,b
     model.save(tmp_path / "m.npz")
     other = small_resnet(rng=7).load(tmp_path / "m.npz")
@@ -75,7 +76,7 @@ def test_summary_and_plot_show_the_skip_path(tmp_path):
     assert f"total parameters: {model.num_parameters():,}" in text
     path = model.plot((1, 8, 8), tmp_path / "net.svg")
     svg = path.read_text()
-    assert "Residual block" in svg and "skip path" in svg
+    assert "Residual: y = x + block(x)" in svg and "skip path joins" in svg
 
 
 def test_a_residual_network_learns():

@@ -113,6 +113,18 @@ compare("dE/dw (sum over the tied uses)", by_use, shared.grad, numeric_gradient(
 opt = sn.optim.SGD(net.parameters(), lr=0.1)
 opt.step()
 print("after one step the two layers hold the same array:", first.params["W"] is second.params["W"])"""),
+    ("md", r"""The same constraint, written as one layer *used twice*: `Sequential(d, Tanh(), d)` calls
+the one `Dense` layer $d$ at two places of the chain. Each call keeps its own cache (the input
+$z_i$ of that use), the backward pass consumes them last call first, and the layer's gradient is
+the sum of the two uses' $\sum \delta_j z_i$ — the boxed formula above, with the tied set $T$ the
+two uses (`docs/composition.md` derives it for any shared layer). The finite-difference check of
+every gradient of the model, input included:"""),
+    ("code", """d = Dense(4, 4, rng=2).astype(np.float64)
+twice = sn.Sequential(d, Tanh(), d)                          # one layer, two uses
+print([p.name for p in twice.parameters()])                  # one set of parameters
+report = sn.gradcheck(twice, rng.standard_normal((3, 4)))
+print(report)
+assert report.max_error < 1e-6"""),
     ("md", r"""## Programming: a CNN on MNIST
 
 The network is the zoo's `mnist-cnn`: two convolution blocks, each *conv 3x3 → max-pool 2x2 →

@@ -12,6 +12,17 @@ from ..shapes import LayerShape, conv1d_shape, conv2d_shape
 from .base import Layer, Shape, he_normal, make_rng, shape_error
 
 
+def same_padding(layer: Layer, kernel: tuple[int, ...], stride: tuple[int, ...],
+                 dilation: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
+    """The padding that keeps the size, ``dilation*(k-1)/2`` per axis (``padding="same"``): only
+    for stride 1 and kernels of odd span (an even one would need more on one side)."""
+    spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+    if any(s != 1 for s in stride) or any(span % 2 for span in spans):
+        raise ValueError(f"{type(layer).__name__}: padding='same' needs stride 1 and an odd kernel "
+                         f"(kernel {kernel}, stride {stride}, dilation {dilation})")  # fmt: skip
+    return tuple(span // 2 for span in spans)
+
+
 class Conv2D(Layer):
     r"""2-D convolution (cross-correlation, zero padding), NCHW.
 
@@ -27,7 +38,8 @@ class Conv2D(Layer):
 
     Parameters: ``W`` of shape ``(C_out, C_in, kH, kW)`` (He-normal init), ``b`` of shape
     ``(C_out,)`` (zeros). Input ``(N, C_in, H, W)``, output ``(N, C_out, H_out, W_out)`` with
-    ``H_out = (H + 2*pad - dilation*(kH - 1) - 1)//stride + 1``.
+    ``H_out = (H + 2*pad - dilation*(kH - 1) - 1)//stride + 1``. ``padding="same"`` (stride 1, odd
+    kernel) pads ``dilation*(k - 1)/2`` on each side, so that ``H_out = H``.
     """
 
     def __init__(
@@ -36,7 +48,7 @@ class Conv2D(Layer):
         out_channels: int,
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] = 1,
-        padding: int | tuple[int, int] = 0,
+        padding: int | tuple[int, int] | str = 0,
         bias: bool = True,
         *,
         dilation: int | tuple[int, int] = 1,
@@ -47,8 +59,9 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
-        self.padding = pair(padding, "padding")
         self.dilation = pair(dilation, "dilation")
+        self.padding = same_padding(self, self.kernel_size, self.stride, self.dilation) if padding == "same" \
+            else pair(padding, "padding")
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
             raise ValueError(f"{self!r}: kernel, stride and dilation must be >= 1 and padding >= 0")
         if self.in_channels < 1 or self.out_channels < 1:
@@ -170,15 +183,18 @@ class Conv1D(Layer):
     :math:`\partial L/\partial W = G^\top X`, :math:`\partial L/\partial x = \operatorname{col2im}(GW)`.
 
     Parameters ``W`` ``(C_out, C_in, k)`` (He-normal), ``b`` ``(C_out,)`` (zeros).
+    ``padding="same"`` as :class:`Conv2D`'s.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, dilation: int = 1, bias: bool = True, *, dtype: np.dtype | type = np.float32,
+                 padding: int | str = 0, dilation: int = 1, bias: bool = True, *,
+                 dtype: np.dtype | type = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = int(kernel_size), int(stride)
-        self.padding, self.dilation = int(padding), int(dilation)
+        self.kernel_size, self.stride, self.dilation = int(kernel_size), int(stride), int(dilation)
+        self.padding = same_padding(self, (self.kernel_size,), (self.stride,), (self.dilation,))[0] \
+            if padding == "same" else int(padding)
         if min(self.kernel_size, self.stride, self.dilation) < 1 or self.padding < 0:
             raise ValueError(f"{self!r}: kernel, stride and dilation must be >= 1 and padding >= 0")
         fan_in = self.in_channels * self.kernel_size

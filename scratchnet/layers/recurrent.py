@@ -187,6 +187,8 @@ class Embedding(Layer):
     Parameter ``E`` ``(vocab, dim)``, initialised :math:`\mathcal N(0, 1)` as in PyTorch.
     """
 
+    input_kind = "ids"  # integer ids are never cast to floats at the door
+
     def __init__(self, vocab: int, dim: int, *, dtype: np.dtype | type = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:  # fmt: skip
         super().__init__()

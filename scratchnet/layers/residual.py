@@ -12,19 +12,19 @@ own (the skip path has no parameters). The identity path is why deep residual ne
 the gradient reaches early layers undiminished by the block's Jacobian. Derivation:
 ``docs/residual.md``.
 
-The block's layers are the residual's: ``modules()``/``named_modules()`` yield them, so models
-save, load, fuse, summarise, draw and shard through a residual as through a nested
-``Sequential``; :func:`walk` gives the structure (where a block opens and where its skip joins).
+The block is the residual's child (named ``block``: its parameters are ``"block.0.W"``, ...),
+registered like any layer's children (:mod:`scratchnet.layers.base`), so models save, load,
+fuse, summarise, draw and shard through a residual as through any block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .base import Layer, Shape, format_shape
+from .summary import Row
 
 
 class Residual(Layer):
@@ -32,7 +32,7 @@ class Residual(Layer):
 
     def __init__(self, block: Any) -> None:
         super().__init__()
-        if not (hasattr(block, "forward") and hasattr(block, "backward")):
+        if not isinstance(block, Layer):
             raise TypeError(f"Residual: {block!r} is not a layer")
         self.block = block
 
@@ -40,39 +40,9 @@ class Residual(Layer):
         inner = repr(self.block).replace("\n", "\n  ")
         return f"Residual({inner})"
 
-    def _saved(self) -> object:
-        if self._cache is None:
-            raise RuntimeError(f"Residual({type(self.block).__name__}): backward() called before forward()")
-        return self._cache
-
-    # --- a container: its layers are the block's -------------------------------------------
-    def modules(self) -> Iterator[Layer]:
-        yield from self.block.modules()
-
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
-        if hasattr(self.block, "named_modules"):
-            yield from self.block.named_modules(prefix)
-        else:
-            yield prefix.rstrip("."), self.block
-
-    def train(self, mode: bool = True) -> Residual:
-        self.training = mode
-        self.block.train(mode)
-        return self
-
-    def astype(self, dtype: np.dtype | type) -> Residual:
-        self.block.astype(dtype)
-        return self
-
-    def num_parameters(self) -> int:
-        return sum(m.num_parameters() for m in self.modules())
-
-    def parameters(self, prefix: str = "") -> list:
-        return [p for name, m in self.named_modules(prefix) for p in m.parameters(f"{name}.")]
-
     # --- shapes --------------------------------------------------------------------------------
     def check_input(self, shape: tuple) -> tuple:
-        out = _block_output(self.block, tuple(shape))
+        out = self.block.check_input(tuple(shape))
         if tuple(out) != tuple(shape):
             raise ValueError(f"Residual: the block maps {format_shape(tuple(shape))} to "
                              f"{format_shape(tuple(out))}; y = x + block(x) needs a block that keeps the shape")
@@ -81,40 +51,22 @@ class Residual(Layer):
     def macs(self, input_shape: Shape) -> int:
         return int(self.block.macs(tuple(input_shape)))
 
+    def summary_rows(self, input_shape: Shape, depth: int = 0,
+                     seen: set[int] | None = None) -> tuple[list[Row], Shape]:  # fmt: skip
+        """A line where the block opens, the block's rows one level in, a line where the skip joins."""
+        self.output_shape(input_shape)  # the block must keep the shape
+        inner, _ = self.block.summary_rows(input_shape, depth + 1, set() if seen is None else seen)
+        shape = tuple(input_shape)
+        return [Row(depth, "Residual: y = x + block(x), block:", None), *inner,
+                Row(depth, "+ x (the skip path joins)", shape)], shape  # fmt: skip
+
     # --- the passes ------------------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:
         fx = self.block.forward(x)
         if fx.shape != x.shape:
             self.check_input(x.shape)
-        self._cache = True
         return x + fx
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        self._saved()
         through_block = self.block.backward(dout, need_dx=need_dx)
         return dout + through_block if need_dx else None
-
-
-def _block_output(block: Any, shape: tuple) -> tuple:
-    """The block's full output shape for a full input ``shape`` (batch axis first)."""
-    if hasattr(block, "layers"):  # a Sequential
-        for layer in block.layers:
-            shape = _block_output(layer, shape)
-        return shape
-    return tuple(block.check_input(shape))
-
-
-def walk(model: Any, depth: int = 0) -> Iterator[tuple[str, int, Any]]:
-    """The structure of a model: ``("layer", depth, layer)`` for each leaf layer in order,
-    ``("open", depth, residual)`` before a residual block's layers (which come at ``depth + 1``)
-    and ``("add", depth, residual)`` where its skip path joins. What ``summary`` and ``plot``
-    draw."""
-    for layer in getattr(model, "layers", [model]):
-        if isinstance(layer, Residual):
-            yield "open", depth, layer
-            yield from walk(layer.block, depth + 1)
-            yield "add", depth, layer
-        elif hasattr(layer, "layers"):
-            yield from walk(layer, depth)
-        else:
-            yield "layer", depth, layer

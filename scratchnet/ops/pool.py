@@ -12,7 +12,8 @@ Max pooling
     \,[\,(h,w) = \operatorname{argmax}_{(i,j)}\,]
 
 Ties: the gradient of a window goes to exactly one element, the *first* maximum in row-major
-(``u`` then ``v``) order, which is PyTorch's rule. With overlapping windows one input can be the
+(``u`` then ``v``) order, which is PyTorch's rule. A window holding a NaN outputs NaN and sends
+its gradient to its *last* NaN, as PyTorch does. With overlapping windows one input can be the
 arg-max of several windows and then collects all their gradients.
 
 Average pooling
@@ -163,6 +164,7 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
     taken = scratch(ws, "taken", y.shape, bool, channels_last=cl)  # same layout as y: mixed is slow
     hit = scratch(ws, "hit", y.shape, bool, channels_last=cl)
     last = kh * kw - 1
+    nan_windows = np.isnan(y) if not np.isfinite(y.sum()) else None  # NaN windows: routed after
     for sl in _image_blocks(x):
         ys, gs, ts, hs = y[sl], dout[sl], taken[sl], hit[sl]
         for (k, xv), (_, dxv) in zip(
@@ -174,17 +176,34 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
                 np.equal(xv, ys, out=ts)
                 hs, ts = ts, hs  # the first hit is all taken so far
                 np.copyto(ts, hs)
+                if nan_windows is not None:
+                    ts |= nan_windows[sl]
             elif k < last:
                 np.equal(xv, ys, out=hs)
                 np.greater(hs, ts, out=hs)  # a maximum not taken by an earlier offset
                 np.logical_or(ts, hs, out=ts)
             else:
-                np.logical_not(ts, out=hs)  # whatever is left (also covers NaN windows)
+                np.logical_not(ts, out=hs)  # whatever is left
             if overlapping:
                 dxv += gs * hs
             else:
                 np.multiply(gs, hs, out=dxv)
+        if nan_windows is not None:
+            _route_nan_windows(x[sl], dx[sl], gs, nan_windows[sl], kernel, stride, out_hw)
     return dx
+
+
+def _route_nan_windows(x: np.ndarray, dx: np.ndarray, g: np.ndarray, nan_windows: np.ndarray,
+                       kernel: tuple[int, int], stride: tuple[int, int], out_hw: tuple[int, int]) -> None:
+    """A window whose maximum is NaN sends its gradient to its last NaN in row-major order
+    (PyTorch's scan takes an element when ``val > max`` or ``val`` is NaN)."""
+    left = nan_windows.copy()
+    offsets = zip(window_elements(x, kernel, stride, out_hw), window_elements(dx, kernel, stride, out_hw),
+                  strict=True)  # fmt: skip
+    for (_, xv), (_, dxv) in reversed(list(offsets)):
+        won = np.isnan(xv) & left
+        dxv += g * won
+        left &= ~won
 
 
 def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None) -> np.ndarray:

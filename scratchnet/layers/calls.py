@@ -1,0 +1,317 @@
+r"""What happens around every call of a layer: the checks at the door, one cache per call, and
+the parameter gradients summed over the calls.
+
+Every subclass of :class:`~scratchnet.layers.Layer` has the ``forward`` and ``backward`` it defines
+wrapped by :func:`wrap_forward` and :func:`wrap_backward` (in ``Layer.__init_subclass__``), so a
+user's own block gets all of this by writing ``forward`` and ``backward``, and no layer repeats it.
+
+**A pass.** A call of ``forward`` made while no other layer's ``forward`` runs in this thread (the
+model's, a lone layer's) starts a *pass*: the caches of every layer below it are dropped. Inside
+the pass a layer may be called any number of times (a layer used twice in a chain, the twin
+encoder of a siamese network, a cell unrolled by hand); each call pushes its own record — the
+cache, the output's shape and dtype, and the scratch memory of that call — and each ``backward``
+pops the most recent one. So the backward calls must come in the reverse order of the forward
+calls, which is the order in which the chain rule visits them anyway.
+
+**Gradients add at a shared weight.** If :math:`W` is used by :math:`K` calls
+:math:`y_k = f(x_k; W)`, the loss depends on :math:`W` through every :math:`y_k`, and the chain rule
+(the multivariable one: a sum over the paths from :math:`W` to :math:`L`) gives
+
+.. math::
+    \frac{\partial L}{\partial W} = \sum_{k=1}^{K} \Big(\frac{\partial y_k}{\partial W}\Big)^{\!\top}
+    \frac{\partial L}{\partial y_k} ,
+
+each term being what one backward call computes from its own cache. The first backward call of a
+layer in a backward pass *sets* its ``grads``; every later one *adds* to them
+(:func:`wrap_backward`). A backward call made while no other layer's ``backward`` runs starts a
+backward pass: the gradients below it are dropped first, so a step's gradients are that step's
+and a layer that took no part has none. Derivation: ``docs/composition.md``.
+
+**The door.** The input of ``forward`` must be a NumPy array of real numbers: a complex, object or
+text array is a ``TypeError`` naming the layer, and so is a list or a torch tensor (the message
+says what to pass). A real array of another dtype is cast to the layer's (its parameters'; at a
+model's outermost call, the model's), so a float32 model returns float32 for float64 or integer
+input. The upstream gradient of ``backward`` must have the shape of the output of the call it
+belongs to (``ValueError`` naming the layer and both shapes, instead of a silent broadcast) and
+is cast to that output's dtype.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..ops.workspace import Workspace
+
+_local = threading.local()  # per thread: forward/backward calls running, the call recorder
+
+
+class Call(NamedTuple):
+    """One forward call awaiting its backward call."""
+
+    cache: object  # what the layer's forward left in ``self._cache``
+    out: Any  # (shape, dtype) of the output, a tuple of those for several outputs, or None
+    workspace: Workspace  # the scratch memory this call used (the backward uses it too)
+
+
+def _depth(kind: str) -> int:
+    return getattr(_local, kind, 0)
+
+
+def name_of(layer: Any) -> str:
+    """A one-line name for messages: ``Dense(4, 4)``, ``Sequential``, ``MyBlock``."""
+    text = repr(layer)
+    return text if "\n" not in text else type(layer).__name__
+
+
+def _check_ready(layer: Any) -> list[Call]:
+    calls = layer.__dict__.get("_calls")
+    if calls is None:
+        raise RuntimeError(f"{type(layer).__name__}: Layer.__init__ was not called; "
+                           f"call super().__init__() first in {type(layer).__name__}.__init__")  # fmt: skip
+    return calls
+
+
+# --- the door ------------------------------------------------------------------------------------
+_REAL = "biuf"  # bool, signed and unsigned integers, floats
+
+
+def _not_an_array(layer: Any, x: object, what: str) -> TypeError:
+    kind = type(x)
+    if kind.__module__.split(".")[0] == "torch":
+        hint = "pass a NumPy array: tensor.detach().cpu().numpy()"
+    else:
+        hint = "pass a NumPy array, e.g. np.asarray(x, dtype=np.float32)"
+    return TypeError(f"{name_of(layer)}: the {what} is a {kind.__module__}.{kind.__qualname__}"
+                     .replace("builtins.", "") + f"; {hint}")  # fmt: skip
+
+
+def _not_real(layer: Any, dtype: np.dtype, what: str) -> TypeError:
+    return TypeError(f"{name_of(layer)}: the {what} has dtype {dtype}; expected real numbers "
+                     "(floats, or integers/booleans, which are cast)")  # fmt: skip
+
+
+def as_input(layer: Any, x: object, outermost: bool) -> np.ndarray:
+    """``x`` checked and cast at ``layer``'s door (see the module docstring).
+
+    Target dtype: the layer's own parameters' dtype; for a layer without parameters of its own,
+    the model's at its outermost call, else the input's own float dtype (float32 and float64 pass,
+    other reals become float32). A layer whose ``input_kind`` is ``"ids"`` casts nothing, and
+    neither does a model whose first layer is one (an ``Embedding`` wants its integer ids).
+    """
+    if isinstance(x, (np.generic, int, float)):  # a number: an array of shape ()
+        x = np.asarray(x)
+    if not isinstance(x, np.ndarray):
+        raise _not_an_array(layer, x, "input")
+    if x.dtype.kind not in _REAL:
+        raise _not_real(layer, x.dtype, "input")
+    if layer.input_kind == "ids":
+        return x
+    own = next(iter(layer.params.values()), None)
+    target = own.dtype if own is not None else (layer.dtype_or_none() if outermost else None)
+    if x.dtype.kind != "f" and layer.has_children() and _first_leaf(layer).input_kind == "ids":
+        return x  # ids for an Embedding at the front: not numbers to cast
+    if target is None:
+        if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
+            return x
+        target = np.dtype(np.float64 if x.dtype.kind == "f" and x.dtype.itemsize > 8 else np.float32)
+    return x if x.dtype == target else x.astype(target)
+
+
+def _first_leaf(layer: Any) -> Any:
+    return next(m for m in layer.modules() if not m.has_children())
+
+
+def _signature(y: object) -> Any:
+    """What the upstream gradient of ``y`` must look like: ``(shape, dtype)`` per array."""
+    if isinstance(y, np.ndarray):
+        return (y.shape, y.dtype)
+    if isinstance(y, (tuple, list)) and y and all(isinstance(a, np.ndarray) for a in y):
+        return tuple((a.shape, a.dtype) for a in y)
+    return None
+
+
+def as_upstream(layer: Any, dout: object, out: Any) -> Any:
+    """``dout`` checked against the output of the call it belongs to, and cast to its dtype."""
+    if out is None:
+        return dout
+    if isinstance(out[0], tuple) and not isinstance(out[0][0], (int, np.integer)):  # several outputs
+        if not isinstance(dout, (tuple, list)) or len(dout) != len(out):
+            raise ValueError(f"{name_of(layer)}: expected {len(out)} upstream gradients, one per output")
+        return tuple(as_upstream(layer, d, o) for d, o in zip(dout, out, strict=True))
+    shape, dtype = out
+    if isinstance(dout, (np.generic, int, float)):
+        dout = np.asarray(dout)
+    if not isinstance(dout, np.ndarray):
+        raise _not_an_array(layer, dout, "upstream gradient")
+    if dout.shape != shape:
+        raise ValueError(f"{name_of(layer)}: the upstream gradient has shape {dout.shape}, but this call's "
+                         f"output has shape {shape} (the gradient must have the output's shape)")  # fmt: skip
+    if dout.dtype.kind not in _REAL:
+        raise _not_real(layer, dout.dtype, "upstream gradient")
+    return dout if dout.dtype == dtype or dtype.kind != "f" else dout.astype(dtype)
+
+
+# --- forward ---------------------------------------------------------------------------------------
+def begin_pass(root: Any) -> None:
+    """Drop the caches of every layer below ``root`` (an outermost forward call starts a pass)."""
+    for m in root.modules():
+        _check_ready(m).clear()
+        m._forwards = 0
+
+
+def _workspace_for(layer: Any, index: int) -> Workspace:
+    """The scratch memory of the ``index``-th call in this pass: the layer's own for the first,
+    a spare one (kept for the next passes) for each further call, so no call overwrites what an
+    earlier call's cache or output still holds."""
+    if index == 0:
+        return layer.workspace
+    spares = layer.__dict__.setdefault("_spare_workspaces", [])
+    while len(spares) < index:
+        spares.append(Workspace(reuse_outputs=layer.workspace.reuse_outputs))
+    return spares[index - 1]
+
+
+def wrap_forward(raw: Callable) -> Callable:
+    """``forward`` with the door, the pass and one record per call (see the module docstring)."""
+
+    @functools.wraps(raw)
+    def forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_running"):  # super().forward() inside a subclass's forward
+            return raw(self, x, *args, **kwargs)
+        calls = _check_ready(self)
+        depth = _depth("forward")
+        if depth == 0:
+            begin_pass(self)
+        x = as_input(self, x, outermost=depth == 0)
+        own, ws = self.workspace, _workspace_for(self, len(calls))
+        self.workspace, self._cache, self._running = ws, None, True
+        _local.forward = depth + 1
+        try:
+            y = raw(self, x, *args, **kwargs)
+        finally:
+            _local.forward = depth
+            self._running = False
+            self.workspace = own
+        calls.append(Call(self._cache, _signature(y), ws))  # ``_cache`` keeps the last call's, to look at
+        self._forwards += 1
+        recorder = getattr(_local, "recorder", None)
+        if recorder is not None:
+            recorder.append((depth, self, x.shape, y))
+        return y
+
+    forward._scratchnet_wrapped = True
+    return forward
+
+
+# --- backward ---------------------------------------------------------------------------------------
+def begin_backward(root: Any) -> None:
+    """Drop the gradients of every layer below ``root`` (an outermost backward call)."""
+    for m in root.modules():
+        m.grads.clear()
+        m._backwards = 0
+
+
+def _takes_need_dx(raw: Callable) -> bool:
+    params = inspect.signature(raw).parameters
+    return "need_dx" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _add_earlier(layer: Any, earlier: dict[str, np.ndarray]) -> None:
+    """Parameter gradients of this call plus those of the calls before it in this pass."""
+    for k, g in earlier.items():
+        new = layer.grads.get(k)
+        if new is None:
+            layer.grads[k] = g
+        elif np.may_share_memory(new, g):
+            raise RuntimeError(f"{name_of(layer)}: backward() wrote gradient {k!r} over the previous call's; "
+                               "a layer's gradients must be new arrays or per-call scratch")
+        else:
+            layer.grads[k] = g + new
+
+
+def wrap_backward(raw: Callable) -> Callable:
+    """``backward`` that pops its call's record, checks ``dout`` and sums gradients over calls."""
+    takes_need_dx = _takes_need_dx(raw)
+
+    def run(self: Any, dout: Any, args: tuple, need_dx: bool, kwargs: dict) -> Any:
+        return raw(self, dout, *args, need_dx=need_dx, **kwargs) if takes_need_dx else raw(self, dout, *args)
+
+    @functools.wraps(raw)
+    def backward(self: Any, dout: Any, *args: Any, need_dx: bool = True, **kwargs: Any) -> Any:
+        if self.__dict__.get("_running"):
+            return run(self, dout, args, need_dx, kwargs)
+        calls = _check_ready(self)
+        if not calls:
+            n = self._forwards
+            raise RuntimeError(f"{name_of(self)}: backward() called before forward()" if not n else
+                               f"{name_of(self)}: backward() called more times than forward() in this pass "
+                               f"({n} forward call{'s' if n > 1 else ''}); a pass is one outermost forward "
+                               "call: to use a layer several times, call it inside the forward of a block "
+                               "(docs/composition.md)")
+        depth = _depth("backward")
+        if depth == 0:
+            begin_backward(self)
+        call = calls.pop()
+        dout = as_upstream(self, dout, call.out)
+        earlier = dict(self.grads) if self._backwards else None
+        self._backwards += 1
+        own = self.workspace
+        self.workspace, self._cache, self._running = call.workspace, call.cache, True
+        _local.backward = depth + 1
+        try:
+            dx = run(self, dout, args, need_dx, kwargs)
+        finally:
+            _local.backward = depth
+            self._running = False
+            self.workspace, self._cache = own, None
+        if earlier:
+            _add_earlier(self, earlier)
+        return dx
+
+    backward._scratchnet_wrapped = True
+    return backward
+
+
+# --- tracing (what a block of one's own does, for shapes, summaries and drawings) ----------------
+@contextmanager
+def recording() -> Iterator[list[tuple[int, Any, tuple, Any]]]:
+    """Record every forward call in this thread as ``(depth, layer, input shape, output)``."""
+    previous = getattr(_local, "recorder", None)
+    log: list[tuple[int, Any, tuple, Any]] = []
+    _local.recorder = log
+    try:
+        yield log
+    finally:
+        _local.recorder = previous
+
+
+def trace(block: Any, shape: tuple) -> tuple[list[tuple[Any, tuple, Any]], tuple]:
+    """Run ``block`` once in eval mode on zeros of the full ``shape`` (a symbolic batch axis
+    ``"N"`` becomes 2) and return its direct children's calls ``(child, input shape, output)``
+    and its output shape (with ``"N"`` put back). Every layer's state is restored afterwards."""
+    n = shape[0] if isinstance(shape[0], (int, np.integer)) else 2
+    modules = list(block.modules())
+    saved = [(m, {**m.__dict__, "_calls": list(m._calls)}, m.training) for m in modules]
+    first = next((m for m in modules if m.params or m.input_kind == "ids"), None)
+    ids = first is not None and first.input_kind == "ids"
+    dtype = np.int64 if ids else (block.dtype_or_none() or np.float32)
+    try:
+        block.eval()
+        depth = _depth("forward")
+        with recording() as log:
+            y = block.forward(np.zeros((n, *shape[1:]), dtype))
+    finally:
+        for m, state, training in saved:
+            m.__dict__.clear()
+            m.__dict__.update(state)
+            m.training = training
+    children = [(layer, tuple(s), out) for d, layer, s, out in log if d == depth + 1]
+    out_shape = y.shape if isinstance(y, np.ndarray) else tuple(a.shape for a in y)
+    return children, (shape[0], *out_shape[1:]) if isinstance(y, np.ndarray) else out_shape
