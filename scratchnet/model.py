@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .layers.base import Layer, Shape
+from .layers.calls import pass_modules
 from .layers.summary import Row
 
 
@@ -58,7 +59,7 @@ class Sequential(Layer):
 
     def _handed_out(self, a: np.ndarray | None) -> np.ndarray | None:
         """``a`` itself, or a copy if it lives in a layer's workspace (reused next step)."""
-        if a is not None and any(_owns(m, a) for m in self.modules()):
+        if a is not None and any(_owns(m, a) for m in pass_modules(self)):
             return a.copy()
         return a
 
@@ -119,4 +120,4 @@ def _owns(layer: Layer, a: np.ndarray) -> bool:
 
 
 def _has_params(layer: Layer) -> bool:
-    return any(m.params for m in layer.modules())
+    return bool(layer.params) or (layer.has_children() and any(m.params for m in layer.modules()))

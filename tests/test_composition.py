@@ -83,6 +83,16 @@ def test_shared_gradient_is_the_sum_of_the_uses():
     assert len(model.parameters()) == 1
 
 
+def test_gradcheck_keeps_tied_arrays_tied():
+    """Two layers holding one array (tied by assignment): the check perturbs the one array and
+    compares with the summed gradient, instead of untying them into two float64 copies."""
+    a, b = Dense(3, 3, rng=0), Dense(3, 3, rng=1)
+    b.params["W"] = a.params["W"]
+    report = sn.gradcheck(sn.Sequential(a, Tanh(), b), np.random.default_rng(0).standard_normal((2, 3)))
+    assert set(report.errors) == {"input", "0.W", "0.b", "2.b"} and report.max_error < 1e-8, str(report)
+    assert a.params["W"] is b.params["W"] and a.params["W"].dtype == np.float32  # restored as it was
+
+
 def test_gradients_are_each_steps_own():
     """Two steps on different data: the second step's gradients equal those of a fresh model
     that only saw the second batch (nothing accumulates across passes), and a layer that took no

@@ -109,6 +109,11 @@ def shape_error(layer: object, expected: str, got: tuple) -> ValueError:
 _NOT_CHILDREN = frozenset({"params", "grads", "buffers", "workspace", "rng", "training"})
 
 
+def _may_hold(name: str, value: object) -> bool:
+    """Whether attribute ``name`` may hold children: a layer, or a list, tuple or dict."""
+    return name[0] != "_" and name not in _NOT_CHILDREN and isinstance(value, (Layer, list, tuple, dict))
+
+
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -128,6 +133,9 @@ class Layer:
                 setattr(cls, name, wrap(fn))
 
     def __init__(self) -> None:
+        # names of the attributes that may hold children (layers, lists, tuples, dicts), kept by
+        # __setattr__ so that walking the tree never scans a leaf's other attributes
+        self._child_attrs: dict[str, None] = dict.fromkeys(k for k, v in vars(self).items() if _may_hold(k, v))
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
@@ -173,12 +181,27 @@ class Layer:
         return self.forward(*args, **kwargs)
 
     # --- the tree of layers -------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assign, and note whether the attribute may hold children (as ``nn.Module`` does)."""
+        held = self.__dict__.get("_child_attrs")
+        if held is not None and name[0] != "_":
+            if _may_hold(name, value):
+                held[name] = None
+            else:
+                held.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.__dict__.get("_child_attrs", {}).pop(name, None)
+        object.__delattr__(self, name)
+
     def named_children(self) -> Iterator[tuple[str, Layer]]:
         """``(name, layer)`` for each child: attributes that are layers (``"fc1"``), and the
-        layers in list, tuple or dict attributes (``"branches.0"``, ``"heads.left"``)."""
-        for attr, value in vars(self).items():
-            if attr.startswith("_") or attr in _NOT_CHILDREN:
-                continue
+        layers in list, tuple or dict attributes (``"branches.0"``, ``"heads.left"``), read when
+        the tree is walked (a list grown after assignment is seen)."""
+        d = self.__dict__
+        for attr in d.get("_child_attrs", ()):
+            value = d.get(attr)
             if isinstance(value, Layer):
                 yield attr, value
             elif isinstance(value, (list, tuple)):
@@ -193,16 +216,15 @@ class Layer:
         """``(name, layer)`` for this layer (named ``prefix``, ``""`` by default) and every
         layer below it, depth first; a layer used in several places comes once, at its first."""
         seen: set[int] = set()
-
-        def visit(name: str, layer: Layer) -> Iterator[tuple[str, Layer]]:
+        stack: list[tuple[str, Layer]] = [(prefix, self)]
+        while stack:  # depth first, children in their order (pushed reversed)
+            name, layer = stack.pop()
             if id(layer) in seen:
-                return
+                continue
             seen.add(id(layer))
             yield name, layer
-            for child_name, child in layer.named_children():
-                yield from visit(_join(name, child_name), child)
-
-        yield from visit(prefix, self)
+            children = [(_join(name, n), c) for n, c in layer.named_children()]
+            stack.extend(reversed(children))
 
     def modules(self) -> Iterator[Layer]:
         """This layer and every layer below it, each once."""
@@ -367,7 +389,7 @@ class Layer:
         new = object.__new__(type(self))
         memo[id(self)] = new
         for k, v in vars(self).items():
-            if k in ("_calls", "_cache", "_spare_workspaces"):
+            if k in ("_calls", "_cache", "_spare_workspaces", "_pass_modules"):
                 continue
             new.__dict__[k] = Workspace(v.reuse_outputs) if k == "workspace" else copy.deepcopy(v, memo)
         new._calls, new._cache = [], None

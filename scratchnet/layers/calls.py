@@ -56,7 +56,7 @@ class Call(NamedTuple):
     """One forward call awaiting its backward call."""
 
     cache: object  # what the layer's forward left in ``self._cache``
-    out: Any  # (shape, dtype) of the output, a tuple of those for several outputs, or None
+    out: Any  # the output's ``Out`` (shape, dtype), a tuple of them for several outputs, or None
     workspace: Workspace  # the scratch memory this call used (the backward uses it too)
 
 
@@ -97,51 +97,60 @@ def _not_real(layer: Any, dtype: np.dtype, what: str) -> TypeError:
                      "(floats, or integers/booleans, which are cast)")  # fmt: skip
 
 
-def as_input(layer: Any, x: object, outermost: bool) -> np.ndarray:
+def as_input(layer: Any, x: object, model_dtype: np.dtype | None = None) -> np.ndarray:
     """``x`` checked and cast at ``layer``'s door (see the module docstring).
 
     Target dtype: the layer's own parameters' dtype; for a layer without parameters of its own,
-    the model's at its outermost call, else the input's own float dtype (float32 and float64 pass,
-    other reals become float32). A layer whose ``input_kind`` is ``"ids"`` casts nothing, and
-    neither does a model whose first layer is one (an ``Embedding`` wants its integer ids).
+    ``model_dtype`` (the model's, at its outermost call), else the input's own float dtype
+    (float32 and float64 pass, other reals become float32). A layer whose ``input_kind`` is
+    ``"ids"`` casts nothing, and neither does a model whose first layer is one (an ``Embedding``
+    wants its integer ids).
     """
     if isinstance(x, (np.generic, int, float)):  # a number: an array of shape ()
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
         raise _not_an_array(layer, x, "input")
-    if x.dtype.kind not in _REAL:
+    kind = x.dtype.kind
+    if kind not in _REAL:
         raise _not_real(layer, x.dtype, "input")
     if layer.input_kind == "ids":
         return x
     own = next(iter(layer.params.values()), None)
-    target = own.dtype if own is not None else (layer.dtype_or_none() if outermost else None)
-    if x.dtype.kind != "f" and layer.has_children() and _first_leaf(layer).input_kind == "ids":
+    target = own.dtype if own is not None else model_dtype
+    if x.dtype == target or (target is None and kind == "f" and x.dtype.itemsize in (4, 8)):
+        return x
+    if kind != "f" and layer.has_children() and _first_leaf(layer).input_kind == "ids":
         return x  # ids for an Embedding at the front: not numbers to cast
     if target is None:
-        if x.dtype.kind == "f" and x.dtype.itemsize in (4, 8):
-            return x
-        target = np.dtype(np.float64 if x.dtype.kind == "f" and x.dtype.itemsize > 8 else np.float32)
-    return x if x.dtype == target else x.astype(target)
+        target = np.dtype(np.float64 if kind == "f" and x.dtype.itemsize > 8 else np.float32)
+    return x.astype(target)
 
 
 def _first_leaf(layer: Any) -> Any:
     return next(m for m in layer.modules() if not m.has_children())
 
 
-def _signature(y: object) -> Any:
-    """What the upstream gradient of ``y`` must look like: ``(shape, dtype)`` per array."""
+class Out(NamedTuple):
+    """The shape and dtype of one output array: what its upstream gradient must match."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+def _signature(y: object) -> Out | tuple[Out, ...] | None:
+    """What the upstream gradient of ``y`` must look like: an ``Out`` per array."""
     if isinstance(y, np.ndarray):
-        return (y.shape, y.dtype)
+        return Out(y.shape, y.dtype)
     if isinstance(y, (tuple, list)) and y and all(isinstance(a, np.ndarray) for a in y):
-        return tuple((a.shape, a.dtype) for a in y)
+        return tuple(Out(a.shape, a.dtype) for a in y)
     return None
 
 
-def as_upstream(layer: Any, dout: object, out: Any) -> Any:
+def as_upstream(layer: Any, dout: object, out: Out | tuple[Out, ...] | None) -> Any:
     """``dout`` checked against the output of the call it belongs to, and cast to its dtype."""
     if out is None:
         return dout
-    if isinstance(out[0], tuple) and not isinstance(out[0][0], (int, np.integer)):  # several outputs
+    if not isinstance(out, Out):  # several outputs: one gradient each
         if not isinstance(dout, (tuple, list)) or len(dout) != len(out):
             raise ValueError(f"{name_of(layer)}: expected {len(out)} upstream gradients, one per output")
         return tuple(as_upstream(layer, d, o) for d, o in zip(dout, out, strict=True))
@@ -159,11 +168,27 @@ def as_upstream(layer: Any, dout: object, out: Any) -> Any:
 
 
 # --- forward ---------------------------------------------------------------------------------------
-def begin_pass(root: Any) -> None:
-    """Drop the caches of every layer below ``root`` (an outermost forward call starts a pass)."""
-    for m in root.modules():
+def begin_pass(root: Any) -> np.dtype | None:
+    """Drop the caches of every layer below ``root`` (an outermost forward call starts a pass)
+    and keep the list of those layers on ``root`` for the rest of the pass (its backward pass
+    walks it instead of the tree); returns the model's dtype (its first parameter's), ``None``
+    without parameters."""
+    dtype = None
+    modules = list(root.modules())
+    for m in modules:
+        d = m.__dict__
         _check_ready(m).clear()
-        m._forwards = 0
+        d["_forwards"] = 0
+        d.pop("_pass_modules", None)
+        if dtype is None and m.params:
+            dtype = next(iter(m.params.values())).dtype
+    root.__dict__["_pass_modules"] = modules
+    return dtype
+
+
+def pass_modules(layer: Any) -> list[Any]:
+    """The layers below ``layer``: as its last outermost forward call found them, else walked."""
+    return layer.__dict__.get("_pass_modules") or list(layer.modules())
 
 
 def _workspace_for(layer: Any, index: int) -> Workspace:
@@ -183,24 +208,23 @@ def wrap_forward(raw: Callable) -> Callable:
 
     @functools.wraps(raw)
     def forward(self: Any, x: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get("_running"):  # super().forward() inside a subclass's forward
+        d = self.__dict__
+        if d.get("_running"):  # super().forward() inside a subclass's forward
             return raw(self, x, *args, **kwargs)
         calls = _check_ready(self)
         depth = _depth("forward")
-        if depth == 0:
-            begin_pass(self)
-        x = as_input(self, x, outermost=depth == 0)
-        own, ws = self.workspace, _workspace_for(self, len(calls))
-        self.workspace, self._cache, self._running = ws, None, True
+        x = as_input(self, x, begin_pass(self) if depth == 0 else None)
+        own = d["workspace"]
+        ws = own if not calls else _workspace_for(self, len(calls))
+        d["workspace"], d["_cache"], d["_running"] = ws, None, True
         _local.forward = depth + 1
         try:
             y = raw(self, x, *args, **kwargs)
         finally:
             _local.forward = depth
-            self._running = False
-            self.workspace = own
-        calls.append(Call(self._cache, _signature(y), ws))  # ``_cache`` keeps the last call's, to look at
-        self._forwards += 1
+            d["_running"], d["workspace"] = False, own
+        calls.append(Call(d["_cache"], _signature(y), ws))  # ``_cache`` keeps the last call's, to look at
+        d["_forwards"] += 1
         recorder = getattr(_local, "recorder", None)
         if recorder is not None:
             recorder.append((depth, self, x.shape, y))
@@ -213,9 +237,9 @@ def wrap_forward(raw: Callable) -> Callable:
 # --- backward ---------------------------------------------------------------------------------------
 def begin_backward(root: Any) -> None:
     """Drop the gradients of every layer below ``root`` (an outermost backward call)."""
-    for m in root.modules():
+    for m in pass_modules(root):
         m.grads.clear()
-        m._backwards = 0
+        m.__dict__["_backwards"] = 0
 
 
 def _takes_need_dx(raw: Callable) -> bool:
@@ -245,7 +269,7 @@ def wrap_backward(raw: Callable) -> Callable:
 
     @functools.wraps(raw)
     def backward(self: Any, dout: Any, *args: Any, need_dx: bool = True, **kwargs: Any) -> Any:
-        if self.__dict__.get("_running"):
+        if self.__dict__.get("_running"):  # super().backward() inside a subclass's backward
             return run(self, dout, args, need_dx, kwargs)
         calls = _check_ready(self)
         if not calls:
@@ -258,19 +282,19 @@ def wrap_backward(raw: Callable) -> Callable:
         depth = _depth("backward")
         if depth == 0:
             begin_backward(self)
+        d = self.__dict__
         call = calls.pop()
         dout = as_upstream(self, dout, call.out)
-        earlier = dict(self.grads) if self._backwards else None
-        self._backwards += 1
-        own = self.workspace
-        self.workspace, self._cache, self._running = call.workspace, call.cache, True
+        earlier = dict(self.grads) if d["_backwards"] else None
+        d["_backwards"] += 1
+        own = d["workspace"]
+        d["workspace"], d["_cache"], d["_running"] = call.workspace, call.cache, True
         _local.backward = depth + 1
         try:
             dx = run(self, dout, args, need_dx, kwargs)
         finally:
             _local.backward = depth
-            self._running = False
-            self.workspace, self._cache = own, None
+            d["_running"], d["workspace"], d["_cache"] = False, own, None
         if earlier:
             _add_earlier(self, earlier)
         return dx
