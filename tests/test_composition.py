@@ -109,8 +109,27 @@ def test_gradients_are_each_steps_own():
     fresh.backward(g)
     for p, q in zip(block.parameters(), fresh.parameters(), strict=True):
         np.testing.assert_array_equal(p.grad, q.grad)
-    lone = Dense(3, 3)  # used in no pass: no gradient, and an optimizer step leaves it alone
-    sn.optim.SGD(lone.parameters(), lr=1.0).step()
+
+    class Gated(Layer):  # its second layer runs only when asked
+        def __init__(self):
+            super().__init__()
+            self.first, self.second, self.use_second = Dense(3, 3, rng=0), Dense(3, 3, rng=1), True
+
+        def forward(self, x):
+            return self.second(self.first(x)) if self.use_second else self.first(x)
+
+        def backward(self, dout):
+            return self.first.backward(self.second.backward(dout) if self.use_second else dout)
+
+    gated = Gated()
+    for use_second in (True, False):  # step 2 leaves the second layer out: it keeps no gradient
+        gated.use_second = use_second
+        gated.forward(x1.astype(np.float32))
+        gated.backward(g.astype(np.float32))
+    assert gated.second.grads == {} and set(gated.first.grads) == {"W", "b"}
+    before = gated.second.params["W"].copy()
+    sn.optim.SGD(gated.parameters(), lr=1.0).step()  # and the optimizer leaves it alone
+    np.testing.assert_array_equal(gated.second.params["W"], before)
 
 
 def test_a_siamese_pair_and_an_unrolled_cell_train_their_shared_weights():

@@ -23,9 +23,9 @@ calls, which is the order in which the chain rule visits them anyway.
 
 each term being what one backward call computes from its own cache. The first backward call of a
 layer in a backward pass *sets* its ``grads``; every later one *adds* to them
-(:func:`wrap_backward`). A backward call made while no other layer's ``backward`` runs starts a
-backward pass: the gradients below it are dropped first, so a step's gradients are that step's
-and a layer that took no part has none. Derivation: ``docs/composition.md``.
+(:func:`wrap_backward`). A backward call made while no other layer's ``backward`` runs is a
+backward pass: when it ends, a layer below it that took no part has its gradients dropped, so a
+step's gradients are that step's. Derivation: ``docs/composition.md``.
 
 **The door.** The input of ``forward`` must be a NumPy array of real numbers: a complex, object or
 text array is a ``TypeError`` naming the layer, and so is a list or a torch tensor (the message
@@ -236,10 +236,18 @@ def wrap_forward(raw: Callable) -> Callable:
 
 # --- backward ---------------------------------------------------------------------------------------
 def begin_backward(root: Any) -> None:
-    """Drop the gradients of every layer below ``root`` (an outermost backward call)."""
+    """An outermost backward call starts a backward pass: no layer below ``root`` has had a
+    backward call in it yet."""
     for m in pass_modules(root):
-        m.grads.clear()
         m.__dict__["_backwards"] = 0
+
+
+def end_backward(root: Any) -> None:
+    """After the outermost backward call: a layer below ``root`` that took no part in the pass
+    has no gradient (its old one is not this step's)."""
+    for m in pass_modules(root):
+        if not m.__dict__["_backwards"]:
+            m.grads.clear()
 
 
 def _takes_need_dx(raw: Callable) -> bool:
@@ -294,9 +302,11 @@ def wrap_backward(raw: Callable) -> Callable:
             dx = run(self, dout, args, need_dx, kwargs)
         finally:
             _local.backward = depth
-            d["_running"], d["workspace"], d["_cache"] = False, own, None
+            d["_running"], d["workspace"] = False, own  # ``_cache`` keeps this call's, as after forward
         if earlier:
             _add_earlier(self, earlier)
+        if depth == 0:
+            end_backward(self)
         return dx
 
     backward._scratchnet_wrapped = True

@@ -164,7 +164,7 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
     taken = scratch(ws, "taken", y.shape, bool, channels_last=cl)  # same layout as y: mixed is slow
     hit = scratch(ws, "hit", y.shape, bool, channels_last=cl)
     last = kh * kw - 1
-    nan_windows = np.isnan(y) if not np.isfinite(y.sum()) else None  # NaN windows: routed after
+    nan_windows = np.isnan(y) if y.size and np.isnan(y.max()) else None  # NaN windows: routed after
     for sl in _image_blocks(x):
         ys, gs, ts, hs = y[sl], dout[sl], taken[sl], hit[sl]
         for (k, xv), (_, dxv) in zip(

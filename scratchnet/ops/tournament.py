@@ -11,7 +11,7 @@ row-major order (PyTorch's rule). A window holding a NaN outputs NaN and its win
 NaN in row-major order, as in PyTorch (whose scan takes an element when ``val > max`` or ``val``
 is NaN): each comparison is then also won by a NaN challenger, :math:`r_t = [b > a] \lor [b \ne b]`,
 and likewise :math:`r_b` and :math:`r`. Those extra passes run only on the blocks whose output
-holds a NaN (one sum per block tells). The backward pass needs only the three boolean arrays:
+holds a NaN (one maximum per block tells). The backward pass needs only the three boolean arrays:
 :math:`g_1 = g\,r` (the bottom row won), :math:`g_0 = g - g_1`, then
 :math:`\partial b = g_0 r_t`, :math:`\partial a = g_0 - \partial b`, :math:`\partial d = g_1 r_b`,
 :math:`\partial c = g_1 - \partial d`. Every product is exactly :math:`g` or 0, so the routing is
@@ -56,7 +56,7 @@ def tournament_forward(
     np.greater(d, c, out=winners.right_in_bottom)
     np.greater(bottom_max, out, out=winners.bottom_row)
     np.maximum(out, bottom_max, out=out)
-    if not np.isfinite(out.sum()) and np.isnan(out).any():  # a NaN wins its comparisons (PyTorch)
+    if out.size and np.isnan(out.max()):  # max propagates NaN (one SIMD pass): a NaN wins (PyTorch)
         for won, challenger in zip(winners, (b, d, bottom_max), strict=True):
             np.logical_or(won, np.isnan(challenger), out=won)
 
