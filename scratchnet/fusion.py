@@ -66,14 +66,8 @@ def fuse(model: Layer) -> Layer:
     if not model.has_children():
         return model
     fused = copy.copy(model)  # the same parameter arrays, its own caches, gradients and memory
-    fused.__dict__.pop("_pass_modules", None)
-    fused.__dict__.update(grads={}, _calls=[], _cache=None, _spare_workspaces=[],
-                          _child_attrs=dict(model._child_attrs),
-                          workspace=type(model.workspace)(model.workspace.reuse_outputs))  # fmt: skip
-    for attr, value in vars(model).items():
-        if attr.startswith("_") or attr == "params":
-            continue
-        setattr(fused, attr, _fused_value(value))
+    for attr in model._child_attrs:
+        setattr(fused, attr, _fused_value(getattr(model, attr)))
     return fused
 
 

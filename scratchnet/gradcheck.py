@@ -101,11 +101,7 @@ def gradcheck(
     saved = [(m, dict(m.params), copy.deepcopy(m.buffers)) for m in layers]
     rng_states = [(m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None]
     try:
-        copies: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # one copy per array: tied weights stay tied
-        for m in layers:  # float64 copies of every parameter and buffer
-            for d in (m.params, m.buffers):
-                for k, v in d.items():
-                    d[k] = copies.setdefault(id(v), (v, np.array(v, dtype=np.float64)))[1]
+        module.astype(np.float64)  # float64 copies of every parameter and buffer, tied ones still tied
         integer_input = np.issubdtype(np.asarray(x).dtype, np.integer)  # ids (an Embedding): no gradient
         x64 = np.array(x) if integer_input else np.array(x, dtype=np.float64)
         check_input = check_input and not integer_input

@@ -22,18 +22,8 @@ PyTorch's ``nn.Module`` finds what was assigned to it. Every piece of bookkeepin
 tree: :meth:`Layer.parameters` (dotted names such as ``"block.branches.0.W"``),
 :meth:`Layer.modules`, :meth:`Layer.state_dict`, ``save``/``load``, ``train``/``eval``,
 ``astype``, ``num_parameters``, ``summary``, ``plot``, :func:`scratchnet.fuse` and the
-data-parallel shards. So a block of one's own is ``__init__``, ``forward`` and ``backward``::
-
-    class TwoLayer(Layer):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.act, self.fc2 = Dense(4, 8), ReLU(), Dense(8, 4)
-
-        def forward(self, x):
-            return self.fc2(self.act(self.fc1(x)))
-
-        def backward(self, dout):
-            return self.fc1.backward(self.act.backward(self.fc2.backward(dout)))
+data-parallel shards. So a block of one's own is ``__init__``, ``forward`` and ``backward``
+(an example in ``docs/composition.md``).
 
 Every ``forward``/``backward`` is wrapped by :mod:`scratchnet.layers.calls`: inputs are checked
 and cast at the door, a layer may be called several times in one pass (one cache per call, the
@@ -263,7 +253,7 @@ class Layer:
 
     def dtype_or_none(self) -> np.dtype | None:
         """The dtype of the first parameter in the tree, ``None`` without parameters."""
-        return next((v.dtype for m in self.modules() for v in m.params.values()), None)
+        return calls.first_dtype(self.modules())
 
     @property
     def dtype(self) -> np.dtype:
@@ -384,16 +374,14 @@ class Layer:
         inner = "\n".join(f"  ({n}): {c!r}".replace("\n", "\n  ") for n, c in children)
         return f"{head[:-1]}\n{inner}\n)"
 
+    def __copy__(self) -> Layer:
+        """A copy sharing parameters, buffers and children, with its own calls, gradients and
+        scratch memory (``copy.copy``; what :func:`scratchnet.fuse` builds blocks from)."""
+        return calls.copy_layer(self, lambda k, v: dict(v) if k in ("grads", "_child_attrs") else v)
+
     def __deepcopy__(self, memo: dict) -> Layer:
         """A copy with its own parameters, caches and scratch memory (``copy.deepcopy``)."""
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        for k, v in vars(self).items():
-            if k in ("_calls", "_cache", "_spare_workspaces", "_pass_modules"):
-                continue
-            new.__dict__[k] = Workspace(v.reuse_outputs) if k == "workspace" else copy.deepcopy(v, memo)
-        new._calls, new._cache = [], None
-        return new
+        return calls.copy_layer(self, lambda k, v: copy.deepcopy(v, memo), memo)
 
 def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     """A ``Generator`` from a seed, an existing generator, or fresh OS entropy (``None``)."""

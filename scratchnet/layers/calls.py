@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -119,15 +119,16 @@ def as_input(layer: Any, x: object, model_dtype: np.dtype | None = None) -> np.n
     target = own.dtype if own is not None else model_dtype
     if x.dtype == target or (target is None and kind == "f" and x.dtype.itemsize in (4, 8)):
         return x
-    if kind != "f" and layer.has_children() and _first_leaf(layer).input_kind == "ids":
+    if kind != "f" and layer.has_children() and takes_ids(layer):
         return x  # ids for an Embedding at the front: not numbers to cast
     if target is None:
         target = np.dtype(np.float64 if kind == "f" and x.dtype.itemsize > 8 else np.float32)
     return x.astype(target)
 
 
-def _first_leaf(layer: Any) -> Any:
-    return next(m for m in layer.modules() if not m.has_children())
+def takes_ids(layer: Any) -> bool:
+    """Whether ``layer``'s input is integer ids: its first leaf layer's is (an ``Embedding``)."""
+    return next(m for m in layer.modules() if not m.has_children()).input_kind == "ids"
 
 
 class Out(NamedTuple):
@@ -173,17 +174,35 @@ def begin_pass(root: Any) -> np.dtype | None:
     and keep the list of those layers on ``root`` for the rest of the pass (its backward pass
     walks it instead of the tree); returns the model's dtype (its first parameter's), ``None``
     without parameters."""
-    dtype = None
     modules = list(root.modules())
     for m in modules:
         d = m.__dict__
         _check_ready(m).clear()
         d["_forwards"] = 0
         d.pop("_pass_modules", None)
-        if dtype is None and m.params:
-            dtype = next(iter(m.params.values())).dtype
     root.__dict__["_pass_modules"] = modules
-    return dtype
+    return first_dtype(modules)
+
+
+def first_dtype(modules: Iterable[Any]) -> np.dtype | None:
+    """The dtype of the first parameter of ``modules`` (a model's dtype), ``None`` without any."""
+    return next((v.dtype for m in modules for v in m.params.values()), None)
+
+
+_PER_CALL = frozenset({"_calls", "_cache", "_spare_workspaces", "_pass_modules"})  # never shared by a copy
+
+
+def copy_layer(layer: Any, value: Callable[[str, Any], Any], memo: dict | None = None) -> Any:
+    """A copy of ``layer`` with ``value(name, attribute)`` for each attribute, except the state of
+    its calls (records, cache, scratch memory), which the copy starts without."""
+    new = object.__new__(type(layer))
+    if memo is not None:
+        memo[id(layer)] = new
+    for k, v in vars(layer).items():
+        if k not in _PER_CALL:
+            new.__dict__[k] = Workspace(v.reuse_outputs) if k == "workspace" else value(k, v)
+    new.__dict__.update(_calls=[], _cache=None)
+    return new
 
 
 def pass_modules(layer: Any) -> list[Any]:
@@ -332,20 +351,17 @@ def trace(block: Any, shape: tuple) -> tuple[list[tuple[Any, tuple, Any]], tuple
     and its output shape (with ``"N"`` put back). Every layer's state is restored afterwards."""
     n = shape[0] if isinstance(shape[0], (int, np.integer)) else 2
     modules = list(block.modules())
-    saved = [(m, {**m.__dict__, "_calls": list(m._calls)}, m.training) for m in modules]
-    first = next((m for m in modules if m.params or m.input_kind == "ids"), None)
-    ids = first is not None and first.input_kind == "ids"
-    dtype = np.int64 if ids else (block.dtype_or_none() or np.float32)
+    saved = [(m, {**m.__dict__, "_calls": list(m._calls)}) for m in modules]  # "training" included
+    dtype = np.int64 if takes_ids(block) else (first_dtype(modules) or np.float32)
     try:
         block.eval()
         depth = _depth("forward")
         with recording() as log:
             y = block.forward(np.zeros((n, *shape[1:]), dtype))
     finally:
-        for m, state, training in saved:
+        for m, state in saved:
             m.__dict__.clear()
             m.__dict__.update(state)
-            m.training = training
     children = [(layer, tuple(s), out) for d, layer, s, out in log if d == depth + 1]
     out_shape = y.shape if isinstance(y, np.ndarray) else tuple(a.shape for a in y)
     return children, (shape[0], *out_shape[1:]) if isinstance(y, np.ndarray) else out_shape
