@@ -28,23 +28,26 @@ class Row:
     input_shape: tuple | None = None  # a layer row's input shape per sample
 
 
+def _counted(layer: Any, seen: set[int]) -> tuple[bool, int]:
+    """Whether ``layer`` was met before, and the parameters of its own to count here (0 if so)."""
+    again = id(layer) in seen
+    seen.add(id(layer))
+    return again, 0 if again else sum(int(v.size) for v in layer.params.values())
+
+
 def leaf_rows(layer: Any, shape: tuple, depth: int, seen: set[int]) -> tuple[list[Row], tuple]:
     macs = layer.macs(shape)
     out = tuple(layer.output_shape(shape))
-    again = id(layer) in seen
-    seen.add(id(layer))
-    n = 0 if again else sum(int(v.size) for v in layer.params.values())
+    again, n = _counted(layer, seen)
     return [Row(depth, repr(layer), out, layer, n, int(macs), again, tuple(shape))], out
 
 
 def block_rows(block: Any, shape: tuple, depth: int, seen: set[int]) -> tuple[list[Row], tuple]:
     """A block of one's own, traced: a line that opens it, its children's calls, its output."""
     children, out = calls.trace(block, ("N", *shape))
-    again = id(block) in seen
-    seen.add(id(block))
+    again, own = _counted(block, seen)
     name = type(block).__name__
     rows = [Row(depth, f"{name}: a block of its own", None, again=again)]
-    own = 0 if again else sum(int(v.size) for v in block.params.values())
     if own:
         rows.append(Row(depth + 1, f"{name}'s own parameters: {', '.join(block.params)}", None, None, own))
     for child, in_shape, _ in children:
