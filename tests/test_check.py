@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet.check import OPS, catalogue_markdown, check_folder, check_op, list_ops, template, write_reports
+from scratchnet.check import OPS, catalogue_markdown, check_op, grade_class, list_ops, template
 from scratchnet.check.adapters import LAYER
+from scratchnet.check.classroom import write_report
 from scratchnet.check.grade import close, difference
 from scratchnet.cli import main
 
@@ -167,9 +168,10 @@ def test_the_report_gives_the_worst_element_of_the_first_failure(tmp_path, capsy
     assert (first.case, first.name, first.verdict) == (1, "db", "wrong")
     assert "first failure: case 1, db: wrong" in text
     assert re.search(r"worst element db\[\d+\]: expected -?[\d.e+-]+, got -?[\d.e+-]+ \(error", text)
-    assert "  case 1  out     passed" in text and "  case 1  db      wrong: db averaged over the batch" in text
+    assert "  case 1  out         passed" in text
+    assert "  case 1  db          wrong: db averaged over the batch" in text
     # every case and check has its line
-    assert len(re.findall(r"^  case \d+  ", text, flags=re.M)) == report.max_score == 24
+    assert len(re.findall(r"^  case \d+  ", text, flags=re.M)) == report.max_score == 36  # 6 cases x 6 checks
 
 
 def test_difference_names_the_index_and_the_values():
@@ -215,7 +217,7 @@ def test_the_exit_status_is_zero_only_when_everything_passes(tmp_path, capsys):
     assert main(["check", "relu", str(LOOPS)]) == 0
     assert main(["check", "relu", str(buggy(tmp_path, {"relu-dx": "return dout"}))]) == 1
     out = capsys.readouterr().out
-    assert "8/8 checks passed" in out and "verdict: wrong" in out
+    assert "16/16 points; 16 of 16 checks passed" in out and "verdict: wrong" in out
 
 
 def test_names_given_on_the_command_line(tmp_path, capsys):
@@ -247,7 +249,7 @@ def test_from_a_notebook_functions_and_classes_of_ones_own(capsys):
 
     report = check_op("sigmoid", layer=Sigmoid)
     assert not report.passed and report.style == "layer" and report.functions == ["Sigmoid"]
-    assert "case 1  dx      wrong" in capsys.readouterr().out
+    assert "case 1  dx          wrong" in capsys.readouterr().out
 
 
 BACKWARD = "\n\ndef relu_backward(d, c):\n    return d\n"
@@ -269,47 +271,48 @@ def test_a_folder_is_graded_whatever_each_submission_does(tmp_path):
     folder.mkdir()
     for name, text in SUBMISSIONS.items():
         (folder / name).write_text(text)
-    reports = check_folder("relu", folder, jobs=2, time_limit=3, memory_limit_mb=600)
-    verdicts = {r.submission: r.verdict for r in reports}
-    assert verdicts == {
-        "alice.py": "passed",
-        "bob_loops_forever.py": "stopped: time limit",
-        "carol_allocates.py": "stopped: memory limit",
-        "dave_crashes.py": "crashed",
-        "erin_exits.py": "exited",
-        "frank_reads_stdin.py": "crashed",
-        "grace_os_exit.py": "exited (status 7)",
+    out = tmp_path / "grades"
+    run = grade_class("relu", folder, out, jobs=2, time_limit=3, memory_limit_mb=600, sandbox=None)
+    by = {r.submission: r for r in run.reports}
+    assert {name: r.verdict for name, r in by.items()} == {
+        "alice": "passed",
+        "bob_loops_forever": "stopped: time limit",
+        "carol_allocates": "stopped: memory limit",
+        "dave_crashes": "crashed",
+        "erin_exits": "exited",
+        "frank_reads_stdin": "crashed",
+        "grace_os_exit": "exited",
     }
-    by = {r.submission: r for r in reports}
-    assert (
-        "AttributeError: 'numpy.ndarray' object has no attribute 'nonexistent'" in by["dave_crashes.py"].text()
-    )
-    assert "EOFError" in by["frank_reads_stdin.py"].text()
-    assert "the submission called exit (3)" in by["erin_exits.py"].text()
+    assert "AttributeError: 'numpy.ndarray' object has no attribute 'nonexistent'" in by["dave_crashes"].text()
+    assert "EOFError" in by["frank_reads_stdin"].text()
+    assert "the submission called exit (3)" in by["erin_exits"].text()
+    assert "it ended its own process with status 7" in by["grace_os_exit"].text()
     # the stopped submission's later cases are reported as not run
-    bob = by["bob_loops_forever.py"]
+    bob = by["bob_loops_forever"]
     assert {c.verdict for c in bob.checks if c.case > 1} == {"not run"} and bob.seconds < 15
 
-    out = tmp_path / "grades" / "results.json"
-    written = write_reports(reports, out)
-    data = json.loads(out.read_text())
-    assert [s["submission"] for s in data["submissions"]] == sorted(SUBMISSIONS)
-    rows = list(csv.DictReader(open(out.with_suffix(".csv"))))
-    assert (rows[0]["submission"], rows[0]["score"], rows[0]["max_score"]) == ("alice.py", "8", "8")
-    student = tmp_path / "grades" / "results-reports" / "bob_loops_forever.txt"
-    assert student in written and "stopped: time limit" in student.read_text()
+    data = json.loads((out / "results.json").read_text())
+    assert [s["submission"] for s in data["submissions"]] == sorted(by)
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert (rows[0]["submission"], rows[0]["score"], rows[0]["max_score"]) == ("alice", "16.0", "16.0")
+    student = out / "reports" / "bob_loops_forever.txt"
+    assert student in run.written and "stopped: time limit" in student.read_text()
+    assert "stopped: time limit" in (out / "summary.txt").read_text()
 
 
 def test_the_gradescope_format(tmp_path):
     report = check_op("dense", buggy(tmp_path, {"affine-db": "db = dout[0]"}), verbose=False)
     path = tmp_path / "results.json"
-    write_reports([report], path, fmt="gradescope")
+    write_report(report, path, fmt="gradescope", gradescope={"visibility": "after_due_date"})
     data = json.loads(path.read_text())
-    assert data["max_score"] == 16 and data["score"] == 13  # db of the 3 cases with N > 1 is wrong
-    assert len(data["tests"]) == 16 and all(t["max_score"] == 1 for t in data["tests"])
+    # 4 cases of 6 checks (out, dx, dw, db, inputs, interleaved); db of the 3 cases with N > 1 is wrong
+    assert data["max_score"] == 24 and data["score"] == 21
+    assert len(data["tests"]) == 24 and all(t["max_score"] == 1 for t in data["tests"])
     failed = [t for t in data["tests"] if t["status"] == "failed"]
     assert len(failed) == 3 and all("db not summed over the batch" in t["output"] for t in failed)
-    assert data["output"] == report.text()
+    assert data["output"] == report.text() and data["execution_time"] == round(report.seconds, 3) > 0
+    assert data["visibility"] == "after_due_date"
+    assert {t["visibility"] for t in data["tests"]} == {"after_due_date"}
 
 
 def test_the_command_line_for_a_teacher(tmp_path, capsys):
@@ -317,13 +320,14 @@ def test_the_command_line_for_a_teacher(tmp_path, capsys):
     folder.mkdir()
     (folder / "a.py").write_text(LOOPS.read_text())
     (folder / "b.py").write_text(buggy(tmp_path, {"mse-dx": "dx = 2 * (x - y)"}).read_text())
-    report = tmp_path / "out.json"
-    assert main(["check", "mse", str(folder), "--report", str(report), "--format", "gradescope"]) == 1
-    out = capsys.readouterr().out
-    assert re.search(r"^a\.py +6/6 +passed$", out, flags=re.M)
-    assert re.search(r"^b\.py +3/6 +wrong \(gradient not divided by the number of elements\)$", out, flags=re.M)
-    data = json.loads(report.read_text())
-    assert set(data) == {"a.py", "b.py"} and data["a.py"]["score"] == 6.0
+    out = tmp_path / "grades"
+    assert main(["check", "mse", str(folder), "--out", str(out), "--format", "gradescope"]) == 1
+    printed = capsys.readouterr().out
+    # 3 cases of 3 checks: loss, dx and the inputs left as they were (a loss has no cache to interleave)
+    assert re.search(r"^a +9/9 +passed$", printed, flags=re.M)
+    assert re.search(r"^b +6/9 +wrong \(gradient not divided by the number of elements\)$", printed, flags=re.M)
+    data = json.loads((out / "gradescope.json").read_text())
+    assert set(data) == {"a", "b"} and data["a"]["score"] == 9.0
 
 
 def test_the_submission_is_never_imported_by_the_grader(tmp_path):
@@ -335,12 +339,17 @@ def test_the_submission_is_never_imported_by_the_grader(tmp_path):
     assert not hasattr(scratchnet, "HACKED") and "submission" not in sys.modules
 
 
-def test_inputs_a_submission_writes_into_harm_no_check(tmp_path):
+def test_inputs_a_submission_writes_into_harm_no_other_check_and_are_named(tmp_path):
     path = tmp_path / "inplace.py"
     path.write_text("import numpy as np\n\ndef relu_forward(x):\n    np.maximum(x, 0, out=x)\n"
                     "    return x, x\n\ndef relu_backward(dout, cache):\n    dout[cache <= 0] = 0\n"
                     "    return dout\n")  # fmt: skip
-    assert check_op("relu", path, verbose=False).passed
+    report = check_op("relu", path, verbose=False)
+    assert all(c.passed for c in report.checks if c.name != "inputs")
+    inputs = [c for c in report.checks if c.name == "inputs"]
+    # every case but the one whose x has no negative element (nothing for np.maximum to change)
+    assert [c.mistake for c in inputs].count("input changed in place") == len(inputs) - 1 == 3
+    assert inputs[0].detail == "changed in place: x by the forward call, dout by the backward call"
 
 
 def test_a_note_when_the_submission_imports_a_library_with_gradients(tmp_path):

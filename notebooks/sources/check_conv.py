@@ -117,11 +117,17 @@ report = check_op("conv2d", forward=conv_forward_naive, backward=conv_backward_n
 assert report.passed"""),
     ("md", r"""## As a file, the way a teacher grades it
 
-Handed in as a file, the submission is checked in a process of its own, with a time limit and a memory limit
-(an endless loop or a runaway allocation stops that submission, not the grader), and the exit status is 0
-only when every check passes: `scratchnet check conv2d my_conv.py`. A teacher gives a folder instead:
-`scratchnet check conv2d submissions/ --report grades/results.json` grades every `.py` file in it, writes
-one report per student, a CSV of the scores and, with `--format gradescope`, Gradescope's `results.json`."""),
+Handed in as a file, the submission is checked in a sandbox of its own (bubblewrap, where it is installed:
+its own copy of its file and nothing else of the machine, no network, limits on time, memory and
+processes), and the exit status is 0 only when every check passes: `scratchnet check conv2d my_conv.py`.
+Besides the results, every case checks two behaviours: the inputs are left as they were (`inputs`), and two
+uses interleaved as a network makes them (forward A, forward B, backward B, backward A) give A the same
+results as alone (`interleaved`). A teacher gives a folder instead: `scratchnet check conv2d submissions/
+--out grades/` grades every submission in it (files, notebooks or a folder per student), two at a time with
+`--jobs 2`, and writes one report per student, a CSV of the scores, a summary with the score histogram and
+the frequency of each named mistake, and with `--format gradescope` Gradescope's results. The folder mode
+refuses to run strangers' code without the sandbox; this notebook's three files are its own, so it says
+`--no-sandbox` (Colab has no bubblewrap), and every report carries the warning."""),
     ("code", r"""import inspect
 import tempfile
 
@@ -131,10 +137,10 @@ source = "import numpy as np\n\n\n" + inspect.getsource(conv_forward_naive) + "\
 (folder / "bob.py").write_text(source.replace("dw += np.einsum", "dw = np.einsum"))   # overwrites instead of adding up
 (folder / "carol.py").write_text(source.replace("def conv_backward_naive(dout, cache):", "def conv_backward_naive(dout, cache):\n    while True:\n        pass"))
 result = subprocess.run([sys.executable, "-m", "scratchnet", "check", "conv2d", str(folder), "--time-limit", "5",
-                         "--report", str(folder / "grades" / "results.json")], capture_output=True, text=True)
+                         "--out", str(folder / "grades"), "--no-sandbox"], capture_output=True, text=True)
 print(result.stdout)
 print("exit status", result.returncode)
-print((folder / "grades" / "results-reports" / "bob.txt").read_text()[-900:])"""),
+print((folder / "grades" / "reports" / "bob.txt").read_text()[-900:])"""),
     ("md", r"""Bob's `dw` is overwritten at every window instead of summed over them: no catalogued mistake
 matches it, so the report gives what the checker knows, the first failing case and its worst element, which
 is where to start looking. Carol's backward pass never returns: the case it hangs in is `stopped: time

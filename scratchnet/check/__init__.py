@@ -1,14 +1,17 @@
 """Check your own implementation of an op against scratchnet's proven one, with the mistake named.
 
-    scratchnet check conv2d my_conv.py           # a student's file: one line per case and check
-    scratchnet check conv2d submissions/ --report results.json   # a teacher's folder of files
-    scratchnet check conv2d --template > my_conv.py              # a skeleton to fill in
-    scratchnet check --list                                       # the ops
+    scratchnet check conv2d my_conv.py                     # a student's file: one line per case and check
+    scratchnet check conv2d submissions/ --out grades/     # a teacher's class, each in a sandbox
+    scratchnet check conv2d --template > my_conv.py        # a skeleton to fill in
+    scratchnet check --list                                 # the ops
 
-From Python (a notebook): :func:`check_op`. The cases, the expected results and the catalogue of
-classic mistakes are in :mod:`scratchnet.check.ops`; the two calling conventions in
-:mod:`scratchnet.check.adapters`; the limits a submission runs under in
-:mod:`scratchnet.check.runner`. See ``docs/checking.md``.
+From Python (a notebook): :func:`check_op`; a class: :func:`grade_class`. The cases, the expected
+results and the catalogue of classic mistakes are in :mod:`scratchnet.check.ops`; the two calling
+conventions in :mod:`scratchnet.check.adapters`; a course's policy in
+:mod:`scratchnet.check.policy`; the sandbox in :mod:`scratchnet.check.sandbox`, the process a
+submission runs in in :mod:`scratchnet.check.child` and how it is run and read back in
+:mod:`scratchnet.check.runner`; a class's files in :mod:`scratchnet.check.classroom`. See
+``docs/checking.md``.
 """
 
 from __future__ import annotations
@@ -16,22 +19,35 @@ from __future__ import annotations
 import re
 
 from .adapters import FORWARD_NAMES, LAYER
-from .grade import check_folder, check_op, write_reports
+from .classroom import autograder_zip, grade_class
+from .grade import check_op
 from .ops import OPS, OpSpec
+from .policy import Course
 from .report import Check, Report
 
 __all__ = [
     "OPS",
     "Check",
+    "Course",
     "OpSpec",
     "Report",
+    "autograder_zip",
     "catalogue_markdown",
-    "check_folder",
     "check_op",
+    "grade_class",
     "list_ops",
+    "summary_line",
     "template",
-    "write_reports",
 ]
+
+
+def summary_line(report: Report) -> str:
+    """A student's line of a class's run: name, points, verdict, mistakes."""
+    from .report import points
+
+    mistakes = f" ({'; '.join(report.mistakes())})" if report.mistakes() else ""
+    score = f"{points(report.score)}/{points(report.max_score)}"
+    return f"{report.submission:<28} {score:>9} {report.verdict}{mistakes}"
 
 
 def list_ops() -> str:

@@ -1,9 +1,9 @@
 """How a submission is called: the two conventions mapped onto the checker's cases.
 
 Each adapter is a generator: it calls the forward function (or ``layer.forward``) on copies of a
-case's inputs and yields the forward results, then calls the backward and yields its results. The
-runner checks what was yielded before a crash, so a forward pass that works is graded even when
-the backward pass crashes.
+case's inputs (a :class:`Given` case hands out a fresh copy at every read) and yields the forward
+results, then calls the backward and yields its results. The runner checks what was yielded
+before a crash, so a forward pass that works is graded even when the backward pass crashes.
 
 **Functional convention** (the courses'): ``out, cache = op_forward(...)``, then
 ``grads = op_backward(dout, cache)``; the losses are one call, ``loss, dx = op_loss(x, y)``. See
@@ -32,9 +32,32 @@ Results = dict[str, Any]
 Adapter = Callable[..., Iterator[Results]]
 
 
-def _c(a: Any) -> Any:
-    """A fresh copy of an input, so that a submission that writes into its inputs harms no check."""
-    return a.copy() if isinstance(a, np.ndarray) else a
+class Given(dict):
+    """A case as the adapters read it: every array read hands out a fresh copy, so that a
+    submission that writes into its inputs harms no other call, and every copy handed out is
+    kept (``handed``) to tell afterwards which inputs the submission changed in place."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        super().__init__(case)
+        self.handed: list[tuple[str, np.ndarray]] = []
+
+    def __getitem__(self, key: str) -> Any:
+        value = super().__getitem__(key)
+        if isinstance(value, np.ndarray):
+            value = value.copy()
+            self.handed.append((key, value))
+        return value
+
+    def changed(self) -> list[str]:
+        """The inputs a copy of which no longer equals the case's (each name once)."""
+        names = []
+        for key, copy in self.handed:
+            original = dict.__getitem__(self, key)
+            nan = copy.dtype.kind in "fc"
+            same = copy.shape == original.shape and np.array_equal(copy, original, equal_nan=nan)
+            if not same and key not in names:
+                names.append(key)
+        return names
 
 
 def _pool_param(c: dict[str, Any]) -> dict[str, int]:
@@ -43,78 +66,78 @@ def _pool_param(c: dict[str, Any]) -> dict[str, int]:
 
 # --- the functional convention ---------------------------------------------------------------------
 def f_conv2d(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _c(c["w"]), _c(c["b"]), {"stride": c["stride"], "pad": c["pad"]})
+    out, cache = fwd(c["x"], c["w"], c["b"], {"stride": c["stride"], "pad": c["pad"]})
     yield {"out": out}
-    dx, dw, db = bwd(_c(c["dout"]), cache)
+    dx, dw, db = bwd(c["dout"], cache)
     yield {"dx": dx, "dw": dw, "db": db}
 
 
 def f_pool(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _pool_param(c))
+    out, cache = fwd(c["x"], _pool_param(c))
     yield {"out": out}
-    yield {"dx": bwd(_c(c["dout"]), cache)}
+    yield {"dx": bwd(c["dout"], cache)}
 
 
 def f_unary(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]))
+    out, cache = fwd(c["x"])
     yield {"out": out}
-    yield {"dx": bwd(_c(c["dout"]), cache)}
+    yield {"dx": bwd(c["dout"], cache)}
 
 
 def f_dense(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _c(c["w"]), _c(c["b"]))
+    out, cache = fwd(c["x"], c["w"], c["b"])
     yield {"out": out}
-    dx, dw, db = bwd(_c(c["dout"]), cache)
+    dx, dw, db = bwd(c["dout"], cache)
     yield {"dx": dx, "dw": dw, "db": db}
 
 
 def f_loss(fwd, bwd, c):
-    loss, dx = fwd(_c(c["x"]), _c(c["y"]))
+    loss, dx = fwd(c["x"], c["y"])
     yield {"loss": loss, "dx": dx}
 
 
 def f_dropout(fwd, bwd, c):
     param = {"p": c["p"], "mode": "train", "seed": c["seed"]}
-    out, cache = fwd(_c(c["x"]), dict(param))
-    test, _ = fwd(_c(c["x"]), dict(param, mode="test"))
+    out, cache = fwd(c["x"], dict(param))
+    test, _ = fwd(c["x"], dict(param, mode="test"))
     yield {"out": out, "kept": np.mean(np.asarray(out) != 0), "test": test}
-    yield {"dx": bwd(_c(c["dout"]), cache)}
+    yield {"dx": bwd(c["dout"], cache)}
 
 
 def f_batchnorm(fwd, bwd, c):
     out, cache = fwd(
-        _c(c["x"]), _c(c["gamma"]), _c(c["beta"]), {"mode": "train", "eps": c["eps"], "momentum": 0.9}
+        c["x"], c["gamma"], c["beta"], {"mode": "train", "eps": c["eps"], "momentum": 0.9}
     )
     yield {"out": out}
-    dx, dgamma, dbeta = bwd(_c(c["dout"]), cache)
+    dx, dgamma, dbeta = bwd(c["dout"], cache)
     yield {"dx": dx, "dgamma": dgamma, "dbeta": dbeta}
 
 
 def f_rnn_step(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _c(c["h0"]), _c(c["Wx"]), _c(c["Wh"]), _c(c["b"]))
+    out, cache = fwd(c["x"], c["h0"], c["Wx"], c["Wh"], c["b"])
     yield {"out": out}
-    dx, dh0, dWx, dWh, db = bwd(_c(c["dout"]), cache)
+    dx, dh0, dWx, dWh, db = bwd(c["dout"], cache)
     yield {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
 
 
 def f_rnn(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _c(c["h0"]), _c(c["Wx"]), _c(c["Wh"]), _c(c["b"]))
+    out, cache = fwd(c["x"], c["h0"], c["Wx"], c["Wh"], c["b"])
     yield {"out": out}
-    dx, dh0, dWx, dWh, db = bwd(_c(c["dout"]), cache)
+    dx, dh0, dWx, dWh, db = bwd(c["dout"], cache)
     yield {"dx": dx, "dh0": dh0, "dWx": dWx, "dWh": dWh, "db": db}
 
 
 def f_lstm_step(fwd, bwd, c):
-    h, cell, cache = fwd(_c(c["x"]), _c(c["h0"]), _c(c["c0"]), _c(c["Wx"]), _c(c["Wh"]), _c(c["b"]))
+    h, cell, cache = fwd(c["x"], c["h0"], c["c0"], c["Wx"], c["Wh"], c["b"])
     yield {"out": h, "c": cell}
-    dx, dh0, dc0, dWx, dWh, db = bwd(_c(c["dout"]), _c(c["dc"]), cache)
+    dx, dh0, dc0, dWx, dWh, db = bwd(c["dout"], c["dc"], cache)
     yield {"dx": dx, "dh0": dh0, "dc0": dc0, "dWx": dWx, "dWh": dWh, "db": db}
 
 
 def f_embedding(fwd, bwd, c):
-    out, cache = fwd(_c(c["x"]), _c(c["W"]))
+    out, cache = fwd(c["x"], c["W"])
     yield {"out": out}
-    yield {"dW": bwd(_c(c["dout"]), cache)}
+    yield {"dW": bwd(c["dout"], cache)}
 
 
 FUNCTIONAL: dict[str, Adapter] = {
@@ -142,27 +165,27 @@ def _grads(layer: Any, names: dict[str, str]) -> Results:
 def l_conv2d(cls, c):
     F_, C, kh, kw = c["w"].shape
     layer = _set_params(cls(C, F_, (kh, kw), c["stride"], c["pad"]), {"W": c["w"], "b": c["b"]})
-    yield {"out": layer.forward(_c(c["x"]))}
-    yield {"dx": layer.backward(_c(c["dout"])), **_grads(layer, {"dw": "W", "db": "b"})}
+    yield {"out": layer.forward(c["x"])}
+    yield {"dx": layer.backward(c["dout"]), **_grads(layer, {"dw": "W", "db": "b"})}
 
 
 def l_pool(cls, c):
     layer = cls((c["ph"], c["pw"]), c["stride"])
-    yield {"out": layer.forward(_c(c["x"]))}
-    yield {"dx": layer.backward(_c(c["dout"]))}
+    yield {"out": layer.forward(c["x"])}
+    yield {"dx": layer.backward(c["dout"])}
 
 
 def l_unary(cls, c):
     layer = cls()
-    yield {"out": layer.forward(_c(c["x"]))}
-    yield {"dx": layer.backward(_c(c["dout"]))}
+    yield {"out": layer.forward(c["x"])}
+    yield {"dx": layer.backward(c["dout"])}
 
 
 def l_dense(cls, c):
     x = c["x"].reshape(len(c["x"]), -1)
     layer = _set_params(cls(*c["w"].shape), {"W": c["w"], "b": c["b"]})
     yield {"out": layer.forward(x)}
-    dx = np.asarray(layer.backward(_c(c["dout"])))
+    dx = np.asarray(layer.backward(c["dout"]))
     yield {
         "dx": dx.reshape(c["x"].shape) if dx.shape == x.shape else dx,
         **_grads(layer, {"dw": "W", "db": "b"}),
@@ -171,7 +194,7 @@ def l_dense(cls, c):
 
 def l_loss(cls, c):
     loss = cls()
-    value = loss.forward(_c(c["x"]), _c(c["y"]))
+    value = loss.forward(c["x"], c["y"])
     yield {"loss": value, "dx": loss.backward()}
 
 
@@ -184,25 +207,25 @@ def _dropout_layer(cls, c):
 
 def l_dropout(cls, c):
     layer, test_layer = _dropout_layer(cls, c), _dropout_layer(cls, c)
-    out = layer.forward(_c(c["x"]))
+    out = layer.forward(c["x"])
     if hasattr(test_layer, "eval"):
         test_layer.eval()
     else:
         test_layer.training = False
-    yield {"out": out, "kept": np.mean(np.asarray(out) != 0), "test": test_layer.forward(_c(c["x"]))}
-    yield {"dx": layer.backward(_c(c["dout"]))}
+    yield {"out": out, "kept": np.mean(np.asarray(out) != 0), "test": test_layer.forward(c["x"])}
+    yield {"dx": layer.backward(c["dout"])}
 
 
 def l_batchnorm(cls, c):
     layer = _set_params(cls(c["x"].shape[1], eps=c["eps"]), {"gamma": c["gamma"], "beta": c["beta"]})
-    yield {"out": layer.forward(_c(c["x"]))}
-    yield {"dx": layer.backward(_c(c["dout"])), **_grads(layer, {"dgamma": "gamma", "dbeta": "beta"})}
+    yield {"out": layer.forward(c["x"])}
+    yield {"dx": layer.backward(c["dout"]), **_grads(layer, {"dgamma": "gamma", "dbeta": "beta"})}
 
 
 def l_embedding(cls, c):
     layer = _set_params(cls(*c["W"].shape), {"E": c["W"]})
-    yield {"out": layer.forward(_c(c["x"]))}
-    layer.backward(_c(c["dout"]))
+    yield {"out": layer.forward(c["x"])}
+    layer.backward(c["dout"])
     yield _grads(layer, {"dW": "E"})
 
 
@@ -238,11 +261,23 @@ def backward_names(op: str) -> tuple[str, ...]:
 Found = tuple[Callable, Callable | None, tuple[str, str | None]]
 
 
+class Missing(LookupError):
+    """A function the submission does not define: its checks say "not found"."""
+
+
+def _missing(message: str) -> Callable[..., Any]:
+    def stands_in(*args: Any, **kwargs: Any) -> Any:
+        raise Missing(message)
+
+    return stands_in
+
+
 def find_functional(namespace: dict[str, Any], op: str, forward: str | None = None,
-                    backward: str | None = None) -> Found:  # fmt: skip
+                    backward: str | None = None, partial: bool = False) -> Found:  # fmt: skip
     """The forward and backward functions of ``namespace`` (a module's ``vars``) for ``op``:
     the names given, else the courses' usual names. Raises ``LookupError`` saying what was
-    looked for and what the namespace has."""
+    looked for and what the namespace has; with ``partial``, a missing backward function is
+    replaced by one that raises :class:`Missing` (the forward is still graded)."""
     needs_backward = op in backward_names_ops()
     fwd_names = (forward,) if forward else FORWARD_NAMES[op]
     fname = next((n for n in fwd_names if callable(namespace.get(n))), None)
@@ -256,6 +291,8 @@ def find_functional(namespace: dict[str, Any], op: str, forward: str | None = No
         twin = fname.replace("_forward", "_backward")
         bwd_names = (twin, *[n for n in backward_names(op) if n != twin])
     bname = next((n for n in bwd_names if callable(namespace.get(n))), None)
+    if bname is None and partial:
+        return namespace[fname], _missing(_not_found("backward function", bwd_names, namespace)), (fname, None)
     if bname is None:
         raise LookupError(_not_found("backward function", bwd_names, namespace))
     return namespace[fname], namespace[bname], (fname, bname)

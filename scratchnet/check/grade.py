@@ -11,37 +11,69 @@ orders of magnitude more. A failing check is compared with each of the op's cata
 from __future__ import annotations
 
 import ast
-import csv
-import json
+import dataclasses
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import runner
-from .ops import OPS, OpSpec
-from .report import NOT_RUN, PASSED, WRONG, Check, Report
+from .ops import OpSpec
+from .policy import Course
+from .report import NOT_FOUND, NOT_RUN, PASSED, WRONG, Check, Report
 
 RTOL, ATOL = 1e-5, 1e-7
-KIND_VERDICT = {"memory": runner.MEMORY, "exited": "exited", "crashed": "crashed"}
+KIND_VERDICT = {"memory": runner.MEMORY, "exited": "exited", "crashed": "crashed", "not found": NOT_FOUND}
 _HIDDEN = {"dout", "dc", "dc_seed", "dout_seed", "mask", "seed"}
+INPUTS, INTERLEAVED = "inputs", "interleaved"  # the two behavioural checks of a case
+_AST_LOCK = threading.Lock()
 
 
 def spec_of(op: str) -> OpSpec:
-    key = op.lower().replace("_", "-")
-    if key not in OPS:
-        raise KeyError(f"no op {op!r} to check; the ops are: {', '.join(OPS)} (scratchnet check --list)")
-    return OPS[key]
+    return Course().spec(op)
 
 
 def make_cases(spec: OpSpec, seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, np.ndarray] | None]]:
     """The op's cases (the same ones every time for a given seed) and, where they do not depend on
     the submission, the expected results (computing them draws each case's upstream gradient)."""
-    cases = spec.cases(np.random.default_rng(seed))
+    cases = Course(seed=seed).draw(spec)
     expected = [None if spec.observe else spec.expected(c) for c in cases]
     return cases, expected
+
+
+def interleaves(spec: OpSpec) -> bool:
+    """Whether the op's cases are also run interleaved: ops with a backward call (a cache), whose
+    expected results do not depend on the submission's own draws (dropout's mask)."""
+    return len(spec.results) > spec.forward_results and spec.observe is None
+
+
+def twin_of(case: dict[str, Any]) -> dict[str, Any]:
+    """A second case of the same shapes and settings with other values: its float arrays scaled by
+    -0.75 (a zero stays zero: the sequence LSTM's zero cell is a convention), its upstream
+    gradients drawn anew, integer ids and labels kept."""
+    twin = {}
+    for key, v in case.items():
+        if key in ("dout", "dc", "dc_seed") and "dout_seed" in case:
+            continue
+        if key.endswith("_seed"):
+            twin[key] = v + 1000
+        elif isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            twin[key] = -0.75 * v
+        else:
+            twin[key] = v
+    return twin
+
+
+def make_twins(spec: OpSpec, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each case's twin (``{}`` where the op is not interleaved), its upstream gradient drawn."""
+    if not interleaves(spec):
+        return [{} for _ in cases]
+    twins = [twin_of(c) for c in cases]
+    for t in twins:
+        spec.expected(t)  # draws the twin's upstream gradient into it
+    return twins
 
 
 def describe(case: dict[str, Any]) -> str:
@@ -96,32 +128,92 @@ def _mistake_arrays(spec: OpSpec, case: dict[str, Any]) -> list[tuple[Any, dict[
     return out
 
 
+SAYS_INPUTS = ("your code writes into its inputs ({names}: the caller's arrays): a layer must leave them as "
+               "they were (a network reuses them); compute into a new array, or copy first")  # fmt: skip
+SAYS_SHARED = ("your results depend on another call's: with a second use in between (forward A, forward B, "
+               "backward B, backward A) they change, so a cache refers to memory that a later call "
+               "overwrites (a shared buffer or a view of one, a module- or class-level variable): keep in the "
+               "cache what this call computed")  # fmt: skip
+
+
+def case_checks(spec: OpSpec, twin: dict[str, Any] | None) -> list[str]:
+    """The names of a case's checks: its results, then the behavioural ones."""
+    return [*spec.results, INPUTS, *([INTERLEAVED] if twin else [])]
+
+
 def judge(spec: OpSpec, cases: list[dict[str, Any]], expected: list[dict[str, np.ndarray] | None],
-          outcome: runner.Outcome, name: str) -> Report:  # fmt: skip
-    """The report of a run: every (case, result) judged."""
+          outcome: runner.Outcome, name: str, twins: list[dict[str, Any]] | None = None) -> Report:  # fmt: skip
+    """The report of a run: every (case, result) judged, and each case's behaviour."""
+    twins = twins or [{} for _ in cases]
     report = Report(spec.name, name, outcome.found.get("style", ""), outcome.found.get("names", []),
-                    [describe(c) for c in cases], output=outcome.output, seconds=outcome.seconds)  # fmt: skip
+                    [describe(c) for c in cases], output=outcome.output, seconds=outcome.seconds,
+                    sandboxed=outcome.sandboxed)  # fmt: skip
     setup_error = outcome.found.get("error")
     if setup_error:
-        kind = setup_error["kind"]
-        verdict = KIND_VERDICT.get(kind, kind if kind.startswith("stopped") else "crashed")
+        kind = setup_error.get("kind", "crashed")
+        verdict = KIND_VERDICT.get(kind, kind if str(kind).startswith(("stopped", "exited")) else "crashed")
         report.problem = (
-            "could not find the functions: " if kind == "not found" else "importing it failed: "
-        ) + (setup_error["message"])
-        detail = "\n".join(filter(None, [setup_error["message"], setup_error.get("traceback", "")]))
-        report.checks = [Check(k + 1, key, verdict, detail) for k in range(len(cases)) for key in spec.results]
+            "could not find the functions: " if kind == NOT_FOUND else "importing it failed: "
+        ) + str(setup_error.get("message", ""))
+        detail = "\n".join(
+            filter(None, [str(setup_error.get("message", "")), setup_error.get("traceback", "")])
+        )
+        report.checks = [Check(k + 1, key, verdict, detail) for k in range(len(cases))
+                         for key in case_checks(spec, twins[k])]  # fmt: skip
         return report
     stopped_at = next((k for k, r in enumerate(outcome.runs) if r is None), None)
     for k, (case, run) in enumerate(zip(cases, outcome.runs, strict=True)):
         if run is None:
             verdict = (outcome.stopped or "crashed") if k == stopped_at else NOT_RUN
-            report.checks += [Check(k + 1, key, verdict) for key in spec.results]
+            why = outcome.why if k == stopped_at else ""
+            report.checks += [Check(k + 1, key, verdict, why) for key in case_checks(spec, twins[k])]
             continue
         if spec.observe:
             spec.observe(case, run.results)
             expected[k] = spec.expected(case)
-        report.checks += _judge_case(spec, case, expected[k], run, k + 1)
+        results = _judge_case(spec, case, expected[k], run, k + 1)
+        report.checks += [*results, _inputs_check(run, k + 1)]
+        if twins[k]:
+            pair = outcome.twins[k] if k < len(outcome.twins) else None
+            report.checks.append(_interleaved_check(spec, case, run, pair, k + 1, outcome.stopped or NOT_RUN))
     return report
+
+
+def _error_check(number: int, name: str, error: dict[str, Any]) -> Check:
+    verdict = KIND_VERDICT.get(error.get("kind", ""), "crashed")
+    return Check(number, name, verdict, "\n".join(filter(None, [error.get("message"), error.get("traceback")])))
+
+
+def _inputs_check(run: runner.CaseRun, number: int) -> Check:
+    """Passed when every call returned and none wrote into its inputs."""
+    if run.changed:
+        where = ", ".join(f"{name} by the {call} call" for name, call in run.changed.items())
+        return Check(number, INPUTS, WRONG, f"changed in place: {where}", "input changed in place",
+                     SAYS_INPUTS.format(names=", ".join(run.changed)))  # fmt: skip
+    if run.error is not None:
+        return _error_check(number, INPUTS, run.error)
+    return Check(number, INPUTS, PASSED)
+
+
+def _interleaved_check(spec: OpSpec, case: dict[str, Any], run: runner.CaseRun, pair: runner.TwinRun | None,
+                       number: int, missing: str) -> Check:  # fmt: skip
+    """Passed when case A's results, with its twin B's calls in between, equal A's alone (right or
+    wrong: this check is about the calls' independence; B is another case, which A's checks do
+    not vouch for)."""
+    if pair is None:
+        return Check(number, INTERLEAVED, missing)
+    if pair.error is not None:
+        return _error_check(number, INTERLEAVED, pair.error)
+    for key in spec.results:
+        atol = spec.tolerance(case, key)
+        if key not in run.results:
+            continue
+        got = pair.a.get(key)
+        if got is None or not close(got, run.results[key], atol):
+            why = difference(key, got, run.results[key], atol) if got is not None else "not returned"
+            detail = f"{key} of the first use, with a second use in between, differs from the call alone: {why}"
+            return Check(number, INTERLEAVED, WRONG, detail, "cache overwritten by a later call", SAYS_SHARED)
+    return Check(number, INTERLEAVED, PASSED)
 
 
 def _judge_case(spec: OpSpec, case: dict[str, Any], expected: dict[str, np.ndarray], run: runner.CaseRun,
@@ -145,11 +237,8 @@ def _judge_case(spec: OpSpec, case: dict[str, Any], expected: dict[str, np.ndarr
             checks.append(check)
         elif key in run.bad:
             checks.append(Check(number, key, WRONG, f"{key}: {run.bad[key]}"))
-        elif error is not None and error["stage"] <= stage:
-            verdict = KIND_VERDICT.get(error["kind"], "crashed")
-            checks.append(
-                Check(number, key, verdict, "\n".join(filter(None, [error["message"], error["traceback"]])))
-            )
+        elif error is not None and error.get("stage", 0) <= stage:
+            checks.append(_error_check(number, key, error))
         else:
             checks.append(Check(number, key, WRONG, f"{key} was not returned"))
     return checks
@@ -158,51 +247,138 @@ def _judge_case(spec: OpSpec, case: dict[str, Any], expected: dict[str, np.ndarr
 def imports_of(path: Path) -> set[str]:
     """The top-level packages a file imports (for the report's notes: a submission that imports
     scratchnet or torch may be handing in someone else's gradients)."""
+    return _scan(path)[0]
+
+
+def _scan(path: Path) -> tuple[set[str], set[str]]:
+    """The top-level packages a file imports, and its string constants."""
     try:
-        tree = ast.parse(path.read_text(errors="replace"))
-    except SyntaxError:
-        return set()
-    names = set()
+        with _AST_LOCK:  # CPython 3.11's parser is not safe in two threads at once (cpython#106905)
+            tree = ast.parse(path.read_text(errors="replace"))
+    except (SyntaxError, ValueError, OSError, RecursionError, MemoryError):
+        return set(), set()
+    names, strings = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module.split(".")[0])
-    return names
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+    return names, strings
+
+
+def notes_of(files: list[Path], imported: list[str], classmates: set[str]) -> list[str]:
+    """The report's notes on what a submission borrows: a library with gradients, the grader's own
+    code (even imported by a computed name: the modules it loaded are listed by its process), a
+    classmate's file (imported, or named in a string, as ``exec(open(...))`` would)."""
+    static, strings = set(), set()
+    for f in files:
+        names, consts = _scan(f)
+        static |= names
+        strings |= consts
+    loaded = {m.split(".")[0] for m in imported} | static
+    notes = []
+    if any(m == "scratchnet.check" or m.startswith("scratchnet.check.") for m in imported):
+        notes.append("the submission imports the grader's own code (scratchnet.check): it may compute the "
+                     "expected results instead of its own")  # fmt: skip
+    borrowed = loaded & {"scratchnet", "torch", "tensorflow", "jax"}
+    if borrowed:
+        notes.append(f"the submission imports {', '.join(sorted(borrowed))}")
+    named = {c for c in classmates if c in loaded or any(c in text for text in strings)}
+    if named:
+        notes.append(f"the submission refers to a classmate's file: {', '.join(sorted(named))}")
+    return notes
+
+
+@dataclasses.dataclass
+class Drawn:
+    """An op's cases under a course's policy, with the expected results (computing them draws
+    each case's upstream gradient: done before the cases are sent) and the interleaved twins."""
+
+    spec: OpSpec
+    course: Course
+    cases: list[dict[str, Any]]
+    expected: list[dict[str, np.ndarray] | None]
+    twins: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, op: str, course: Course) -> Drawn:
+        spec = course.spec(op)
+        cases = course.draw(spec)
+        expected = [None if spec.observe else spec.expected(c) for c in cases]
+        return cls(spec, course, cases, expected, make_twins(spec, cases))
+
+
+def make_report(drawn: Drawn, outcome: runner.Outcome, name: str) -> Report:
+    """Judge ``outcome`` and weigh and hide its checks by the course's policy."""
+    spec, course = drawn.spec, drawn.course
+    report = judge(spec, drawn.cases, list(drawn.expected), outcome, name, drawn.twins)
+    report.seed = course.seed
+    for c in report.checks:
+        c.weight, c.hidden = course.weight(spec.name, c.case, c.name), course.is_hidden(spec.name, c.case)
+    return report
 
 
 def check_op(op: str, submission: str | Path | None = None, *, forward: Callable | str | None = None,
              backward: Callable | str | None = None, layer: type | str | None = None, style: str | None = None,
-             time_limit: float = 30.0, memory_limit_mb: int = 1024, seed: int = 0,
-             verbose: bool = True) -> Report:  # fmt: skip
+             time_limit: float = 30.0, memory_limit_mb: int = 1024, seed: int | None = None,
+             course: Course | None = None, sandbox: bool | str | None = None, entry: str | None = None,
+             classmates: set[str] | frozenset[str] = frozenset(), verbose: bool = True) -> Report:  # fmt: skip
     """Check a student's implementation of ``op`` (``scratchnet check --list``) and return its
     :class:`~scratchnet.check.report.Report` (printed when ``verbose``).
 
-    - ``check_op("conv2d", "my_conv.py")``: the file runs in a child process under the time and
-      memory limits; its functions are found by the courses' usual names (``conv_forward_naive``,
-      ``conv_backward_naive``) unless ``forward=``/``backward=`` name them, or its class by
-      scratchnet's name (``Conv2D``) or ``layer=``; ``style="functional"`` or ``"layer"`` forces one.
+    - ``check_op("conv2d", "my_conv.py")``: the file (or a student's folder, its ``entry`` file
+      found as in :func:`scratchnet.check.runner.find_entry`; a notebook's code cells) runs in the
+      sandbox (``sandbox=None``: where it works here; ``True``: required; ``False``: not, and the
+      report says so; ``"container"``: not, the caller being a container of its own) under the
+      time and memory limits; its functions are found by the courses' usual names
+      (``conv_forward_naive``, ``conv_backward_naive``) unless ``forward=``/``backward=`` name them,
+      or its class by scratchnet's name (``Conv2D``) or ``layer=``; ``style`` forces a convention.
     - ``check_op("conv2d", forward=my_forward, backward=my_backward)`` or ``layer=MyConv2D``:
       functions or a class of the calling process (a notebook's), run there without limits.
+    - ``seed`` draws other inputs; ``course`` is the teacher's policy (:mod:`scratchnet.check.policy`).
     """
-    spec = spec_of(op)
-    cases, expected = make_cases(spec, seed)
+    course = course or Course()
+    if seed is not None:
+        course = dataclasses.replace(course, seed=seed)
+    drawn = Drawn.of(op, course)
     if submission is None:
-        outcome = runner.run_callables(spec.name, cases, forward=forward, backward=backward, layer=layer)  # type: ignore[arg-type]
-        report = judge(spec, cases, expected, outcome, "this process's " + ("class" if layer else "functions"))
+        outcome = runner.run_callables(drawn.spec.name, drawn.cases, drawn.twins, forward=forward,
+                                       backward=backward, layer=layer)  # type: ignore[arg-type]  # fmt: skip
+        report = make_report(drawn, outcome, "this process's " + ("class" if layer else "functions"))
     else:
-        path = Path(submission)
-        if not path.is_file():
-            raise FileNotFoundError(f"scratchnet check: no file {path}")
-        outcome = runner.run_file(spec.name, path, cases, forward=_name(forward), backward=_name(backward),
-                                  layer=_name(layer), layer_default=spec.layer, style=style,
-                                  time_limit=time_limit, memory_limit_mb=memory_limit_mb)  # fmt: skip
-        report = judge(spec, cases, expected, outcome, path.name)
-        borrowed = imports_of(path) & {"scratchnet", "torch", "tensorflow", "jax"}
-        if borrowed:
-            report.notes.append(f"the submission imports {', '.join(sorted(borrowed))}")
+        report = _check_path(drawn, Path(submission), style, time_limit, memory_limit_mb, sandbox, entry,
+                             classmates, names=(_name(forward), _name(backward), _name(layer)))  # fmt: skip
     if verbose:
         print(report.text(), end="")
+    return report
+
+
+def _check_path(drawn: Drawn, path: Path, style: str | None, time_limit: float, memory_limit_mb: int,
+                sandbox: bool | str | None, entry: str | None,
+                classmates: set[str] | frozenset[str], names: tuple) -> Report:  # fmt: skip
+    if path.is_symlink() or not path.exists():
+        link = " (a symbolic link: refused)" if path.is_symlink() else ""
+        raise FileNotFoundError(f"scratchnet check: no file {path}{link}")
+    entry = entry or runner.find_entry(path)
+    problem = runner.box.works() if sandbox in (None, True) else None
+    if sandbox is True and problem:
+        raise RuntimeError(problem)
+    use_box = sandbox is True or (sandbox is None and problem is None)
+    limits = runner.box.Limits(seconds=time_limit, memory_mb=memory_limit_mb)
+    forward, backward, layer = names
+    spec = drawn.spec
+    outcome = runner.run_file(spec.name, path, drawn.cases, drawn.twins, entry=entry, limits=limits,
+                              sandbox=use_box, forward=forward, backward=backward, layer=layer,
+                              layer_default=spec.layer, style=style)  # fmt: skip
+    report = make_report(drawn, outcome, path.name)
+    files = [path / entry] if path.is_dir() else [path]
+    report.notes += notes_of([f for f in files if f.suffix == ".py"], outcome.imported, set(classmates))
+    if sandbox == "container":
+        report.notes.append("isolated by its own container (no sandbox of the grader's)")
+    elif not use_box:
+        report.warnings.append(runner.box.UNSAFE)
     return report
 
 
@@ -210,54 +386,3 @@ def _name(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     raise TypeError("with a submission file, forward=, backward= and layer= are names (strings)")
-
-
-def check_folder(op: str, folder: str | Path, *, jobs: int = 1, **kwargs: Any) -> list[Report]:
-    """Check every ``.py`` file of ``folder`` (one submission each, in its own process); ``jobs``
-    submissions run at a time."""
-    files = sorted(p for p in Path(folder).glob("*.py") if p.is_file())
-    if not files:
-        raise FileNotFoundError(f"scratchnet check: no .py file in {folder}")
-    kwargs["verbose"] = False
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        return list(pool.map(lambda f: check_op(op, f, **kwargs), files))
-
-
-def write_reports(reports: list[Report], path: str | Path, fmt: str = "json") -> list[Path]:
-    """``path`` (JSON: scratchnet's, or Gradescope's ``results.json`` for one submission / a map of
-    them by file name), ``path`` with ``.csv`` (one row per submission) and, for several
-    submissions, one readable report per student in ``<path stem>-reports/<file stem>.txt``.
-    Returns the files written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "gradescope":
-        data: Any = (
-            reports[0].gradescope() if len(reports) == 1 else {r.submission: r.gradescope() for r in reports}
-        )
-    else:
-        data = (
-            reports[0].to_json()
-            if len(reports) == 1
-            else {"op": reports[0].op, "submissions": [r.to_json() for r in reports]}
-        )
-    path.write_text(json.dumps(data, indent=1) + "\n")
-    written = [path]
-    table = path.with_suffix(".csv")
-    with open(table, "w", newline="") as f:
-        rows = [r.csv_row() for r in reports]
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    written.append(table)
-    if len(reports) > 1:
-        folder = path.with_name(path.stem + "-reports")
-        folder.mkdir(exist_ok=True)
-        for r in reports:
-            (folder / (Path(r.submission).stem + ".txt")).write_text(r.text())
-            written.append(folder / (Path(r.submission).stem + ".txt"))
-    return written
-
-
-def summary_line(report: Report) -> str:
-    mistakes = f" ({'; '.join(report.mistakes())})" if report.mistakes() else ""
-    return f"{report.submission:<28} {report.score:>3}/{report.max_score:<3} {report.verdict}{mistakes}"

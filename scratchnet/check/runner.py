@@ -1,145 +1,388 @@
-"""Running a submission: in a process of its own with a time and a memory limit (a file), or in
-the caller's process (functions handed over from a notebook, where the student trusts their own
-code).
+"""Running a submission: in a sandbox of its own (a file or a student's folder), or in the caller's
+process (functions handed over from a notebook, where the student trusts their own code).
 
-A submission is untrusted code. The grader never imports it: a child process
-(:mod:`scratchnet.check.child`) does, with its address space limited (``RLIMIT_AS``), its CPU time
-limited (``RLIMIT_CPU``), a wall-clock limit enforced from here (the whole process group is
-killed), standard input closed, and its output captured. What it returns comes back as ``.npz``
-arrays read with ``allow_pickle=False``. These limits stop accidents (an endless loop, a runaway
-allocation, ``input()``, ``sys.exit``); they are not a sandbox against hostile code, which can
-still read and write files as the grader's user: grade strangers' code inside a container or a
-throwaway account.
+A submission is untrusted code. The grader never imports it. For each submission it makes a
+private folder (mode 0700) holding the job: the submission's files copied in (regular files only:
+a symbolic link is never followed), the cases' inputs, the job's settings and the worker's two
+modules. The worker (:mod:`scratchnet.check.child`) runs in the sandbox of
+:mod:`scratchnet.check.sandbox`, under hard limits, with that job read-only and nothing else of
+the class in sight; the expected results stay in the grader's memory. Its printing comes back
+through a pipe of which only the last bytes are kept; its results through another, read up to a
+limit, each ``.npz`` checked member by member before it is loaded with ``allow_pickle=False``.
+Whatever it does (exits, is killed, writes garbage into the pipe) becomes its own verdict.
+
+Without the sandbox (``sandbox=False``, ``--no-sandbox``) the same worker runs as the grader's
+user under the limits only: enough for a student's own file, not for strangers' code.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import sandbox as box
 from .adapters import FUNCTIONAL, LAYER, find_functional
-from .child import as_arrays, run_case
+from .child import FRAME_HEAD_MAX, as_arrays, run_case, run_interleaved
 
-TIME, MEMORY = "stopped: time limit", "stopped: memory limit"
+TIME, MEMORY, EXITED = "stopped: time limit", "stopped: memory limit", "exited"
+MAX_FILES, MAX_BYTES = 200, 20 * 2**20  # what is copied of a submission's folder at most
+WORKER_FILES = ("child.py", "adapters.py")
+LAUNCH = "import sys; sys.path.insert(0, sys.argv[1]); from scratchnet_worker.child import main; " \
+         "sys.exit(main(*sys.argv[2:]))"  # fmt: skip
 
 
 @dataclass
 class CaseRun:
     """What one case returned: the results as arrays, the error (kind, message, traceback,
-    stage) if a call raised, and the results that were not arrays of numbers."""
+    stage) if a call raised, the results that were not arrays of numbers, and the inputs the
+    submission changed in place (name -> "forward" or "backward")."""
 
     results: dict[str, np.ndarray]
     error: dict[str, Any] | None = None
     bad: dict[str, str] = field(default_factory=dict)
+    changed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TwinRun:
+    """A case run interleaved with its twin (forward A, forward B, backward B, backward A)."""
+
+    a: dict[str, np.ndarray]
+    b: dict[str, np.ndarray]
+    error: dict[str, Any] | None = None
 
 
 @dataclass
 class Outcome:
     """A submission's run: how it was found (``style``, ``names``) or why it could not be
-    (``error``); one :class:`CaseRun` per finished case, ``None`` for the others; why the process
-    stopped early (``stopped``: a verdict), its captured output and its wall time."""
+    (``error``); one :class:`CaseRun` per finished case, ``None`` for the others; the interleaved
+    runs; why the process stopped early (``stopped``: a verdict, ``why``: in words), its captured
+    output, its wall time, the modules it imported and whether it ran in the sandbox."""
 
     found: dict[str, Any]
     runs: list[CaseRun | None]
+    twins: list[TwinRun | None] = field(default_factory=list)
     stopped: str | None = None
     output: str = ""
     seconds: float = 0.0
+    imported: list[str] = field(default_factory=list)
+    sandboxed: bool = False
+    why: str = ""
 
 
 def write_cases(path: Path, cases: list[dict[str, Any]]) -> None:
-    """The cases' inputs as one ``.npz`` (keys ``K.name``), Python scalars as 0-d arrays."""
+    """The cases' inputs as one ``.npz`` (keys ``K.name``), Python scalars as 0-d arrays; an
+    empty case (no twin) writes nothing."""
     np.savez(path, **{f"{k}.{name}": np.asarray(v) for k, case in enumerate(cases) for name, v in case.items()})
 
 
-def _child_env() -> dict[str, str]:
-    """The child's environment: one BLAS thread (the cases are small, and a thread pool costs
-    address space under the memory limit) and this scratchnet on its path."""
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
-    here = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
-    return env
+ENTRY_NAMES = ("submission.py", "main.py", "submission.ipynb")
 
 
-def _stopped_by(returncode: int, timed_out: bool) -> str | None:
-    if timed_out or returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return TIME
-    if returncode < 0:
-        return f"crashed: killed by signal {signal.Signals(-returncode).name}"
-    if returncode:
-        return f"exited (status {returncode})"
-    return None
+def find_entry(path: Path) -> str:
+    """The file to import of a submission: the file itself, or in a student's folder its only
+    ``.py`` or ``.ipynb`` file at the top, else one named as in ``ENTRY_NAMES``. A notebook's entry
+    is the ``.py`` made of its code cells (:func:`notebook_code`)."""
+    if not path.is_dir():
+        return _as_py(path.name)
+    top = sorted(p.name for p in path.iterdir() if p.suffix in (".py", ".ipynb") and p.is_file()
+                 and not p.is_symlink())  # fmt: skip
+    if len(top) == 1:
+        return _as_py(top[0])
+    named = [n for n in ENTRY_NAMES if n in top]
+    if named:
+        return _as_py(named[0])
+    holds = ", ".join(top) or "no .py file"
+    raise FileNotFoundError(f"{path}: which file is the submission? it holds {holds}; "
+                            "name one submission.py or give --entry NAME")  # fmt: skip
 
 
-def run_file(op: str, submission: Path, cases: list[dict[str, Any]], *, forward: str | None = None,
-             backward: str | None = None, layer: str | None = None, layer_default: str | None = None,
-             style: str | None = None, time_limit: float = 30.0,
-             memory_limit_mb: int = 1024) -> Outcome:  # fmt: skip
-    """Run ``submission`` (a ``.py`` file) on ``cases`` in a child process under the limits."""
-    submission = Path(submission).resolve()
-    with tempfile.TemporaryDirectory(prefix="scratchnet-check-") as tmp:
-        root = Path(tmp)
-        write_cases(root / "cases.npz", cases)
-        job = {"op": op, "submission": str(submission), "forward": forward, "backward": backward,
-               "layer": layer, "layer_default": layer_default, "style": style,
-               "memory_bytes": memory_limit_mb * 2**20, "cpu_seconds": time_limit}  # fmt: skip
-        (root / "job.json").write_text(json.dumps(job))
-        start = time.perf_counter()
-        with open(root / "output.txt", "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "scratchnet.check.worker", str(root)], cwd=root,
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    env=_child_env(), start_new_session=True)  # fmt: skip
-            timed_out = False
-            try:
-                proc.wait(timeout=time_limit + 5)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        seconds = time.perf_counter() - start
-        output = (root / "output.txt").read_bytes()[-4000:].decode("utf-8", "replace")
-        return _read_back(root, len(cases), _stopped_by(proc.returncode, timed_out), output, seconds)
+def _as_py(name: str) -> str:
+    return name[: -len(".ipynb")] + ".py" if name.endswith(".ipynb") else name
 
 
-def _read_back(root: Path, n: int, stopped: str | None, output: str, seconds: float) -> Outcome:
-    setup = root / "setup.json"
-    if not setup.exists():
-        found = {"error": {"kind": "crashed", "message": "the checker's process ended before importing the "
-                           "submission", "traceback": output[-1500:]}}  # fmt: skip
-        if stopped:
-            found["error"]["kind"] = stopped
-        return Outcome(found, [None] * n, stopped, output, seconds)
-    found = json.loads(setup.read_text())
-    runs: list[CaseRun | None] = []
-    for k in range(n):
-        meta = root / f"case-{k}.json"
-        if not meta.exists():
-            runs.append(None)
+def notebook_code(text: str) -> str:
+    """A notebook's code cells as one Python file, in order; IPython's magics and shell lines
+    (``%matplotlib``, ``!pip``) made comments."""
+    cells = json.loads(text).get("cells", [])
+    parts = []
+    for cell in cells:
+        if cell.get("cell_type") != "code":
             continue
-        info = json.loads(meta.read_text())
-        with np.load(root / f"case-{k}.npz", allow_pickle=False) as z:
-            results = {key: z[key] for key in z.files}
-        runs.append(CaseRun(results, info["error"], info["bad"]))
-    if stopped is None and any(r is None for r in runs):
-        stopped = "crashed"
-    return Outcome(found, runs, stopped, output, seconds)
+        source = cell.get("source", "")
+        lines = ("".join(source) if isinstance(source, list) else str(source)).splitlines()
+        parts.append("\n".join("# " + ln if ln.lstrip().startswith(("%", "!")) else ln for ln in lines))
+    return "\n\n".join(parts) + "\n"
 
 
-def run_callables(op: str, cases: list[dict[str, Any]], *, forward: Any = None, backward: Any = None,
-                  layer: type | None = None) -> Outcome:  # fmt: skip
-    """Run functions or a class of the caller's own process (a notebook's) on ``cases``: no
-    limits, no child process."""
+def copy_submission(src: Path, dst: Path) -> None:
+    """The submission's files into ``dst``: a file, or a folder's regular files (a symbolic link
+    anywhere is skipped, never followed; at most ``MAX_FILES`` files and ``MAX_BYTES`` bytes); a
+    notebook also as the ``.py`` of its code cells."""
+    dst.mkdir(mode=0o755)
+    files = [src] if src.is_file() else sorted(src.rglob("*"))
+    count = total = 0
+    for f in files:
+        rel = Path(f.name) if f == src else f.relative_to(src)
+        if any(p.is_symlink() for p in [f, *list(f.parents)[: len(rel.parts) - 1]]) or not f.is_file():
+            continue
+        count, total = count + 1, total + f.stat().st_size
+        if count > MAX_FILES or total > MAX_BYTES:
+            raise ValueError(f"{src}: more than {MAX_FILES} files or {MAX_BYTES >> 20} MB")
+        target = dst / rel
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as fin, open(target, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        if target.suffix == ".ipynb" and not target.with_suffix(".py").exists():
+            try:
+                target.with_suffix(".py").write_text(notebook_code(target.read_text(errors="replace")))
+            except (
+                ValueError,
+                AttributeError,
+            ):  # not a notebook: importing its .py then fails, with the reason
+                target.with_suffix(".py").write_text(
+                    f"raise SyntaxError('{target.name} is not a readable notebook')\n"
+                )
+
+
+def _prepare(root: Path, job: dict[str, Any], submission: Path, cases: list, twins: list) -> tuple[Path, Path]:
+    """The job folder (read by the worker) and the worker's package folder."""
+    job_dir, grader = root / "job", root / "grader"
+    job_dir.mkdir(mode=0o755)
+    copy_submission(submission, job_dir / "submission")
+    write_cases(job_dir / "cases.npz", cases)
+    write_cases(job_dir / "twins.npz", twins)
+    (job_dir / "job.json").write_text(json.dumps(job))
+    (grader / "scratchnet_worker").mkdir(mode=0o755, parents=True)
+    grader.chmod(0o755)
+    for name in WORKER_FILES:
+        shutil.copyfile(Path(__file__).with_name(name), grader / "scratchnet_worker" / name)
+    for p in [*job_dir.rglob("*"), *grader.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return job_dir, grader
+
+
+def run_file(op: str, submission: Path, cases: list[dict[str, Any]], twins: list[dict[str, Any]] | None = None,
+             *, entry: str | None = None, limits: box.Limits | None = None, sandbox: bool = True,
+             **names: str | None) -> Outcome:  # fmt: skip
+    """Run ``submission`` (a ``.py`` file, or a folder and its ``entry`` file) on ``cases`` (and
+    each case interleaved with its twin, where there is one) in a child process, in the sandbox
+    unless ``sandbox=False``. ``names``: ``forward``, ``backward``, ``layer``, ``layer_default``,
+    ``style``."""
+    limits = limits or box.Limits()
+    submission = Path(submission)
+    tool = box.bwrap() if sandbox else None
+    if sandbox and tool is None:
+        raise RuntimeError(box.MISSING)
+    entry = entry or submission.name
+    root = Path(tempfile.mkdtemp(prefix="scratchnet-check-"))
+    try:
+        as_root = tool is not None and os.geteuid() == 0
+        job = {"op": op, "entry": entry, "become": box.NOBODY if as_root else None, **names}
+        job_dir, grader = _prepare(root, job, submission, cases, twins or [])
+        (root / "work").mkdir(mode=0o700)
+        where = [box.GRADER, box.JOB, box.WORK] if tool else [str(grader), str(job_dir), str(root / "work")]
+
+        def argv(fd: int) -> list[str]:
+            launch = [sys.executable, "-I", "-c", LAUNCH, *where, str(fd)]
+            return box.command(tool, job_dir, grader, launch, limits) if tool else launch
+
+        raw, output, seconds, status = _execute(argv, limits, as_root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    outcome = read_frames(raw, len(cases), limits)
+    outcome.output, outcome.seconds, outcome.sandboxed = output, seconds, tool is not None
+    _stopped(outcome, status, tool is not None)
+    return outcome
+
+
+def _execute(argv: Callable[[int], list[str]], limits: box.Limits,
+             as_root: bool) -> tuple[bytes, str, float, tuple[int, bool, bool]]:  # fmt: skip
+    """Start ``argv(fd)`` under the limits with the results pipe's writing end at descriptor ``fd``;
+    returns what came through the pipe, the printing's tail, the seconds and (exit status, timed
+    out, results too large)."""
+    read_res, write_res = os.pipe()
+    read_out, write_out = os.pipe()
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv(write_res), stdin=subprocess.DEVNULL, stdout=write_out, stderr=write_out,
+                            pass_fds=(write_res,), start_new_session=True,
+                            preexec_fn=box.resource_limiter(limits, as_root))  # fmt: skip
+    os.close(write_res)
+    os.close(write_out)
+    got: dict[str, Any] = {}
+    reader = threading.Thread(target=_collect, args=(read_out, read_res, limits, got), daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.seconds + 10)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    try:  # the whole process group: the sandbox, or (without one) what the submission started
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+    seconds = time.perf_counter() - start
+    reader.join(timeout=2)
+    got["stop"] = True
+    reader.join()
+    output = bytes(got.get("tail", b"")).decode("utf-8", "replace")
+    status = (proc.returncode, timed_out, bool(got.get("overflow")))
+    return bytes(got.get("results", b"")), output, seconds, status
+
+
+def _collect(read_out: int, read_res: int, limits: box.Limits, got: dict[str, Any]) -> None:
+    """Read both pipes until both end (or ``got["stop"]``): the printing's last
+    ``limits.output_bytes`` bytes, and the results up to ``limits.results_mb``."""
+    tail, results, cap = bytearray(), bytearray(), limits.results_mb * 2**20
+    got.update(tail=tail, results=results)
+    sel = selectors.DefaultSelector()
+    sel.register(read_out, selectors.EVENT_READ)
+    sel.register(read_res, selectors.EVENT_READ)
+    open_fds = {read_out, read_res}
+    while open_fds and not got.get("stop"):
+        for key, _ in sel.select(timeout=0.2):
+            chunk = os.read(key.fd, 1 << 16)
+            if not chunk:
+                sel.unregister(key.fd)
+                open_fds.discard(key.fd)
+            elif key.fd == read_out:
+                tail += chunk
+                del tail[: max(0, len(tail) - limits.output_bytes)]
+            elif len(results) + len(chunk) <= cap:
+                results += chunk
+            else:
+                got["overflow"] = True
+    sel.close()
+    for fd in (read_out, read_res):
+        os.close(fd)
+
+
+class Unreadable(ValueError):
+    """Results that do not follow the protocol (the submission wrote into the pipe, or died)."""
+
+
+def _frames(raw: bytes, limits: box.Limits) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+    """The frames of ``raw``, each checked: a JSON header of known kind and size, an ``.npz``
+    whose every member is a plain array no larger than the limit. Stops at the first bad one."""
+    frames, pos = [], 0
+    while pos < len(raw):
+        end = raw.find(b"\n", pos, pos + FRAME_HEAD_MAX)
+        if end < 0:
+            raise Unreadable("a frame's header is cut or too long")
+        head = json.loads(raw[pos:end])
+        size = head.get("size") if isinstance(head, dict) else None
+        if not isinstance(size, int) or size < 0 or end + 1 + size > len(raw):
+            raise Unreadable("a frame's size is wrong")
+        if head.get("kind") not in ("setup", "case", "interleaved", "done"):
+            raise Unreadable(f"a frame of unknown kind {head.get('kind')!r}")
+        frames.append((head, _arrays(raw[end + 1 : end + 1 + size], limits)))
+        pos = end + 1 + size
+    return frames
+
+
+def _arrays(payload: bytes, limits: box.Limits) -> dict[str, np.ndarray]:
+    if not payload:
+        return {}
+    with zipfile.ZipFile(io.BytesIO(payload)) as z:  # sizes checked before anything is inflated
+        if sum(info.file_size for info in z.infolist()) > limits.results_mb * 2**20:
+            raise Unreadable("results larger than the limit once unpacked")
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        arrays = {key: z[key] for key in z.files}
+    if any(a.dtype.kind not in "biuf" for a in arrays.values()):
+        raise Unreadable("results that are not arrays of numbers")
+    return arrays
+
+
+def read_frames(raw: bytes, n: int, limits: box.Limits) -> Outcome:
+    """The outcome the frames tell (cases not sent are ``None``)."""
+    outcome = Outcome({}, [None] * n)
+    try:
+        frames = _frames(raw, limits)
+    except (Unreadable, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        frames, outcome.why = [], f"its results could not be read ({exc})"
+        try:  # what came before the bad frame still counts
+            frames = _frames(raw[: raw.rfind(b"\n{", 0) + 1], limits) if raw else []
+        except Exception:
+            frames = []
+    for head, arrays in frames:
+        _apply(outcome, head, arrays, n)
+    return outcome
+
+
+def _apply(outcome: Outcome, head: dict[str, Any], arrays: dict[str, np.ndarray], n: int) -> None:
+    kind = head["kind"]
+    imported = head.get("imported")
+    if isinstance(imported, list):
+        outcome.imported = [str(m) for m in imported[:500]]
+    if kind == "setup":
+        outcome.found = {k: head[k] for k in ("style", "names", "error") if k in head}
+        return
+    k = head.get("case")
+    if kind == "done" or not isinstance(k, int) or not 0 <= k < n:
+        outcome.found.setdefault("done", kind == "done")
+        return
+    error = head.get("error") if isinstance(head.get("error"), dict) else None
+    if kind == "case":
+        bad = head.get("bad") if isinstance(head.get("bad"), dict) else {}
+        changed = head.get("changed") if isinstance(head.get("changed"), dict) else {}
+        outcome.runs[k] = CaseRun(arrays, error, {str(a): str(b) for a, b in bad.items()},
+                                  {str(a): str(b) for a, b in changed.items()})  # fmt: skip
+    else:
+        while len(outcome.twins) <= k:
+            outcome.twins.append(None)
+        a = {key[2:]: v for key, v in arrays.items() if key.startswith("a.")}
+        b = {key[2:]: v for key, v in arrays.items() if key.startswith("b.")}
+        outcome.twins[k] = TwinRun(a, b, error)
+
+
+def _stopped(outcome: Outcome, status: tuple[int, bool, bool], sandboxed: bool) -> None:
+    """Why the process stopped before it was done, as a verdict and in words."""
+    code, timed_out, overflow = status
+    signum = -code if code < 0 else code - 128 if sandboxed and code > 128 else 0
+    if overflow:
+        outcome.stopped, outcome.why = "crashed", "it sent more results than the limit"
+    elif timed_out or signum in (signal.SIGXCPU, signal.SIGKILL):
+        outcome.stopped = TIME
+    elif signum:
+        name = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else str(signum)
+        outcome.stopped, outcome.why = "crashed", f"its process was killed by signal {name}"
+    elif outcome.found.get("done"):
+        return
+    elif code:
+        outcome.stopped = EXITED
+        outcome.why = f"it ended its own process with status {code} (os._exit or a signal of its own)"
+    elif outcome.why:
+        outcome.stopped = "crashed"
+    else:
+        outcome.stopped = EXITED
+        outcome.why = "it ended its own process with status 0 (os._exit(0)) before the checks were done"
+    if not outcome.found:
+        outcome.found = {"error": {"kind": outcome.stopped, "message": outcome.why or outcome.stopped,
+                                   "traceback": outcome.output[-1500:]}}  # fmt: skip
+
+
+def run_callables(op: str, cases: list[dict[str, Any]], twins: list[dict[str, Any]] | None = None, *,
+                  forward: Any = None, backward: Any = None, layer: type | None = None) -> Outcome:  # fmt: skip
+    """Run functions or a class of the caller's own process (a notebook's) on ``cases`` and the
+    interleaved twins: no limits, no child process."""
     start = time.perf_counter()
     if layer is not None:
         if op not in LAYER:
@@ -154,7 +397,12 @@ def run_callables(op: str, cases: list[dict[str, Any]], *, forward: Any = None, 
         adapter, callables, found = FUNCTIONAL[op], (fwd, bwd), {"style": "functional", "names": names}
     runs: list[CaseRun | None] = []
     for case in cases:
-        results, error = run_case(adapter, callables, case)
+        results, error, changed = run_case(adapter, callables, case)
         arrays, bad = as_arrays(results)
-        runs.append(CaseRun(arrays, error, bad))
-    return Outcome(found, runs, None, "", time.perf_counter() - start)
+        runs.append(CaseRun(arrays, error, bad, changed))
+    pairs: list[TwinRun | None] = []
+    for case, twin in zip(cases, twins or [], strict=False):
+        ra, rb, error = run_interleaved(adapter, callables, case, twin) if twin else ({}, {}, None)
+        pairs.append(TwinRun(as_arrays(ra)[0], as_arrays(rb)[0], error) if twin else None)
+    found["done"] = True
+    return Outcome(found, runs, pairs, None, "", time.perf_counter() - start)
