@@ -46,11 +46,14 @@ def load_batches(n_batches: int, batch: int = BATCH, seed: int = 0) -> list[tupl
 
 
 def cpu_name() -> str:
+    """The CPU's model and its widest vector extension: ``AMD EPYC (AVX-512)``."""
     info = Path("/proc/cpuinfo")
     if info.exists():
-        for line in info.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields = dict(ln.split(":", 1) for ln in info.read_text().splitlines()[:40] if ":" in ln)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        name, flags = fields.get("model name", "?"), set(fields.get("flags", "").split())
+        vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+        return f"{name} ({vector})"
     return platform.processor()
 
 

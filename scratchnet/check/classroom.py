@@ -324,7 +324,7 @@ def autograder_zip(op: str, path: str | Path, *, course: str | Path | None = Non
     version), ``run_autograder`` (checks ``/autograder/submission`` and writes
     ``/autograder/results/results.json``) and the course's file, if any. Each submission runs in
     a container of Gradescope's own, which is its sandbox (``--in-container``)."""
-    from .. import __version__
+    from .._version import __version__
 
     extra = (f" --course /autograder/source/{Path(course).name}" if course else "") + (
         f" --seed {seed}" if seed is not None else "")  # fmt: skip

@@ -204,7 +204,8 @@ def run_file(op: str, submission: Path, cases: list[dict[str, Any]], twins: list
             launch = [sys.executable, "-I", "-c", LAUNCH, *where, str(fd)]
             return box.command(tool, job_dir, grader, launch, limits) if tool else launch
 
-        raw, output, seconds, status = _execute(argv, limits, as_root)
+        env = None if tool else box.environment(str(root / "work"), str(root / "work"))
+        raw, output, seconds, status = _execute(argv, limits, as_root, env)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     outcome = read_frames(raw, len(cases), limits)
@@ -213,8 +214,8 @@ def run_file(op: str, submission: Path, cases: list[dict[str, Any]], twins: list
     return outcome
 
 
-def _execute(argv: Callable[[int], list[str]], limits: box.Limits,
-             as_root: bool) -> tuple[bytes, str, float, tuple[int, bool, bool]]:  # fmt: skip
+def _execute(argv: Callable[[int], list[str]], limits: box.Limits, as_root: bool,
+             env: dict[str, str] | None) -> tuple[bytes, str, float, tuple[int, bool, bool]]:  # fmt: skip
     """Start ``argv(fd)`` under the limits with the results pipe's writing end at descriptor ``fd``;
     returns what came through the pipe, the printing's tail, the seconds and (exit status, timed
     out, results too large)."""
@@ -222,7 +223,7 @@ def _execute(argv: Callable[[int], list[str]], limits: box.Limits,
     read_out, write_out = os.pipe()
     start = time.perf_counter()
     proc = subprocess.Popen(argv(write_res), stdin=subprocess.DEVNULL, stdout=write_out, stderr=write_out,
-                            pass_fds=(write_res,), start_new_session=True,
+                            pass_fds=(write_res,), start_new_session=True, env=env,
                             preexec_fn=box.resource_limiter(limits, as_root))  # fmt: skip
     os.close(write_res)
     os.close(write_out)

@@ -127,6 +127,14 @@ def _ro_bind(path: Path, made: set[Path]) -> list[str]:
     return [*args, "--ro-bind", str(path), str(path)]
 
 
+def environment(home: str, tmp: str) -> dict[str, str]:
+    """A submission's whole environment (nothing of the grader's): one BLAS thread (the cases are
+    small, and a thread pool costs address space under the memory limit)."""
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "TMPDIR": tmp,
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+
+
 def command(tool: str, job: Path, worker: Path, argv: list[str], limits: Limits) -> list[str]:
     """The ``bwrap`` call that runs ``argv`` with ``job`` at ``/job`` and ``worker`` at
     ``/grader`` (both read-only)."""
@@ -137,9 +145,7 @@ def command(tool: str, job: Path, worker: Path, argv: list[str], limits: Limits)
     made: set[Path] = set()
     binds = [arg for root in _python_roots() for arg in _ro_bind(root, made)]
     size = str(limits.file_mb * 2**20)
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORK, "LANG": "C.UTF-8", "TMPDIR": "/tmp",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    env = environment(WORK, "/tmp")
     return [
         tool, *spaces, "--die-with-parent", "--new-session", "--clearenv",
         *[a for k, v in env.items() for a in ("--setenv", k, v)],
