@@ -34,6 +34,9 @@ EXTERNAL = {
     "bias_ih",
     "bias_hh",
     "dropout_param",  # the course's dictionary argument, which `scratchnet check` accepts
+    "after_due_date",  # Gradescope's visibility settings and its autograder's entry script
+    "after_published",
+    "run_autograder",
 }
 
 LINK = re.compile(r"\[([^\]]*)\]\(([^)\s]+)\)")
