@@ -125,7 +125,7 @@ def find(namespace: dict[str, Any], job: dict[str, Any]) -> tuple[Adapter, tuple
     """The adapter and the callables for the submission, and how they were found. A missing
     backward function (or forward) stands in as one that raises :class:`Missing`: the other one
     is still graded (the forward cannot be: the backward needs its cache)."""
-    op, style = job["op"], job.get("style")
+    op, style = job.get("convention") or job["op"], job.get("style")
     layer_name = job.get("layer") or job.get("layer_default")
     if style in (None, "functional"):
         try:

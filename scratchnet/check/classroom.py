@@ -163,7 +163,7 @@ def grade_class(op: str, folder: str | Path, out: str | Path, *, jobs: int = 1,
                 "names": [check.get(k) for k in ("forward", "backward", "layer", "style", "entry")],
                 "sandbox": check.get("sandbox")}  # fmt: skip
     if check.get("sandbox") is True and box.works():
-        raise RuntimeError(box.works())
+        raise box.Unavailable(box.works())
     resumable = open_run_folder(out, settings)
     (out / "progress").mkdir(exist_ok=True)
     run, lock = ClassRun([]), threading.Lock()
@@ -188,8 +188,12 @@ def grade_class(op: str, folder: str | Path, out: str | Path, *, jobs: int = 1,
             if on_report is not None:
                 on_report(report)
 
-    with ThreadPoolExecutor(max(1, jobs)) as pool:
-        list(pool.map(one, list(subs)))
+    pool = ThreadPoolExecutor(max(1, jobs))
+    try:  # Ctrl-C (or any error) stops the run: what is finished is saved, nothing more is started
+        for future in [pool.submit(one, name) for name in subs]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     run.reports = _with_roster(done, read_roster(Path(roster)) if roster else None)
     run.written = write_class(run.reports, out, gradescope)
     return run

@@ -344,8 +344,9 @@ def check_op(op: str, submission: str | Path | None = None, *, forward: Callable
         course = dataclasses.replace(course, seed=seed)
     drawn = Drawn.of(op, course)
     if submission is None:
-        outcome = runner.run_callables(drawn.spec.name, drawn.cases, drawn.twins, forward=forward,
-                                       backward=backward, layer=layer)  # type: ignore[arg-type]  # fmt: skip
+        how = drawn.spec.convention or drawn.spec.name
+        outcome = runner.run_callables(how, drawn.cases, drawn.twins, forward=forward, backward=backward,
+                                       layer=layer)  # type: ignore[arg-type]  # fmt: skip
         report = make_report(drawn, outcome, "this process's " + ("class" if layer else "functions"))
     else:
         report = _check_path(drawn, Path(submission), style, time_limit, memory_limit_mb, sandbox, entry,
@@ -364,14 +365,16 @@ def _check_path(drawn: Drawn, path: Path, style: str | None, time_limit: float, 
     entry = entry or runner.find_entry(path)
     problem = runner.box.works() if sandbox in (None, True) else None
     if sandbox is True and problem:
-        raise RuntimeError(problem)
+        raise runner.box.Unavailable(problem)
     use_box = sandbox is True or (sandbox is None and problem is None)
     limits = runner.box.Limits(seconds=time_limit, memory_mb=memory_limit_mb)
     forward, backward, layer = names
     spec = drawn.spec
+    if spec.convention:  # a course's own op: looked for by its own names
+        forward, backward = forward or spec.forward, backward or spec.backward
     outcome = runner.run_file(spec.name, path, drawn.cases, drawn.twins, entry=entry, limits=limits,
                               sandbox=use_box, forward=forward, backward=backward, layer=layer,
-                              layer_default=spec.layer, style=style)  # fmt: skip
+                              layer_default=spec.layer, style=style, convention=spec.convention)  # fmt: skip
     report = make_report(drawn, outcome, path.name)
     files = [path / entry] if path.is_dir() else [path]
     report.notes += notes_of([f for f in files if f.suffix == ".py"], outcome.imported, set(classmates))

@@ -57,6 +57,9 @@ class OpSpec:
     tolerance: Callable[[dict[str, Any], str], float | None] = lambda case, key: None
     # reads what the expected results depend on off the submission's own results (dropout's mask)
     observe: Callable[[dict[str, Any], Arrays], None] | None = None
+    # an op of a course's own is called as this op of the table is (its adapters): e.g. "relu" for
+    # any elementwise op with ``out, cache = f(x)`` and ``dx = g(dout, cache)``
+    convention: str | None = None
 
 
 def _conv_layer(case: dict[str, Any]) -> layers.Conv2D:

@@ -190,7 +190,7 @@ def run_file(op: str, submission: Path, cases: list[dict[str, Any]], twins: list
     submission = Path(submission)
     tool = box.bwrap() if sandbox else None
     if sandbox and tool is None:
-        raise RuntimeError(box.MISSING)
+        raise box.Unavailable(box.MISSING)
     entry = entry or submission.name
     root = Path(tempfile.mkdtemp(prefix="scratchnet-check-"))
     try:

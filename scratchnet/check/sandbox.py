@@ -48,6 +48,10 @@ UNSAFE = ("graded WITHOUT a sandbox (--no-sandbox): the submission ran as the gr
           "limits on time and memory only")  # fmt: skip
 
 
+class Unavailable(OSError):
+    """The sandbox cannot run here (what :func:`works` says)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one submission may use. ``processes`` is on top of the processes its user already has
