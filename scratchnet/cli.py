@@ -446,13 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "folder graded alone)")  # fmt: skip
     p.add_argument("--format", choices=("json", "gradescope"), default="json",
                    help="scratchnet's JSON, or Gradescope's results.json (default: json)")  # fmt: skip
-    p.add_argument("--visibility", default="visible",
-                   choices=("visible", "hidden", "after_due_date", "after_published"),
+    from .check.report import VISIBILITIES
+
+    p.add_argument("--visibility", default="visible", choices=VISIBILITIES,
                    help="Gradescope: when students see the results (default: visible)")  # fmt: skip
-    p.add_argument("--hidden-visibility", default="after_published",
-                   choices=("visible", "hidden", "after_due_date", "after_published"),
-                   help="Gradescope: when students see the hidden cases' tests "
-                        "(default: after_published)")  # fmt: skip
+    p.add_argument("--hidden-visibility", default="after_published", choices=VISIBILITIES,
+                   help="Gradescope: when students see the hidden cases' tests (default: after_published)")
     p.add_argument("--time-limit", type=float, default=30.0, metavar="SECONDS",
                    help="per submission, CPU and wall clock (default: 30)")  # fmt: skip
     p.add_argument("--memory-limit", type=int, default=1024, metavar="MB",

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PASSED, WRONG, NOT_RUN, NOT_FOUND = "passed", "wrong", "not run", "not found"
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's settings
 
 
 def points(x: float) -> str:
