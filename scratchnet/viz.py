@@ -1,4 +1,8 @@
-"""Figures (matplotlib, written as PNG files; no display needed)."""
+"""Figures (matplotlib, written as PNG files; no display needed).
+
+Every figure is a :class:`matplotlib.figure.Figure` of its own with an Agg canvas (:func:`_subplots`):
+pyplot is never imported here and the user's backend is never changed, so a notebook's own
+``plt.show()`` still displays after the library has drawn its files."""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def _plt():
-    import matplotlib
+def _subplots(rows: int = 1, cols: int = 1, **kw):
+    """``pyplot.subplots`` without pyplot: a figure of its own (no global state, no backend
+    switched), drawn by an Agg canvas for ``savefig``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    squeeze = kw.pop("squeeze", True)
+    fig = Figure(figsize=kw.pop("figsize", None))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze, **kw)
 
 
 def MaxNLocator(**kw):
@@ -56,8 +63,7 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
 
 def plot_loss(iterations: dict[str, list[float]], path: str | os.PathLike, title: str = "") -> None:
     """Training loss per iteration, raw and smoothed."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _subplots(figsize=(8, 4.5))
     it, loss = np.asarray(iterations["iteration"]), np.asarray(iterations["loss"], dtype=np.float64)
     keep = np.isfinite(loss) & (loss > 0)
     it, loss = it[keep], loss[keep]
@@ -74,7 +80,6 @@ def plot_loss(iterations: dict[str, list[float]], path: str | os.PathLike, title
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def epoch_positions(iterations: dict[str, list[float]]) -> np.ndarray:
@@ -94,8 +99,7 @@ def plot_accuracy(epochs: list[dict[str, float]], path: str | os.PathLike, title
     ``iterations`` are given), each epoch's mean training accuracy, and the validation and test
     accuracies where they were measured (labelled with their values: a run that validates only
     after its last epoch has one such point)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = _subplots(figsize=(7.5, 4.5))
     if iterations is not None and iterations.get("accuracy"):
         x, acc = epoch_positions(iterations), np.asarray(iterations["accuracy"])
         ax.plot(x, acc, lw=0.4, alpha=0.25, color="C0")
@@ -119,14 +123,12 @@ def plot_accuracy(epochs: list[dict[str, float]], path: str | os.PathLike, title
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | os.PathLike, title: str = "") -> None:
     """Confusion matrix with counts, rows = true class, columns = predicted class."""
-    plt = _plt()
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.65 * k, 0.8 + 0.6 * k))
+    fig, ax = _subplots(figsize=(1.0 + 0.65 * k, 0.8 + 0.6 * k))
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(k):
@@ -138,7 +140,6 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str | os.PathLi
     ax.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix (test)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def _as_image(img: np.ndarray) -> tuple[np.ndarray, str | None]:
@@ -153,11 +154,10 @@ def plot_misclassified(
     path: str | os.PathLike, n: int = 36,
 ) -> None:  # fmt: skip
     """A grid of the first ``n`` misclassified test images, titled ``true -> predicted``."""
-    plt = _plt()
     wrong = np.flatnonzero(y_true != y_pred)[:n]
     cols = 6
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.7, rows * 1.9), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.7, rows * 1.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong, strict=False):
@@ -167,17 +167,15 @@ def plot_misclassified(
     fig.suptitle(f"misclassified test images ({len(np.flatnonzero(y_true != y_pred))} in all)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_filters(w: np.ndarray, path: str | os.PathLike, title: str = "") -> None:
     """The first conv layer's kernels ``(C_out, C_in, kH, kW)``: RGB if ``C_in == 3``, else the
     first input channel in gray, each kernel scaled to its own range."""
-    plt = _plt()
     n = w.shape[0]
     cols = min(8, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.0, rows * 1.0), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(cols * 1.0, rows * 1.0), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, k in zip(axes.flat, w, strict=False):
@@ -188,13 +186,11 @@ def plot_filters(w: np.ndarray, path: str | os.PathLike, title: str = "") -> Non
     fig.suptitle(title or f"first-layer filters {tuple(w.shape)}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_sweep(runs: dict[str, dict[str, list[float]]], path: str | os.PathLike, title: str = "") -> None:
     """Training classification error (1 - batch accuracy, smoothed) per iteration, one line per run."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ax = _subplots(figsize=(8, 4.8))
     for i, (label, it) in enumerate(runs.items()):
         err = 1.0 - np.asarray(it["accuracy"])
         ax.plot(it["iteration"], err, lw=0.4, alpha=0.25, color=f"C{i}")
@@ -205,16 +201,14 @@ def plot_sweep(runs: dict[str, dict[str, list[float]]], path: str | os.PathLike,
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_ensemble(member_accuracy: Sequence[float], accuracy_by_size: Sequence[float],
                   labels: Sequence[str], path: str | os.PathLike, title: str = "") -> None:  # fmt: skip
     """Test accuracy of each member (bars), of the ensemble of the first k members (line) and
     of the best member (dashed)."""
-    plt = _plt()
     k = np.arange(1, len(member_accuracy) + 1)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(k) + 3), 4.5))
+    fig, ax = _subplots(figsize=(max(5.0, 0.9 * len(k) + 3), 4.5))
     bars = ax.bar(k, member_accuracy, width=0.6, color="C0", alpha=0.55, label="member alone")
     ax.bar_label(bars, labels=[f"{a:.4f}" for a in member_accuracy], fontsize=7, padding=2)
     ax.plot(k, accuracy_by_size, "o-", color="C3", lw=2, label="ensemble of the first k members")
@@ -230,7 +224,6 @@ def plot_ensemble(member_accuracy: Sequence[float], accuracy_by_size: Sequence[f
     ax.legend(fontsize=8, loc="upper left", ncol=3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def sigmoid_output_gradients(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,10 +243,9 @@ def sigmoid_output_gradients(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plot_bce_vs_mse(path: str | os.PathLike) -> os.PathLike:
     """The gradient through a sigmoid output over the logits, cross-entropy vs squared error
     (``docs/exercises.md`` section 7); returns ``path``."""
-    plt = _plt()
     a = np.linspace(-10, 10, 401)
     g_bce, g_mse = sigmoid_output_gradients(a)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots(figsize=(7, 4))
     ax.plot(a, g_bce, label=r"cross-entropy: $\sigma(a) - y$")
     ax.plot(a, g_mse, label=r"squared error: $2(\sigma(a) - y)\,\sigma'(a)$")
     ax.axvspan(-10, -3, color="#fdd0a2", alpha=0.4, label="confidently wrong (y = 1, a << 0)")
@@ -263,5 +255,4 @@ def plot_bce_vs_mse(path: str | os.PathLike) -> os.PathLike:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
-    plt.close(fig)
     return path

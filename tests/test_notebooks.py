@@ -84,3 +84,26 @@ def test_notebooks_name_only_what_exists(name):
                 model = strings[-1]
                 wrong += [f"model {model}"] if model not in MODELS and "/" not in model else []
     assert not wrong, f"{name} names what does not exist: {wrong}"
+
+
+def test_the_librarys_figures_leave_the_users_plots_alone(tmp_path):
+    """Under Jupyter's inline backend: the library draws its figures (a training curve written as
+    a PNG, a model's diagram shown), then the user's own ``plt.show()`` still displays: the
+    library never switches the backend nor touches pyplot's state."""
+    cells = [
+        "%matplotlib inline\nimport matplotlib\nbackend = matplotlib.get_backend()\nprint(backend)",
+        "from IPython.display import Image, display\nfrom scratchnet import viz\n"
+        "viz.plot_loss({'iteration': [1, 2, 3, 4], 'loss': [3.0, 2.0, 1.5, 1.2]}, 'loss.png')\n"
+        "display(Image('loss.png'))",
+        "from scratchnet import layers\nfrom scratchnet.model import Sequential\n"
+        "Sequential(layers.Dense(4, 3), layers.ReLU(), layers.Dense(3, 2)).plot((4,), 'net.png')\n"
+        "display(Image('net.png'))",
+        "import matplotlib.pyplot as plt\nplt.plot([0, 1, 4, 9])\nplt.title('the user s own')\nplt.show()\n"
+        "assert matplotlib.get_backend() == backend, matplotlib.get_backend()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    images = [[o for o in c.outputs if "image/png" in o.get("data", {})] for c in nb.cells]
+    assert "inline" in nb.cells[0].outputs[0]["text"]
+    assert [len(i) for i in images[1:]] == [1, 1, 1], [c.outputs for c in nb.cells]

@@ -19,6 +19,7 @@ filter, the added cases last.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,10 +39,11 @@ class Course:
     hidden: dict[str, set[int]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     case_weights: dict[str, dict[int, float]] = field(default_factory=dict)
-    cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    ops: dict[str, OpSpec] = field(default_factory=dict)
-    keep: Callable[[str, dict[str, Any]], bool] | None = None
+    cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    ops: dict[str, OpSpec] = field(default_factory=dict, repr=False)
+    keep: Callable[[str, dict[str, Any]], bool] | None = field(default=None, repr=False)
     only: set[int] | None = None  # --cases: the case numbers to run (after the filter)
+    source: str = ""  # the SHA-256 of the teacher's file: what a resumed run compares (with the rest)
 
     @classmethod
     def load(cls, path: str | Path) -> Course:
@@ -53,7 +55,7 @@ class Course:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         ns = vars(module)
-        return cls(seed=int(ns.get("SEED", 0)),
+        return cls(seed=int(ns.get("SEED", 0)), source=hashlib.sha256(path.read_bytes()).hexdigest(),
                    hidden={op: {int(k) for k in ks} for op, ks in ns.get("HIDDEN", {}).items()},
                    weights={str(k): float(v) for k, v in ns.get("WEIGHTS", {}).items()},
                    case_weights={op: {int(k): float(v) for k, v in w.items()}

@@ -280,23 +280,32 @@ class Unreadable(ValueError):
     """Results that do not follow the protocol (the submission wrote into the pipe, or died)."""
 
 
-def _frames(raw: bytes, limits: box.Limits) -> list[tuple[dict[str, Any], dict[str, np.ndarray]]]:
+Frame = tuple[dict[str, Any], dict[str, np.ndarray]]
+_BAD = (Unreadable, ValueError, zipfile.BadZipFile, OSError, EOFError, KeyError)
+
+
+def _frames(raw: bytes, limits: box.Limits) -> tuple[list[Frame], str]:
     """The frames of ``raw``, each checked: a JSON header of known kind and size, an ``.npz``
-    whose every member is a plain array no larger than the limit. Stops at the first bad one."""
-    frames, pos = [], 0
-    while pos < len(raw):
-        end = raw.find(b"\n", pos, pos + FRAME_HEAD_MAX)
-        if end < 0:
-            raise Unreadable("a frame's header is cut or too long")
-        head = json.loads(raw[pos:end])
-        size = head.get("size") if isinstance(head, dict) else None
-        if not isinstance(size, int) or size < 0 or end + 1 + size > len(raw):
-            raise Unreadable("a frame's size is wrong")
-        if head.get("kind") not in ("setup", "case", "interleaved", "done"):
-            raise Unreadable(f"a frame of unknown kind {head.get('kind')!r}")
-        frames.append((head, _arrays(raw[end + 1 : end + 1 + size], limits)))
-        pos = end + 1 + size
-    return frames
+    whose every member is a plain array no larger than the limit. Stops at the first bad one:
+    returns the good frames before it and what was wrong ("" if nothing)."""
+    frames: list[Frame] = []
+    pos = 0
+    try:
+        while pos < len(raw):
+            end = raw.find(b"\n", pos, pos + FRAME_HEAD_MAX)
+            if end < 0:
+                raise Unreadable("a frame's header is cut or too long")
+            head = json.loads(raw[pos:end])
+            size = head.get("size") if isinstance(head, dict) else None
+            if not isinstance(size, int) or size < 0 or end + 1 + size > len(raw):
+                raise Unreadable("a frame's size is wrong")
+            if head.get("kind") not in ("setup", "case", "interleaved", "done"):
+                raise Unreadable(f"a frame of unknown kind {head.get('kind')!r}")
+            frames.append((head, _arrays(raw[end + 1 : end + 1 + size], limits)))
+            pos = end + 1 + size
+    except _BAD as exc:
+        return frames, f"its results could not be read ({exc})"
+    return frames, ""
 
 
 def _arrays(payload: bytes, limits: box.Limits) -> dict[str, np.ndarray]:
@@ -313,16 +322,9 @@ def _arrays(payload: bytes, limits: box.Limits) -> dict[str, np.ndarray]:
 
 
 def read_frames(raw: bytes, n: int, limits: box.Limits) -> Outcome:
-    """The outcome the frames tell (cases not sent are ``None``)."""
+    """The outcome the frames tell (cases not sent are ``None``; ``why`` says what was unreadable)."""
     outcome = Outcome({}, [None] * n)
-    try:
-        frames = _frames(raw, limits)
-    except (Unreadable, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        frames, outcome.why = [], f"its results could not be read ({exc})"
-        try:  # what came before the bad frame still counts
-            frames = _frames(raw[: raw.rfind(b"\n{", 0) + 1], limits) if raw else []
-        except Exception:
-            frames = []
+    frames, outcome.why = _frames(raw, limits)  # what came before a bad frame still counts
     for head, arrays in frames:
         _apply(outcome, head, arrays, n)
     return outcome
