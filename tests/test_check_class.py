@@ -193,3 +193,16 @@ def test_without_a_working_sandbox_a_class_is_refused_and_a_file_warned(tmp_path
     assert "WARNING: graded WITHOUT a sandbox" in (tmp_path / "out" / "reports" / "alice.txt").read_text()
     report = check_op("relu", folder / "alice.py", verbose=False)  # a student's own file: run, with the warning
     assert report.passed and not report.sandboxed and report.warnings == [sandbox.UNSAFE]
+
+
+def test_a_run_with_a_course_file_resumes_until_the_file_changes(tmp_path):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.py").write_text(LOOPS)
+    course = tmp_path / "course.py"
+    course.write_text("def keep(op, case):\n    return True\n")
+    out = tmp_path / "out"
+    assert grade_class("relu", folder, out, course=Course.load(course)).resumed == []
+    assert grade_class("relu", folder, out, course=Course.load(course)).resumed == ["alice"]
+    course.write_text("HIDDEN = {'relu': [1]}\ndef keep(op, case):\n    return True\n")
+    assert grade_class("relu", folder, out, course=Course.load(course)).resumed == []
