@@ -86,7 +86,7 @@ def test_notebooks_name_only_what_exists(name):
     assert not wrong, f"{name} names what does not exist: {wrong}"
 
 
-def test_the_librarys_figures_leave_the_users_plots_alone(tmp_path):
+def test_the_librarys_figures_leave_the_users_plots_alone(tmp_path, monkeypatch):
     """Under Jupyter's inline backend: the library draws its figures (a training curve written as
     a PNG, a model's diagram shown), then the user's own ``plt.show()`` still displays: the
     library never switches the backend nor touches pyplot's state."""
@@ -101,6 +101,7 @@ def test_the_librarys_figures_leave_the_users_plots_alone(tmp_path):
         "import matplotlib.pyplot as plt\nplt.plot([0, 1, 4, 9])\nplt.title('the user s own')\nplt.show()\n"
         "assert matplotlib.get_backend() == backend, matplotlib.get_backend()",
     ]
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))  # the kernel's font cache: nowhere else
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
