@@ -362,7 +362,7 @@ for name, conv, grad in (("valid", valid, full), ("full", full, valid)):
 | 2.1, 2.2 | invariance; $z = x_1 - x_2$ | right |
 | 2.3 | $y_i = x_i - x_1$, $1 \le i \le K-1$ | off by one: $y_i = x_{i+1} - x_1$ |
 | 2.4 | Jacobian via the product rule | right (derived above with the quotient rule, as asked) |
-| 3 | $\tanh = 2\sigma(2x) - 1$; $\Theta'$ | right |
+| 3 | $\tanh = 2\sigma(2x) - 1$; $\Theta'$ | the identity and $\Theta'$ are right; a sign slip in the second step: the numerator written $e^x - e^{-x} - 2e^{-x}$ must be $e^x + e^{-x} - 2e^{-x}$ (which equals $e^x - e^{-x}$, as the next line uses) |
 | 4.1, 4.3 | 65,536; [5, 8], [2, 5, 8, 6], [1, 2, 5, 8, 6, 8] | right |
 | 4.2 | 18,432, "the number of parameters of the last layer is 32x32x32" | the number is right, the sentence confuses the layer's input size with its parameters |
 | 5.1–5.3, 5.6 | $d - k_1 - k_2 + 2$; $w^2_{n-i+1}$; the two identities | right (5.2 and 5.3 should state the range $n - k_2 + 1 \le i \le n$) |
