@@ -36,10 +36,19 @@ $$\boxed{L_{CE}(f, y) = -\log p(y\mid\mathbf x) = -y\log f - (1-y)\log(1-f)}.$$
 **1.4 $\partial L_{CE}/\partial a$.** The chain rule through $f = \sigma(a)$:
 $\frac{\partial L_{CE}}{\partial a} = \frac{\partial L_{CE}}{\partial f}\,\frac{\partial f}{\partial a}$, with
 
-$$\frac{\partial L_{CE}}{\partial f} = -\frac{y}{f} + \frac{1-y}{1-f} = \frac{-y(1-f) + (1-y)f}{f(1-f)} = \frac{f - y}{f(1-f)},
-\qquad \frac{\partial f}{\partial a} = \sigma(a)(1-\sigma(a)) = f(1-f)$$
+$$\frac{\partial L_{CE}}{\partial f} = -\frac{y}{f} + \frac{1-y}{1-f} = \frac{-y(1-f) + (1-y)f}{f(1-f)} = \frac{f - y}{f(1-f)}.$$
 
-(the sigmoid's derivative, derived in problem set 2, question 3). The product:
+The sigmoid's derivative, step by step: $\sigma(a) = (1 + e^{-a})^{-1}$, so by the chain rule
+
+$$\frac{\partial f}{\partial a} = -(1 + e^{-a})^{-2}\cdot\frac{\partial(1 + e^{-a})}{\partial a}
+= -(1 + e^{-a})^{-2}\cdot(-e^{-a}) = \frac{e^{-a}}{(1 + e^{-a})^2}
+= \frac{1}{1 + e^{-a}}\cdot\frac{e^{-a}}{1 + e^{-a}},$$
+
+and since $\frac{e^{-a}}{1 + e^{-a}} = \frac{(1 + e^{-a}) - 1}{1 + e^{-a}} = 1 - \sigma(a)$,
+
+$$\frac{\partial f}{\partial a} = \sigma(a)\,(1 - \sigma(a)) = f(1-f).$$
+
+The product:
 
 $$\boxed{\frac{\partial L_{CE}}{\partial a} = \frac{f-y}{f(1-f)}\cdot f(1-f) = f - y = \sigma(a) - y}.$$
 
