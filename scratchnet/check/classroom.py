@@ -4,7 +4,7 @@ finishes (an interrupted run resumes), and the class's reports at the end.
     scratchnet check conv2d submissions/ --out grades/ --jobs 2 --roster roster.csv
 
 A submission is a ``.py`` file, a notebook (``.ipynb``: its code cells) or a folder of the
-student's (its entry file found by :func:`scratchnet.check.runner.find_entry`), named by its file
+student's (its entry file found by :func:`scratchnet.check.submission.find_entry`), named by its file
 or folder name without the extension. The run's folder (``--out``) is the grader's: it must be new,
 or one of its own runs (then the submissions already graded with the same settings and the same
 files are kept). It receives, each file written atomically and no symbolic link ever followed:

@@ -23,6 +23,7 @@ from . import runner
 from .ops import OpSpec
 from .policy import Course
 from .report import NOT_FOUND, NOT_RUN, PASSED, WRONG, Check, Report
+from .submission import find_entry
 
 RTOL, ATOL = 1e-5, 1e-7
 KIND_VERDICT = {"memory": runner.MEMORY, "exited": "exited", "crashed": "crashed", "not found": NOT_FOUND}
@@ -244,12 +245,6 @@ def _judge_case(spec: OpSpec, case: dict[str, Any], expected: dict[str, np.ndarr
     return checks
 
 
-def imports_of(path: Path) -> set[str]:
-    """The top-level packages a file imports (for the report's notes: a submission that imports
-    scratchnet or torch may be handing in someone else's gradients)."""
-    return _scan(path)[0]
-
-
 def _scan(path: Path) -> tuple[set[str], set[str]]:
     """The top-level packages a file imports, and its string constants."""
     try:
@@ -329,7 +324,7 @@ def check_op(op: str, submission: str | Path | None = None, *, forward: Callable
     :class:`~scratchnet.check.report.Report` (printed when ``verbose``).
 
     - ``check_op("conv2d", "my_conv.py")``: the file (or a student's folder, its ``entry`` file
-      found as in :func:`scratchnet.check.runner.find_entry`; a notebook's code cells) runs in the
+      found as in :func:`scratchnet.check.submission.find_entry`; a notebook's code cells) runs in the
       sandbox (``sandbox=None``: where it works here; ``True``: required; ``False``: not, and the
       report says so; ``"container"``: not, the caller being a container of its own) under the
       time and memory limits; its functions are found by the courses' usual names
@@ -362,7 +357,7 @@ def _check_path(drawn: Drawn, path: Path, style: str | None, time_limit: float, 
     if path.is_symlink() or not path.exists():
         link = " (a symbolic link: refused)" if path.is_symlink() else ""
         raise FileNotFoundError(f"scratchnet check: no file {path}{link}")
-    entry = entry or runner.find_entry(path)
+    entry = entry or find_entry(path)
     problem = runner.box.works() if sandbox in (None, True) else None
     if sandbox is True and problem:
         raise runner.box.Unavailable(problem)
