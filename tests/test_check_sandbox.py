@@ -13,6 +13,7 @@ import hashlib
 import json
 import resource
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +52,8 @@ def _marker_processes(marker: str) -> list[int]:
     return found
 
 
-def _temp_checks() -> set[str]:
-    import tempfile
-
-    return {p.name for p in Path(tempfile.gettempdir()).glob("scratchnet-check-*")}
+def _temp_checks(host_tmp: Path) -> set[str]:
+    return {p.name for p in host_tmp.glob("scratchnet-check-*")}
 
 
 def grade_among_honest(tmp_path: Path, attacker: str, *, name: str = "mallory", **kwargs) -> dict:
@@ -65,16 +64,22 @@ def grade_among_honest(tmp_path: Path, attacker: str, *, name: str = "mallory", 
     folder.mkdir()
     for student in HONEST:
         (folder / f"{student}.py").write_text(LOOPS)
+    host_tmp = tmp_path / "host-tmp"  # the grader's temporary folders: this test's own, not the machine's
+    host_tmp.mkdir()
     text = attacker.replace("{folder}", str(folder)).replace("{out}", str(out)).replace("{grader}", str(GRADER))
-    (folder / f"{name}.py").write_text(text)
+    (folder / f"{name}.py").write_text(text.replace("{tmp}", str(host_tmp)))
     watched = [*folder.iterdir(), *GRADER.glob("*.py")]
-    before, temps = _hashes(watched), _temp_checks()
-    run = grade_class(kwargs.pop("op", OP), folder, out, jobs=2, sandbox=True, **kwargs)
+    before, temps = _hashes(watched), _temp_checks(host_tmp)
+    saved, tempfile.tempdir = tempfile.tempdir, str(host_tmp)
+    try:
+        run = grade_class(kwargs.pop("op", OP), folder, out, jobs=2, sandbox=True, **kwargs)
+    finally:
+        tempfile.tempdir = saved
     reports = {r.submission: r for r in run.reports}
     for student in HONEST:  # every classmate graded correctly
         assert reports[student].passed, reports[student].text()
     assert _hashes(watched) == before  # the class's files and the installed grader untouched
-    assert _temp_checks() <= temps  # no temporary folder left behind
+    assert _temp_checks(host_tmp) <= temps  # no temporary folder left behind
     assert _marker_processes("MALLORY-MARK") == []  # nothing of the attacker still running
     written = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     saved = json.loads((out / "results.json").read_text())["submissions"]
@@ -99,7 +104,7 @@ for path in ["{folder}/alice.py", "../alice.py", "alice.py", "/job/submission/ma
     # every case file it can find: the host's temporary folders, its own job
     "case files replaced": """
 import glob, tempfile
-for path in glob.glob("/tmp/scratchnet-check-*/**/*.npz", recursive=True) + glob.glob("/job/*"):
+for path in glob.glob("{tmp}/scratchnet-check-*/**/*.npz", recursive=True) + glob.glob("/job/*"):
     try:
         open(path, "wb").write(b"garbage")
     except OSError:
@@ -191,7 +196,7 @@ def test_an_attack_harms_no_one_else(tmp_path, attack):
         assert mallory.verdict == "crashed" and "could not be read" in mallory.text()
     if attack == "reports rewritten after exit":
         # its parent is the sandbox's own first process: the grader's command line is not in sight
-        assert str(result["out"]) not in mallory.output and "pytest" not in mallory.output
+        assert str(result["out"]) not in mallory.output and "-m\x00pytest" not in mallory.output
 
 
 def test_a_huge_print_is_not_held_by_the_grader(tmp_path):

@@ -43,8 +43,11 @@ from .submission import copy_submission
 
 TIME, MEMORY, EXITED = "stopped: time limit", "stopped: memory limit", "exited"
 WORKER_FILES = ("child.py", "adapters.py")
-LAUNCH = "import sys; sys.path.insert(0, sys.argv[1]); from scratchnet_worker.child import main; " \
-         "sys.exit(main(*sys.argv[2:]))"  # fmt: skip
+# the worker's package first, then the folder this scratchnet was imported from (a submission that
+# imports scratchnet gets the grader's own, whatever an installed copy elsewhere says)
+LIBRARY = str(Path(__file__).resolve().parents[2])
+LAUNCH = "import sys; sys.path[0:0] = sys.argv[1:3]; from scratchnet_worker.child import main; " \
+         "sys.exit(main(*sys.argv[3:]))"  # fmt: skip
 
 
 @dataclass
@@ -131,7 +134,7 @@ def run_file(op: str, submission: Path, cases: list[dict[str, Any]], twins: list
         where = [box.GRADER, box.JOB, box.WORK] if tool else [str(grader), str(job_dir), str(root / "work")]
 
         def argv(fd: int) -> list[str]:
-            launch = [sys.executable, "-I", "-c", LAUNCH, *where, str(fd)]
+            launch = [sys.executable, "-I", "-c", LAUNCH, where[0], LIBRARY, *where[1:], str(fd)]
             return box.command(tool, job_dir, grader, launch, limits) if tool else launch
 
         env = None if tool else box.environment(str(root / "work"), str(root / "work"))
