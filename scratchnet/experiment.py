@@ -56,12 +56,21 @@ ROWS_RECIPE = {
               clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
     "fashion-mnist": dict(epochs=30),
 }  # fmt: skip
-# the assignment's CNN on colour images: the MNIST network with three input channels, its own recipe
+# the CNNs of the assignments on colour images (three input channels), their own recipe: the
+# assignment's own order, conv -> ReLU -> max-pool (reference-cnn), and the MNIST network
 ASSIGNMENT_CIFAR = dict(epochs=20, lr=0.05, batch_size=128, weight_decay=5e-4, schedule="onecycle",
                         crop_padding=4, flip=True, alternate_flips=False, label_smoothing=0.0, flip_tta=True,
                         tta_shifts=0)  # fmt: skip
-MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {"lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE,
-                                                       "mnist-cnn": {"cifar10": ASSIGNMENT_CIFAR}}  # fmt: skip
+# ResNet-20 on CIFAR-10: SGD with Nesterov momentum, one cycle peaking at 0.1 (the paper's rate), batches
+# of 128, 4-pixel crops and flips (the paper's augmentation), weight decay 5e-4, flipped test images
+RESNET_CIFAR = dict(epochs=20, lr=0.1, batch_size=128, weight_decay=5e-4, schedule="onecycle",
+                    crop_padding=4, flip=True, alternate_flips=False, label_smoothing=0.0, flip_tta=True,
+                    tta_shifts=0)  # fmt: skip
+MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE,
+    "mnist-cnn": {"cifar10": ASSIGNMENT_CIFAR}, "reference-cnn": {"cifar10": ASSIGNMENT_CIFAR},
+    "resnet20": {"cifar10": RESNET_CIFAR},
+}  # fmt: skip
 
 
 def dataset_defaults(dataset: str, model: str | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ afterwards.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,26 @@ class GradCheckReport:
         return "\n".join(lines)
 
 
+def central_differences(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6,
+                        entries: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    r"""The derivative of the scalar ``f()`` with respect to each entry of the array ``x`` that
+    ``f`` reads, :math:`(f(x + h e_k) - f(x - h e_k)) / 2h`: each entry changed in place and
+    restored. ``entries``: flat indices (C order of the logical shape) to do, all by default;
+    the result has their shape (``x``'s shape when all are done)."""
+    idx = np.arange(x.size) if entries is None else np.asarray(entries)
+    numeric = np.empty(idx.size)
+    for j, k in enumerate(idx):
+        at = np.unravel_index(k, x.shape)  # perturbed in place: what f reads
+        orig = x[at]
+        x[at] = orig + eps
+        plus = f()
+        x[at] = orig - eps
+        minus = f()
+        x[at] = orig
+        numeric[j] = (plus - minus) / (2 * eps)
+    return numeric.reshape(x.shape) if entries is None else numeric
+
+
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """Norm-wise relative error ``max|a-n| / max(max|a|, max|n|)`` (0 if both are all zero)."""
     a, n = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
@@ -72,7 +93,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
 
 def gradcheck(
     module: Layer | Sequential,
-    x: np.ndarray,
+    x: np.ndarray | tuple[np.ndarray, ...],
     *,
     loss: Loss | None = None,
     targets: np.ndarray | None = None,
@@ -86,10 +107,12 @@ def gradcheck(
 
     Args:
         module: a layer or a :class:`~scratchnet.Sequential`.
-        x: input batch (cast to float64; the caller's array is not modified).
+        x: input batch (cast to float64; the caller's array is not modified), or a tuple of
+            them for a model of several inputs (a graph; checked as ``"input.0"``, ...).
         loss, targets: scalar objective ``loss.forward(module(x), targets)``; if omitted, the
             objective is ``sum(module(x) * dout)`` with ``dout`` given or drawn from
-            ``N(0, 1)`` with ``seed``.
+            ``N(0, 1)`` with ``seed`` (summed over the outputs of a model of several outputs,
+            ``dout`` then a tuple).
         eps: the finite-difference step ``h``.
         check_input: also check the gradient w.r.t. ``x``.
         max_entries: check at most this many randomly chosen entries per tensor (all if None).
@@ -102,8 +125,10 @@ def gradcheck(
     rng_states = [(m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None]
     try:
         module.astype(np.float64)  # float64 copies of every parameter and buffer, tied ones still tied
-        integer_input = np.issubdtype(np.asarray(x).dtype, np.integer)  # ids (an Embedding): no gradient
-        x64 = np.array(x) if integer_input else np.array(x, dtype=np.float64)
+        several = isinstance(x, tuple)
+        xs = x if several else (x,)
+        integer_input = np.issubdtype(np.asarray(xs[0]).dtype, np.integer)  # ids (an Embedding): no gradient
+        x64 = tuple(np.array(a) if integer_input else np.array(a, dtype=np.float64) for a in xs)
         check_input = check_input and not integer_input
         buffers64 = [copy.deepcopy(m.buffers) for m in layers]
 
@@ -112,39 +137,36 @@ def gradcheck(
                 m.rng.bit_generator.state = copy.deepcopy(state)
             for m, b in zip(layers, buffers64, strict=True):
                 m.buffers.update(copy.deepcopy(b))
-            out = module.forward(x64)
+            out = module.forward(*x64)
             if loss is not None:
                 return loss.forward(out, targets)
-            return float(np.sum(out * dout_))
+            outs = out if isinstance(out, tuple) else (out,)
+            return float(sum(np.sum(o * d) for o, d in zip(outs, douts, strict=True)))
 
-        dout_ = None
+        douts: tuple = ()
         if loss is None:
-            out_shape = module.forward(x64).shape
-            dout_ = rng.standard_normal(out_shape) if dout is None else np.asarray(dout, np.float64)
+            out = module.forward(*x64)
+            shapes = [o.shape for o in (out if isinstance(out, tuple) else (out,))]
+            if dout is None:
+                douts = tuple(rng.standard_normal(sh) for sh in shapes)
+            else:
+                douts = tuple(np.asarray(d, np.float64) for d in (dout if isinstance(dout, tuple) else (dout,)))
         objective()
-        g = loss.backward() if loss is not None else dout_
+        g = loss.backward() if loss is not None else (douts if len(douts) > 1 else douts[0])
         dx = module.backward(g)
-        analytic = {"input": dx} if check_input else {}
+        names = [f"input.{i}" for i in range(len(xs))] if several else ["input"]
+        analytic = dict(zip(names, dx if several else (dx,), strict=True)) if check_input else {}
         for p in module.parameters():
             analytic[p.name] = np.array(p.grad, dtype=np.float64)
 
-        tensors = {"input": x64} if check_input else {}
+        tensors = dict(zip(names, x64, strict=True)) if check_input else {}
         tensors.update({p.name: p.value for p in module.parameters()})
         report = GradCheckReport()
         for name, arr in tensors.items():
             idx = np.arange(arr.size)  # entries in C order of the logical shape, whatever the layout
             if max_entries is not None and arr.size > max_entries:
                 idx = rng.choice(arr.size, size=max_entries, replace=False)
-            numeric = np.empty(idx.size)
-            for j, k in enumerate(idx):
-                at = np.unravel_index(k, arr.shape)  # perturbed in place: what the module reads
-                orig = arr[at]
-                arr[at] = orig + eps
-                plus = objective()
-                arr[at] = orig - eps
-                minus = objective()
-                arr[at] = orig
-                numeric[j] = (plus - minus) / (2 * eps)
+            numeric = central_differences(objective, arr, eps, idx)
             a = np.asarray(analytic[name], dtype=np.float64).reshape(-1)[idx]
             report.errors[name] = relative_error(a, numeric)
             report.abs_errors[name] = float(np.max(np.abs(a - numeric), initial=0.0))

@@ -51,7 +51,9 @@ def api_pages(src: Path) -> None:
         # a package's page re-lists what it re-exports: not indexed there, so that every name has
         # one target (its defining module's page) and cross-references are unambiguous
         package = (ROOT / Path(*name.split(".")) / "__init__.py").is_file()
-        options = "   :members:\n" + ("   :no-index:\n" if package else "")
+        # a module's __all__ may name what it re-exports (scratchnet.notebook's star import): its
+        # page documents what it defines; a package's re-lists its exports, not indexed
+        options = "   :members:\n" + ("   :no-index:\n" if package else "   :ignore-module-all:\n")
         body = f"```{{eval-rst}}\n.. automodule:: {name}\n{options}```\n"
         (api / f"{name}.md").write_text(f"# {title}\n\n{body}")
     toc = "\n".join(names)
@@ -104,6 +106,38 @@ def rewrite_links(text: str, doc_rel: Path, src: Path) -> str:
     return LINK.sub(fix, text)
 
 
+def build_wheel(dest: Path) -> str:
+    """scratchnet's wheel, built from this checkout into ``dest`` (offered on each notebook's page:
+    uploaded beside a notebook on Colab, its first cell installs it). Returns its file name."""
+    for isolation in (["--no-build-isolation"], []):  # the setuptools at hand, else pip fetches one
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", *isolation, "-q",
+                               "-w", str(dest)], capture_output=True, text=True)  # fmt: skip
+        if done.returncode == 0:
+            break
+    else:
+        raise SystemExit(f"could not build scratchnet's wheel:\n{done.stderr}")
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)  # setuptools' leftovers in the checkout
+    return next(dest.glob("scratchnet-*.whl")).name
+
+
+def notebook_page(path: Path, dest: Path, wheel: str) -> None:
+    """A notebook as its site page: the committed notebook (outputs kept) with a first line to
+    download it (and the wheel, for those that import scratchnet) and open it in Colab."""
+    import json
+
+    nb = json.loads(path.read_text())
+    first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    stands_alone = "scratchnet" not in "".join(first_code["source"])
+    files = f"{{download}}`this notebook <{path.name}>`"
+    if not stands_alone:
+        files += f" and {{download}}`the scratchnet wheel <{wheel}>`"
+    banner = (f"**Run it yourself**: download {files}; in Colab, *File → Upload notebook*"
+              + ("" if stands_alone else ", then upload the wheel beside it (the first cell installs it)")
+              + "; or open it in any Jupyter.")  # fmt: skip
+    nb["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": banner})
+    dest.write_text(json.dumps(nb, indent=1))
+
+
 def assemble(src: Path) -> int:
     """The site's sources in ``src``; returns the number of documents."""
     shutil.rmtree(src, ignore_errors=True)
@@ -120,9 +154,10 @@ def assemble(src: Path) -> int:
                 else:
                     (src / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(path, src / rel)
+    (src / "notebooks").mkdir()
+    wheel = build_wheel(src / "notebooks")
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        (src / "notebooks").mkdir(exist_ok=True)
-        shutil.copy(path, src / "notebooks" / path.name)
+        notebook_page(path, src / "notebooks" / path.name, wheel)
     for path, site_rel, repo_rel in documents:
         (src / site_rel).parent.mkdir(parents=True, exist_ok=True)
         (src / site_rel).write_text(rewrite_links(path.read_text(), repo_rel, src))

@@ -15,13 +15,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"ops", "registry", "io", "runtime", "_version"}),
     ("layers", {"layers", "shapes", "diagram"}),
-    ("models and their training pieces", {"model", "fusion", "losses", "optim", "schedules", "gradcheck",
-                                          "convert", "whitening"}),
+    ("models and their training pieces", {"model", "graph", "fusion", "losses", "optim", "schedules",
+                                          "gradcheck", "convert", "whitening"}),
     ("data, the zoo and what runs a model", {"data", "zoo", "data_parallel", "generate", "ensemble"}),
     ("the training loop", {"train", "callbacks", "config"}),
     ("runs that write an output folder", {"experiment", "sweep", "evaluation", "parallel", "ensemble_run",
                                            "viz", "check"}),
-    ("the user's entry points", {"cli", "names", "__main__", "__init__"}),
+    ("the user's entry points", {"cli", "names", "notebook", "__main__", "__init__"}),
 ]  # fmt: skip
 
 

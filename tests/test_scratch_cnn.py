@@ -32,6 +32,7 @@ def scratch() -> dict:
     ("maxpool2d", "max_pool_forward", "max_pool_backward"),
     ("relu", "relu_forward", "relu_backward"),
     ("dense", "affine_forward", "affine_backward"),
+    ("batchnorm", "batchnorm_forward", "batchnorm_backward"),
     ("softmax-ce", "softmax_loss", None),
 ])  # fmt: skip
 def test_each_layer_of_the_hand_in_passes_the_checker(scratch, op, forward, backward):
@@ -61,17 +62,21 @@ def test_the_hand_ins_reader_gives_the_librarys_arrays(scratch):
 
 
 def test_the_whole_networks_backward_is_its_gradient(scratch):
-    """The hand-in's forward/backward of the whole network against central differences, float64."""
+    """The hand-in's forward/backward of the whole network (batch norm in training mode: the batch's
+    statistics are part of the function) against central differences, float64."""
     rng = np.random.default_rng(0)
     small = scratch["init_params"](rng, channels=(3, 4), hidden=5)
-    params = {k: v.astype(np.float64) for k, v in small.items()}
+    params = {k: (v + rng.standard_normal(v.shape) * 0.1 if k.startswith(("gamma", "beta", "b")) else v)
+              .astype(np.float64) for k, v in small.items()}  # fmt: skip
     x, y = rng.standard_normal((2, 1, 28, 28)), np.array([3, 7])
+    bn_params = [{"mode": "train"}, {"mode": "train"}]
 
     def loss() -> float:
-        return float(scratch["softmax_loss"](scratch["forward"](params, x)[0], y)[0])
+        return float(scratch["softmax_loss"](scratch["forward"](params, x, bn_params)[0], y)[0])
 
-    scores, caches = scratch["forward"](params, x)
+    scores, caches = scratch["forward"](params, x, bn_params)
     grads = scratch["backward"](scratch["softmax_loss"](scores, y)[1], caches)
+    assert set(grads) == set(params)
     for name, w in params.items():
         for idx in [tuple(rng.integers(0, n) for n in w.shape) for _ in range(3)]:
             old = w[idx]
@@ -83,12 +88,25 @@ def test_the_whole_networks_backward_is_its_gradient(scratch):
             assert abs((up - down) / 2e-6 - grads[name][idx]) < 1e-6 * max(1.0, abs(grads[name][idx])), name
 
 
+def test_the_batch_norm_keeps_running_averages_and_uses_them_in_test_mode(scratch):
+    """Known answer: momentum 0.9 from the first batch's statistics; test mode normalises with them."""
+    bn_param = {"mode": "train"}
+    x = np.array([[1.0, 10.0], [3.0, 10.0]])  # means (2, 10), variances (1, 0)
+    scratch["batchnorm_forward"](x, np.ones(2), np.zeros(2), bn_param)
+    np.testing.assert_allclose(bn_param["running_mean"], [2.0, 10.0])
+    scratch["batchnorm_forward"](x + 10, np.ones(2), np.zeros(2), bn_param)
+    np.testing.assert_allclose(bn_param["running_mean"], [0.9 * 2 + 0.1 * 12, 0.9 * 10 + 0.1 * 20])
+    np.testing.assert_allclose(bn_param["running_var"], [1.0, 0.0])
+    out, _ = scratch["batchnorm_forward"](x, np.ones(2) * 2, np.ones(2), dict(bn_param, mode="test"))
+    np.testing.assert_allclose(out[:, 0], 2 * (x[:, 0] - 3.0) / np.sqrt(1 + 1e-5) + 1)
+
+
 def test_training_lowers_the_loss_on_a_learnable_task(scratch):
     """Two classes told apart by the brightness of the image's top half: a few steps must learn it."""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 512)
     x = rng.random((512, 1, 28, 28), dtype=np.float32) * 0.5
     x[:, :, :14] += 0.5 * y[:, None, None, None]
-    params, losses = scratch["train"](x, y, epochs=2, lr=0.02, batch=64)
+    params, bn_params, losses = scratch["train"](x, y, epochs=2, lr=0.02, batch=64)
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
-    assert scratch["accuracy"](params, x, y) > 0.9
+    assert np.mean(scratch["predict"](params, bn_params, x).argmax(1) == y) > 0.9

@@ -178,3 +178,16 @@ def test_the_pages_a_reader_needs_are_there():
                 "api/index.html", *SHOTS.values(), *notebooks):  # fmt: skip
         assert (SITE / rel).is_file(), rel
     assert "Conv2D" in (SITE / SHOTS["api-Conv2D"]).read_text()
+
+
+@needs_site
+def test_each_notebook_page_offers_the_notebook_and_what_it_needs_to_run():
+    """The download line at the top of every notebook's page: the notebook itself, and the
+    scratchnet wheel for those whose first cell installs it (ps1 needs neither)."""
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        html = (SITE / "notebooks" / f"{path.stem}.html").read_text()
+        links = re.findall(r'href="([^"]*_downloads/[^"]+)"', html)
+        assert any(link.endswith(path.name) for link in links), (path.name, links)
+        wheels = [link for link in links if link.endswith(".whl")]
+        assert bool(wheels) == (path.name != "ps1-fashion-mnist-cnn.ipynb"), (path.name, links)
+        assert all((SITE / "notebooks" / unquote(link)).resolve().is_file() for link in links), links

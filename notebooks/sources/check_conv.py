@@ -1,7 +1,7 @@
 """Notebook: write the convolution's backward pass yourself, and let the checker say where it is
 wrong (``scratchnet.check``)."""
 
-from . import SETUP
+from . import NEEDS, SETUP
 
 CELLS = [
     ("md", r"""# Write the convolution's backward pass yourself
@@ -13,7 +13,7 @@ mistakes students make, and shows what `scratchnet.check` says about each attemp
 check, the worst element of the first failure, and the classic mistake it recognises.
 
 The equations are derived step by step in [the convolution's derivation](../docs/conv.md); the checker and
-its catalogue of mistakes are described in [checking your own code](../docs/checking.md)."""),
+its catalogue of mistakes are described in [checking your own code](../docs/checking.md).""" + NEEDS),
     ("code", SETUP),
     ("md", r"""## The skeleton
 

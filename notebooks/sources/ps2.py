@@ -1,7 +1,7 @@
 """Problem set 2 (``001_...``): a 2x2 kernel over a 6x5 image; the shapes and costs of a layer;
 the gradients of a convolution followed by a sigmoid."""
 
-from . import SETUP
+from . import NEEDS, SETUP
 
 CELLS = [
     ("md", r"""# Problem set 2: convolution by hand, the cost of a layer, and the gradients of a sigmoid conv layer
@@ -10,7 +10,7 @@ Each question is restated in our words, answered with every step, and checked by
 derived formula is evaluated in NumPy and compared with the library's layers and with finite
 differences. The course's notation is kept: arrays indexed from 0, $Z[i,j] = \sum_{k_1,k_2}
 W[k_1,k_2]\,X[i+k_1, j+k_2]$ (no kernel reversal), channels last ($X[i,j,n]$,
-$W[k_1,k_2,n,m]$)."""),
+$W[k_1,k_2,n,m]$).""" + NEEDS),
     ("code", SETUP),
     ("md", r"""## Question 1: a 2x2 kernel over a 6x5 image
 

@@ -1,7 +1,7 @@
 """Problem set 3 (``002_...``): the gradients of a 2-D convolution, of tanh, max- and average-
 pooling, with every step; an LSTM (and a GRU) for sequences; an ensemble of networks."""
 
-from . import SETUP
+from . import NEEDS, SETUP
 
 CELLS = [
     ("md", r"""# Problem set 3: backpropagation with every step, an LSTM for sequences, an ensemble of networks
@@ -10,7 +10,7 @@ The theory questions ask for "all the steps that led to the final expression": e
 below goes from the definition, index by index, to the boxed result, and is then checked by
 scratchnet (the formula in NumPy against the library's layer and finite differences). The
 practicum trains a recurrent network on a sequence task and an ensemble on Fashion-MNIST, in
-full (`SCRATCHNET_FAST=1` runs the same cells on a slice)."""),
+full (`SCRATCHNET_FAST=1` runs the same cells on a slice).""" + NEEDS),
     ("code", SETUP),
     ("md", r"""## T1: backpropagation through a 2-D convolution
 

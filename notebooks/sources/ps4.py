@@ -2,14 +2,14 @@
 identities and Jacobian, sigmoid vs tanh networks, conv shapes, 1-D convolutions and the
 gradients of a 1-D convolution chain; the worked answers of the copy judged."""
 
-from . import SETUP
+from . import NEEDS, SETUP
 
 CELLS = [
     ("md", r"""# Problem set 4: losses through a sigmoid, softmax, sigmoid vs tanh, 1-D convolutions
 
 Every question restated, derived step by step, and checked by scratchnet against finite
 differences. The copy of this problem set carries one student's worked answers; where one of them
-slips, the section says where (the summary is at the end)."""),
+slips, the section says where (the summary is at the end).""" + NEEDS),
     ("code", SETUP),
     ("md", r"""## Question 1: a binary classifier's output and its loss
 
