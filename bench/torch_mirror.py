@@ -144,3 +144,40 @@ def mirror(model: Any) -> Any:
         return [x for layer in m.layers for x in leaves(layer)] if hasattr(m, "layers") else [m]
 
     return torch.nn.Sequential(*(t for layer in leaves(model) for t in torch_layers(layer)))
+
+
+def graph_twin(model: Any) -> tuple[Any, dict[str, Any]]:
+    """A scratchnet ``Graph`` of the layers ResNet-style models use (convolutions, batch norm in
+    training mode, ReLU, ``Add``, ``Concat``, dense, flatten, global average pool) as a PyTorch
+    function ``forward(x)``, every call in the graph's order, and its parameters as torch leaf
+    tensors named as scratchnet names them (``layers.<k>.W``): the same weights, gradients
+    comparable name by name."""
+    import torch
+    import torch.nn.functional as fn
+
+    params = {p.name: torch.tensor(p.value, requires_grad=True) for p in model.parameters()}
+
+    def call(layer: Any, name: str, ins: list) -> Any:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            return fn.conv2d(ins[0], params[f"{name}.W"], params.get(f"{name}.b"), stride=layer.stride,
+                             padding=layer.padding)  # fmt: skip
+        if kind == "BatchNorm2D":
+            gamma, beta = params[f"{name}.gamma"], params[f"{name}.beta"]
+            return fn.batch_norm(ins[0], None, None, gamma, beta, training=True, eps=layer.eps)
+        if kind == "Dense":
+            return fn.linear(ins[0], params[f"{name}.W"].T, params.get(f"{name}.b"))
+        simple = {"ReLU": lambda: fn.relu(ins[0]), "Add": lambda: sum(ins[1:], ins[0]),
+                  "Concat": lambda: torch.cat(ins, dim=layer.axis), "Flatten": lambda: ins[0].flatten(1),
+                  "GlobalAvgPool2D": lambda: ins[0].mean(dim=(2, 3))}  # fmt: skip
+        if kind not in simple:
+            raise SystemExit(f"bench: no torch twin for {layer!r} in a graph; add it to bench/torch_mirror.py")
+        return simple[kind]()
+
+    def forward(x: Any) -> Any:
+        values = [x]
+        for k, args in model._steps:
+            values.append(call(model.layers[k], f"layers.{k}", [values[a] for a in args]))
+        return values[model._outputs[0]]
+
+    return forward, params

@@ -11,17 +11,26 @@ from .data_parallel import DataParallel
 from .ensemble import Ensemble
 from .fusion import fuse
 from .gradcheck import GradCheckReport, gradcheck
+from .graph import Graph, Input
+from .layers.base import seed
+from .layers.calls import accumulate_gradients
 from .model import Sequential
+from .schedules import LRScheduler
 
 __all__ = [
     "DataParallel",
     "Ensemble",
     "GradCheckReport",
+    "Graph",
+    "Input",
+    "LRScheduler",
     "Sequential",
+    "accumulate_gradients",
     "fuse",
     "gradcheck",
     "layers",
     "losses",
     "ops",
     "optim",
+    "seed",
 ]

@@ -76,6 +76,9 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     group.add_argument("--shards", type=int,
                        help="split each batch into this many data-parallel shards, run on parallel threads "
                             "(1: the model alone, BLAS on every core)")  # fmt: skip
+    group.add_argument("--accumulate", type=int,
+                       help="gradient accumulation: run each batch as this many micro-batches, summing their "
+                            "gradients into one step (the same update with less memory; 1: off)")  # fmt: skip
     group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
                        help="evaluate on each image and its mirror image (test-time augmentation)")
     group.add_argument("--tta-shifts", type=int,

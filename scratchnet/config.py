@@ -43,6 +43,7 @@ class TrainConfig:
     tta_shifts: int = 0  # test-time augmentation: also average over translations by this many pixels
     lookahead: float = 0.0  # Lookahead's step toward the fast weights every lookahead_every steps (0: off)
     lookahead_every: int = 5
+    accumulate: int = 1  # micro-batches per optimizer step, their gradients summed (1: one pass, one step)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -51,6 +52,8 @@ class TrainConfig:
             raise ValueError(f"val_every must be >= 0, got {self.val_every}")
         if self.shards < 1:
             raise ValueError(f"shards must be >= 1, got {self.shards}")
+        if not 1 <= self.accumulate <= self.batch_size:
+            raise ValueError(f"accumulate must be between 1 and the batch size, got {self.accumulate}")
         if not 0 <= self.lookahead <= 1 or self.lookahead_every < 1 or self.tta_shifts < 0:
             raise ValueError("lookahead must be in [0, 1], lookahead_every >= 1 and tta_shifts >= 0")
         if not self.lr > 0 or not math.isfinite(self.lr):

@@ -45,20 +45,28 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .layers.base import Parameter
+from .layers.base import Layer, Parameter
 from .registry import Registry
 
 
 class Optimizer:
-    """Base class: holds parameter handles, the learning rate ``lr`` and per-parameter state."""
+    """Base class: holds parameter handles (``SGD(model, lr=0.1)`` takes a model's, or give
+    ``model.parameters()`` or a subset of them), the learning rate ``lr`` and per-parameter state.
+    Parameters of a frozen layer (:meth:`~scratchnet.layers.Layer.freeze`) are skipped."""
 
     #: names of the per-parameter state arrays (saved in checkpoints)
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params: Iterable[Parameter], lr: float, clip_norm: float | None = None) -> None:
-        self.params = list(params)
+    def __init__(self, params: Layer | Iterable[Parameter], lr: float, clip_norm: float | None = None) -> None:
+        name = type(self).__name__
+        self.params = list(params.parameters() if isinstance(params, Layer) else params)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+            raise ValueError(f"{name}: got an empty parameter list")
+        wrong = next((p for p in self.params if not isinstance(p, Parameter)), None)
+        if wrong is not None:
+            raise TypeError(f"{name}: expected a model or its parameters() (Parameter handles), got an item "
+                            f"of type {type(wrong).__name__}: pass {name}(model, ...) or "
+                            f"{name}(model.parameters(), ...)")
         if lr < 0:
             raise ValueError(f"{type(self).__name__}: learning rate must be >= 0, got {lr}")
         self.lr = float(lr)
@@ -74,10 +82,10 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (clipped first if asked)."""
         self.t += 1
-        grads = [p.grad for p in self.params]
+        grads = [p.grad if p.trainable else None for p in self.params]
         scale = self._clip_scale([g for g in grads if g is not None])
         for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            if g is not None:
+            if g is not None and p.trainable:  # a frozen layer's parameters stay as they are
                 self._update(i, p.value, g if scale is None else g * np.asarray(scale, dtype=g.dtype))
 
     def _clip_scale(self, grads: list[np.ndarray]) -> float | None:
@@ -138,7 +146,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Layer | Iterable[Parameter],
         lr: float = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
@@ -175,7 +183,7 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Parameter],
+        params: Layer | Iterable[Parameter],
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -211,7 +219,7 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (default ``weight_decay=0.01``, as PyTorch); the other
     arguments as :class:`Adam`'s."""
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, weight_decay: float = 0.01,
+    def __init__(self, params: Layer | Iterable[Parameter], lr: float = 1e-3, weight_decay: float = 0.01,
                  **kwargs: object) -> None:  # fmt: skip
         super().__init__(params, lr, weight_decay=weight_decay, decoupled=True, **kwargs)  # type: ignore[arg-type]
 
@@ -222,7 +230,8 @@ class RMSprop(Optimizer):
 
     state_names = ("square_avg", "momentum_buffer")
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+    def __init__(self, params: Layer | Iterable[Parameter], lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8,
                  momentum: float = 0.0, weight_decay: float = 0.0,
                  clip_norm: float | None = None) -> None:  # fmt: skip
         super().__init__(params, lr, clip_norm)
@@ -253,7 +262,7 @@ class Adagrad(Optimizer):
 
     state_names = ("sum",)
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, eps: float = 1e-10,
+    def __init__(self, params: Layer | Iterable[Parameter], lr: float = 0.01, eps: float = 1e-10,
                  weight_decay: float = 0.0, clip_norm: float | None = None) -> None:  # fmt: skip
         super().__init__(params, lr, clip_norm)
         self.eps, self.weight_decay = float(eps), float(weight_decay)

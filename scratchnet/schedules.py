@@ -79,3 +79,37 @@ def _onecycle(s: Schedule, t: int) -> float:
     p = min((t - rise) / max(T - rise, 1), 1.0)
     low = 1.0 / s.div_final
     return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+class LRScheduler:
+    """Steps an optimizer's learning rate along a schedule, as PyTorch's schedulers do:
+    ``lr = base_lr * schedule.factor(t)``, ``base_lr`` the optimizer's rate when the scheduler is
+    made, ``t`` the number of ``step()`` calls (one per optimizer step)::
+
+        opt = SGD(model, lr=0.1, momentum=0.9)
+        sched = LRScheduler(opt, "cosine", total=epochs * batches)
+        for ...:
+            ...; opt.step(); sched.step()
+
+    ``schedule``: a :class:`Schedule`, or the name of one (``SCHEDULES``) with ``total`` and its
+    other fields as keywords (``warmup=``, ``pct=``, ...). The ``Trainer`` does the same from its
+    ``cfg.schedule``."""
+
+    def __init__(self, optimizer: object, schedule: Schedule | str, total: int | None = None, **fields: object
+                 ) -> None:  # fmt: skip
+        if isinstance(schedule, str):
+            if total is None:
+                raise ValueError(f"LRScheduler: schedule {schedule!r} needs total= (the number of steps)")
+            schedule = Schedule(schedule, total=total, **fields)  # type: ignore[arg-type]
+        if not hasattr(optimizer, "lr"):
+            raise TypeError(f"LRScheduler: {optimizer!r} has no learning rate (lr) to schedule")
+        self.optimizer, self.schedule = optimizer, schedule
+        self.base_lr = float(optimizer.lr)  # type: ignore[attr-defined]
+        self.t = 0
+        optimizer.lr = self.base_lr * schedule.factor(0)  # type: ignore[attr-defined]
+
+    def step(self) -> float:
+        """Move to the next step's rate; returns it."""
+        self.t += 1
+        self.optimizer.lr = self.base_lr * self.schedule.factor(self.t)  # type: ignore[attr-defined]
+        return self.optimizer.lr  # type: ignore[attr-defined]

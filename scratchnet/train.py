@@ -43,8 +43,10 @@ from .data.batching import epoch_order, num_batches
 from .data.transforms import Augment, alternating_flips, flip_where, translate
 from .data_parallel import DataParallel
 from .io import load_npz, save_npz, with_prefix, without_prefix
+from .layers.base import Layer
 from .losses import LOSSES, Loss, Objective
 from .model import Sequential
+from .optim import Lookahead, Optimizer
 from .runtime import say
 from .schedules import Schedule
 
@@ -125,11 +127,18 @@ class Trainer:
         loss: what to minimise: default ``cfg.loss`` (a name of
             :data:`scratchnet.losses.LOSSES`); a name, or a :class:`~scratchnet.losses.Loss` object
             (its targets are the stored labels as they are, predictions the arg-max).
+        optimizer: an optimizer of one's own (any of :mod:`scratchnet.optim`, over the model's
+            parameters or a subset); default: the one ``cfg`` names. The schedule ``cfg.schedule``
+            scales its learning rate as given (``cfg.lr`` is then not used).
+
+    ``model`` is any layer: a ``Sequential``, a block of one's own, a :class:`~scratchnet.graph.Graph`
+    of one input and one output. ``cfg.accumulate > 1`` runs each batch as that many micro-batches
+    and sums their gradients (weighted by their share of the batch) into one step.
     """
 
     def __init__(
         self,
-        model: Sequential,
+        model: Layer,
         cfg: TrainConfig,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         *,
@@ -139,6 +148,7 @@ class Trainer:
         log: Callable[[str], None] | None = say,
         callbacks: Sequence[Callback] = (),
         loss: str | Loss | None = None,
+        optimizer: Optimizer | Lookahead | None = None,
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
         # what runs the steps: the model itself, or its data-parallel shards
@@ -150,7 +160,10 @@ class Trainer:
             self.objective = LOSSES.get(loss or cfg.loss)
             self.loss_fn = self.objective.make(cfg.label_smoothing)
             self.eval_loss_fn = self.objective.make(0.0)
-        self.optimizer = make_optimizer(cfg, model.parameters())
+        self._params = model.parameters()
+        self.optimizer = optimizer if optimizer is not None else make_optimizer(cfg, self._params)
+        # the rate the schedule scales: the optimizer's own if one was given, else the recipe's
+        self.base_lr = self.optimizer.lr if optimizer is not None else cfg.lr
         self.augment = Augment(cfg.crop_padding, cfg.flip and not cfg.alternate_flips)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.model_spec = model_spec or {}
@@ -178,6 +191,28 @@ class Trainer:
         x = self.augment(x_batch, rng) if self.augment.active else x_batch
         if flips is not None:
             x = flip_where(x, flips)
+        if self.cfg.accumulate == 1:
+            loss, acc = self._forward_backward(x, y, 1.0)
+        else:  # micro-batches, each gradient weighted by its share of the batch, summed
+            loss = acc = 0.0
+            sums: list[np.ndarray | None] = [None] * len(self._params)
+            for part in np.array_split(np.arange(len(x)), self.cfg.accumulate):
+                share = len(part) / len(x)
+                part_loss, part_acc = self._forward_backward(x[part], y[part], share)
+                loss, acc = loss + share * part_loss, acc + share * part_acc
+                sums = [g if s is None else (s if g is None else s + g)
+                        for s, g in zip(sums, (p.grad for p in self._params), strict=True)]  # fmt: skip
+            for p, total in zip(self._params, sums, strict=True):
+                for use in (p, *p.tied):
+                    use.layer.grads.pop(use.key, None)
+                if total is not None:
+                    p.layer.grads[p.key] = total
+        self.optimizer.step()
+        return loss, acc
+
+    def _forward_backward(self, x: np.ndarray, y: np.ndarray, weight: float) -> tuple[float, float]:
+        """One forward and backward pass; the upstream gradient times ``weight`` (a micro-batch's
+        share of the batch). Returns (loss, accuracy)."""
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is reported below
             scores = self.runner.forward(self._prepare(x))
             loss = self.loss_fn.forward(scores, self.objective.targets(scores, y))
@@ -185,10 +220,11 @@ class Trainer:
             raise TrainingDiverged(
                 f"the training loss became {loss} at epoch {self.epoch + 1}, iteration "
                 f"{self.iteration + 1} (learning rate {self.optimizer.lr:.3g}); training stopped. "
-                f"Try a smaller learning rate, e.g. --lr {self.cfg.lr / 10:g}"
+                f"Try a smaller learning rate, e.g. --lr {self.base_lr / 10:g}"
             )
-        self.runner.backward(self.loss_fn.backward(), need_dx=False)
-        self.optimizer.step()
+        dscores = self.loss_fn.backward()
+        scaled = dscores if weight == 1.0 else dscores * np.asarray(weight, dscores.dtype)
+        self.runner.backward(scaled, need_dx=False)
         return loss, self.objective.accuracy(scores, y)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -268,7 +304,7 @@ class Trainer:
             cb.on_epoch_begin(self)
         while self.batch < self.batches_per_epoch:
             idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
-            self.optimizer.lr = cfg.lr * schedule.factor(self.iteration)
+            self.optimizer.lr = self.base_lr * schedule.factor(self.iteration)
             rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
             flips = flip_plan[idx] if flip_plan is not None else None
             loss, acc = self.train_step(x_train[idx], y_train[idx], rng, flips)

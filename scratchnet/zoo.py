@@ -14,21 +14,26 @@ from collections.abc import Callable
 import numpy as np
 
 from .fusion import fuse as fuse_model
+from .graph import Graph, Input
 from .layers import (
     GELU,
     GRU,
     LSTM,
+    Add,
     BatchNorm2D,
     Conv2D,
     Dense,
     Dropout,
     Embedding,
     Flatten,
+    GlobalAvgPool2D,
     Layer,
     MaxPool2D,
     ReLU,
     Reshape,
 )
+from .layers.base import make_rng
+from .layers.symbolic import Symbol
 from .model import Sequential
 from .registry import Registry
 from .whitening import whiten_first_conv
@@ -53,7 +58,7 @@ def reference_cnn(
 
     With ``dropout > 0`` a ``Dropout`` is inserted after the flatten and after dense(128).
     """
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
     C, H, W = in_shape
     return Sequential(
         Conv2D(C, 32, 3, padding=1, rng=rng), ReLU(), MaxPool2D(2),
@@ -74,7 +79,7 @@ def conv_pool_bn_relu(c_in: int, c_out: int, rng: np.random.Generator, pool: boo
 def _cnn(widths: tuple[int, ...], pools: tuple[bool, ...], hidden: int, in_shape, num_classes: int,
          dropout: float, rng) -> Sequential:  # fmt: skip
     """``conv_pool_bn_relu`` blocks, then dropout, dense(hidden)-ReLU, dropout, dense(classes)."""
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
     C, H, W = in_shape
     layers: list[Layer] = []
     for width, pool in zip(widths, pools, strict=True):
@@ -114,7 +119,7 @@ def cifar_cnn(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.3, rng=No
 def _rows(cell: type, in_shape, num_classes: int, dropout: float, rng, hidden: int) -> Sequential:
     """Sequential MNIST / Fashion-MNIST: each of the ``H`` image rows is one time step of a
     recurrent ``cell``, whose last hidden state is classified."""
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
     C, H, W = in_shape
     return Sequential(Reshape((H, C * W)), cell(C * W, hidden, rng=rng), *_dropout(dropout, rng),
                       Dense(hidden, num_classes, rng=rng))  # fmt: skip
@@ -143,7 +148,7 @@ def cifar_fast(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.0, rng=N
     32x32 -> 31 -> 15 -> 7 -> 3 -> 1. ``act``: GELU in its tanh form by default (within 1e-3 of
     the exact one, and 3x cheaper: NumPy's ``tanh`` against SciPy's ``erf``); ``"gelu"`` (exact)
     and ``"relu"`` are the measured alternatives."""
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
     C, H, _ = in_shape
     layers: list[Layer] = [Conv2D(C, whiten, 2, rng=rng), ACTIVATIONS[act]()]
     c, size = whiten, H - 1
@@ -174,10 +179,44 @@ def gru_rows(in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.0, rng=Non
 def char_lstm(in_shape=(128,), num_classes=65, dropout: float = 0.0, rng=None, embed: int = 64,
               hidden: int = 512) -> Sequential:  # fmt: skip
     """Next-character prediction: ids ``(N, T)`` to scores ``(N, T, vocab)`` at every position."""
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
     lstm = LSTM(embed, hidden, return_sequences=True, rng=rng)
     return Sequential(Embedding(num_classes, embed, rng=rng), lstm, *_dropout(dropout, rng),
                       Dense(hidden, num_classes, rng=rng))  # fmt: skip
+
+
+def _basic_block(h: Symbol, c_in: int, c_out: int, stride: int, rng: np.random.Generator) -> Symbol:
+    """A ResNet basic block on graph value ``h``: conv3x3(stride)-BN-ReLU-conv3x3-BN, added to
+    the shortcut (``h`` itself, or a 1x1 convolution of that stride with BN where the block
+    changes the shape: a projection), then ReLU."""
+    f = ReLU()(BatchNorm2D(c_out)(Conv2D(c_in, c_out, 3, stride=stride, padding=1, bias=False, rng=rng)(h)))
+    f = BatchNorm2D(c_out)(Conv2D(c_out, c_out, 3, padding=1, bias=False, rng=rng)(f))
+    if stride != 1 or c_in != c_out:
+        h = BatchNorm2D(c_out)(Conv2D(c_in, c_out, 1, stride=stride, bias=False, rng=rng)(h))
+    return ReLU()(Add()(f, h))
+
+
+@register("resnet20", "ResNet-20 (He et al. 2015): conv16, 3 stages of 3 basic blocks (16/32/64), "
+                      "projection shortcuts, global average pool, dense (CIFAR-10), a graph model")  # fmt: skip
+def resnet20(in_shape=(3, 32, 32), num_classes=10, dropout: float = 0.0, rng=None,
+             widths: tuple[int, ...] = (16, 32, 64), blocks: int = 3) -> Graph:  # fmt: skip
+    """The CIFAR-10 ResNet of He et al. (2015, section 4.2) with :math:`6n + 2 = 20` layers
+    (``blocks`` = n = 3 per stage), built as a :class:`~scratchnet.graph.Graph`: each stage's first
+    block halves the maps (stride 2) and doubles the channels, its shortcut a 1x1 projection (the
+    paper's option B); the paper reports 91.25% test accuracy (option A) with its 164-epoch recipe.
+    ``widths``/``blocks`` make smaller twins for the tests."""
+    rng = make_rng(rng)
+    x = Input(tuple(in_shape), "image")
+    h = ReLU()(BatchNorm2D(widths[0])(Conv2D(in_shape[0], widths[0], 3, padding=1, bias=False, rng=rng)(x)))
+    c = widths[0]
+    for stage, width in enumerate(widths):
+        for b in range(blocks):
+            h = _basic_block(h, c, width, 2 if stage > 0 and b == 0 else 1, rng)
+            c = width
+    h = Flatten()(GlobalAvgPool2D()(h))
+    for layer in _dropout(dropout, rng):
+        h = layer(h)
+    return Graph(x, Dense(c, num_classes, rng=rng)(h))
 
 
 #: zoo models initialised from the training data before training: name -> init(model, x), with

@@ -34,6 +34,14 @@ from composed_samples import (
     siamese_sample,
     unrolled_sample,
 )
+from graph_samples import (
+    add_block_sample,
+    concat_block_sample,
+    projection_residual_sample,
+    shared_layer_sample,
+    two_inputs_sample,
+    two_outputs_sample,
+)
 from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported for the tests)
     F,
     Sample,
@@ -403,6 +411,15 @@ TABLE += [  # composed models: blocks of one's own, layers used several times (i
     OpInfo("Siamese", siamese_sample, checks=LAYER_CHECKS),
     OpInfo("Unrolled-recurrence", unrolled_sample, checks=LAYER_CHECKS),
 ]  # fmt: skip
+
+TABLE += [  # graph models: branches, merges, several inputs and outputs (issue 27)
+    OpInfo("Graph-Add-block", add_block_sample, cases=10, fd_cases=8, checks=LAYER_CHECKS),
+    OpInfo("Graph-Concat-block", concat_block_sample, cases=10, fd_cases=8, checks=LAYER_CHECKS),
+    OpInfo("Residual-projection", projection_residual_sample, cases=10, fd_cases=6, checks=LAYER_CHECKS),
+    OpInfo("Graph-two-inputs", two_inputs_sample, cases=10, fd_cases=8, checks=LAYER_CHECKS),
+    OpInfo("Graph-two-outputs", two_outputs_sample, cases=10, fd_cases=8, checks=LAYER_CHECKS),
+    OpInfo("Graph-shared-layer", shared_layer_sample, cases=10, fd_cases=8, checks=LAYER_CHECKS),
+]
 
 # op -> dtype -> [cases, max relative error]; written out by conftest.py when
 # SCRATCHNET_PARITY_REPORT names a file (the numbers quoted in the README come from there)

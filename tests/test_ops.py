@@ -44,28 +44,38 @@ def test_parity_with_torch(op, seed, dtype):
 
 
 def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -> dict[str, float]:
+    """Forward, input and parameter gradients against PyTorch; a model of several inputs or
+    outputs (a graph) takes a tuple ``s.x`` and returns a tuple, each output with its own ``dout``."""
     layer = s.layer.astype(dtype)
-    ids = np.issubdtype(s.x.dtype, np.integer)  # an Embedding's input: no gradient
-    x = s.x if ids else s.x.astype(dtype)
-    y = layer.forward(x)
-    dout = rng.standard_normal(y.shape).astype(dtype)
-    dx = layer.backward(dout)
-    xt = torch.tensor(np.ascontiguousarray(x), requires_grad=not ids)
+    several_in = isinstance(s.x, tuple)
+    xs = s.x if several_in else (s.x,)
+    ids = np.issubdtype(xs[0].dtype, np.integer)  # an Embedding's input: no gradient
+    xs = tuple(x if ids else x.astype(dtype) for x in xs)
+    y = layer.forward(*xs)
+    ys = y if isinstance(y, tuple) else (y,)
+    douts = tuple(rng.standard_normal(a.shape).astype(dtype) for a in ys)
+    dx = layer.backward(douts if isinstance(y, tuple) else douts[0])
+    dxs = dx if several_in else (dx,)
+    xts = [torch.tensor(np.ascontiguousarray(x), requires_grad=not ids) for x in xs]
     params = layer.parameters()  # a leaf's "W", "b", ...; a container's "0.W", ...
     pt = {p.name: torch.tensor(p.value, requires_grad=True) for p in params}
-    yt = s.torch_fn(xt, **pt)
-    yt.backward(torch.tensor(dout))
-    assert y.dtype == dtype and (ids or dx.dtype == dtype), "float dtype must be preserved"
-    errs = {"forward": rel_err(y, yt.detach().numpy())}
+    yt = s.torch_fn(*xts, **pt)
+    yts = yt if isinstance(yt, tuple) else (yt,)
+    torch.autograd.backward(list(yts), [torch.tensor(d) for d in douts])
+    assert all(a.dtype == dtype for a in ys) and (ids or all(d.dtype == dtype for d in dxs)), \
+        "float dtype must be preserved"
+    errs = {f"forward.{i}" if len(ys) > 1 else "forward": rel_err(a, b.detach().numpy())
+            for i, (a, b) in enumerate(zip(ys, yts, strict=True))}  # fmt: skip
     if not ids:
-        errs["input"] = rel_err(dx, xt.grad.numpy())
+        errs.update({f"input.{i}" if several_in else "input": rel_err(d, xt.grad.numpy())
+                     for i, (d, xt) in enumerate(zip(dxs, xts, strict=True))})  # fmt: skip
     for p in params:
         assert p.grad.dtype == dtype
         errs[p.name] = rel_err(p.grad, pt[p.name].grad.numpy())
     if s.after is not None:
         errs.update(s.after(layer))
     if dtype == np.float32 and s.grad_atol and "input" in errs:
-        if np.abs(dx - xt.grad.numpy()).max(initial=0.0) <= s.grad_atol * np.abs(dout).max():
+        if np.abs(dx - xts[0].grad.numpy()).max(initial=0.0) <= s.grad_atol * np.abs(douts[0]).max():
             errs["input"] = 0.0
     return errs
 
@@ -93,8 +103,10 @@ def test_finite_differences(op, seed):
         report = sn.gradcheck(Identity(), s.x, loss=s.layer, targets=s.targets)
     else:
         report = sn.gradcheck(s.layer, s.x, seed=seed)
-        with_input = not np.issubdtype(s.x.dtype, np.integer)
-        expected = {p.name for p in s.layer.parameters()} | ({"input"} if with_input else set())
+        xs = s.x if isinstance(s.x, tuple) else (s.x,)
+        with_input = not np.issubdtype(xs[0].dtype, np.integer)
+        inputs = {f"input.{i}" for i in range(len(xs))} if isinstance(s.x, tuple) else {"input"}
+        expected = {p.name for p in s.layer.parameters()} | (inputs if with_input else set())
         assert set(report.errors) == expected, "every parameter is checked"
     # relative error; a gradient that is itself ~0 (a saturated softmax) is judged absolutely,
     # against the finite differences' own round-off (eps_mach * |L| / h ~ 1e-11)

@@ -5,6 +5,7 @@ from .base import Layer, Parameter
 from .conv import Conv1D, Conv2D, ConvPool2D
 from .dense import Dense
 from .dropout import Dropout
+from .merge import Add, Concat
 from .norm import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
 from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, RNN, Embedding
@@ -17,9 +18,11 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "Add",
     "AvgPool2D",
     "BatchNorm1D",
     "BatchNorm2D",
+    "Concat",
     "Conv1D",
     "Conv2D",
     "ConvPool2D",

@@ -7,6 +7,7 @@ A layer owns
 * ``grads``: same keys and shapes as ``params``, (over)written by :meth:`Layer.backward`;
 * ``buffers``: non-trainable state saved with the model (e.g. batch-norm running statistics);
 * ``training``: train/eval mode;
+* ``trainable``: ``False`` once frozen (:meth:`Layer.freeze`): no parameter gradient, no update;
 * ``rng``: the random generator of layers that draw random numbers (dropout), else ``None``;
 * ``workspace``: the scratch memory its ops reuse from call to call
   (:mod:`scratchnet.ops.workspace`); arrays a layer returns are new unless a model turned on
@@ -41,7 +42,7 @@ import numpy as np
 
 from ..io import load_npz, save_npz
 from ..ops.workspace import Workspace
-from . import calls, summary
+from . import calls, summary, symbolic
 
 Shape = tuple[int, ...]
 
@@ -73,6 +74,11 @@ class Parameter:
         self.layer.params[self.key] = new
 
     @property
+    def trainable(self) -> bool:
+        """Whether the optimizers update it: its layer is not frozen (:meth:`Layer.freeze`)."""
+        return self.layer.trainable
+
+    @property
     def grad(self) -> np.ndarray | None:
         g = self.layer.grads.get(self.key)
         for other in self.tied:
@@ -96,7 +102,7 @@ def shape_error(layer: object, expected: str, got: tuple) -> ValueError:
     return ValueError(f"{layer!r}: expected input of shape {expected}, got {format_shape(got)}")
 
 
-_NOT_CHILDREN = frozenset({"params", "grads", "buffers", "workspace", "rng", "training"})
+_NOT_CHILDREN = frozenset({"params", "grads", "buffers", "workspace", "rng", "training", "trainable"})
 
 
 def _may_hold(name: str, value: object) -> bool:
@@ -130,6 +136,7 @@ class Layer:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training: bool = True
+        self.trainable: bool = True  # False: frozen (no parameter gradient, no update; see freeze)
         self.rng: np.random.Generator | None = None
         self.workspace = Workspace()
         self._cache: object = None  # the current call's cache, while forward or backward runs
@@ -168,6 +175,9 @@ class Layer:
         return 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """``forward`` on arrays; on graph values (:mod:`scratchnet.graph`), the recorded call."""
+        if args and isinstance(args[0], symbolic.Symbol):
+            return symbolic.call(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     # --- the tree of layers -------------------------------------------------------------
@@ -250,6 +260,21 @@ class Layer:
 
     def eval(self) -> Layer:
         return self.train(False)
+
+    def freeze(self, frozen: bool = True) -> Layer:
+        """Freeze this layer and every layer below it (``frozen=False``: unfreeze): their
+        parameters get no gradient in the backward pass (a frozen ``Conv2D`` or ``Dense`` does not
+        compute it; the input gradient still flows through) and optimizers leave them alone.
+        Independent of ``train``/``eval``: a frozen batch norm in training mode still normalises
+        with the batch's statistics (call ``eval()`` on it too to use its running ones)."""
+        for m in self.modules():
+            m.trainable = not frozen
+            if frozen:
+                m.grads.clear()
+        return self
+
+    def unfreeze(self) -> Layer:
+        return self.freeze(False)
 
     def dtype_or_none(self) -> np.dtype | None:
         """The dtype of the first parameter in the tree, ``None`` without parameters."""
@@ -383,8 +408,23 @@ class Layer:
         """A copy with its own parameters, caches and scratch memory (``copy.deepcopy``)."""
         return calls.copy_layer(self, lambda k, v: copy.deepcopy(v, memo), memo)
 
+_SEED: list[np.random.SeedSequence | None] = [None]  # scratchnet.seed's: the library's own, not NumPy's
+
+
+def seed(n: int | None) -> None:
+    """Make every layer built from now on without an ``rng`` (its initial weights, a dropout's
+    masks, the zoo's models) reproducible: each draws its generator from one sequence started
+    at ``n`` (``numpy.random.seed`` does not reach them: they use generators of their own, as they
+    should). ``seed(None)``: back to fresh entropy. The same ``n`` and the same sequence of
+    constructions give the same weights; an explicit ``rng=`` always wins."""
+    _SEED[0] = None if n is None else np.random.SeedSequence(n)
+
+
 def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A ``Generator`` from a seed, an existing generator, or fresh OS entropy (``None``)."""
+    """A ``Generator`` from a seed, an existing generator, or (``None``) the next one of
+    :func:`seed`'s sequence if it was called, else fresh OS entropy."""
+    if rng is None and _SEED[0] is not None:
+        return np.random.default_rng(_SEED[0].spawn(1)[0])
     return np.random.default_rng(rng)
 
 

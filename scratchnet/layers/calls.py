@@ -27,7 +27,8 @@ layer in a backward pass *sets* its ``grads``; every later one *adds* to them
 backward pass: when it ends, a layer below it that took no part has its gradients dropped, so a
 step's gradients are that step's. Derivation: ``docs/composition.md``.
 
-**The door.** The input of ``forward`` must be a NumPy array of real numbers: a complex, object or
+**The door.** The input of ``forward`` (each array argument, for a layer of several inputs) must be a
+NumPy array of real numbers: a complex, object or
 text array is a ``TypeError`` naming the layer, and so is a list or a torch tensor (the message
 says what to pass). A real array of another dtype is cast to the layer's (its parameters'; at a
 model's outermost call, the model's), so a float32 model returns float32 for float64 or integer
@@ -232,7 +233,10 @@ def wrap_forward(raw: Callable) -> Callable:
             return raw(self, x, *args, **kwargs)
         calls = _check_ready(self)
         depth = _depth("forward")
-        x = as_input(self, x, begin_pass(self) if depth == 0 else None)
+        model_dtype = begin_pass(self) if depth == 0 else None
+        x = as_input(self, x, model_dtype)
+        if args:  # a layer of several inputs (a merge, a graph): each array input at the door
+            args = tuple(as_input(self, a, model_dtype) if isinstance(a, np.ndarray) else a for a in args)
         own = d["workspace"]
         ws = own if not calls else _workspace_for(self, len(calls))
         d["workspace"], d["_cache"], d["_running"] = ws, None, True
@@ -254,6 +258,23 @@ def wrap_forward(raw: Callable) -> Callable:
 
 
 # --- backward ---------------------------------------------------------------------------------------
+@contextmanager
+def accumulate_gradients() -> Iterator[None]:
+    """Inside, every backward pass *adds* its parameter gradients to the ones already there
+    instead of replacing them: gradient accumulation over micro-batches (a batch too large for
+    memory, or one optimizer step over several passes). Outside, the default: one backward pass,
+    one set of gradients. Start from none (``optimizer.zero_grad()``) and weight each
+    micro-batch's upstream gradient by its share of the batch (a mean loss over a micro-batch of
+    ``m`` of ``B`` samples: times ``m / B``); the sum is then the whole batch's gradient, for a
+    network without batch statistics (batch norm normalises each micro-batch on its own)."""
+    previous = getattr(_local, "accumulating", False)
+    _local.accumulating = True
+    try:
+        yield
+    finally:
+        _local.accumulating = previous
+
+
 def begin_backward(root: Any) -> None:
     """An outermost backward call starts a backward pass: no layer below ``root`` has had a
     backward call in it yet."""
@@ -263,7 +284,9 @@ def begin_backward(root: Any) -> None:
 
 def end_backward(root: Any) -> None:
     """After the outermost backward call: a layer below ``root`` that took no part in the pass
-    has no gradient (its old one is not this step's)."""
+    has no gradient (its old one is not this step's), unless gradients are being accumulated."""
+    if getattr(_local, "accumulating", False):
+        return
     for m in pass_modules(root):
         if not m.__dict__["_backwards"]:
             m.grads.clear()
@@ -312,7 +335,12 @@ def wrap_backward(raw: Callable) -> Callable:
         d = self.__dict__
         call = calls.pop()
         dout = as_upstream(self, dout, call.out)
-        earlier = dict(self.grads) if d["_backwards"] else None
+        if d["_backwards"]:  # a later call of this pass: add to the earlier calls' gradients
+            earlier = dict(self.grads)
+        elif getattr(_local, "accumulating", False):  # add to the earlier passes' (copied: scratch
+            earlier = {k: g.copy() for k, g in self.grads.items()}  # memory is reused per pass)
+        else:
+            earlier = None
         d["_backwards"] += 1
         own = d["workspace"]
         d["workspace"], d["_cache"], d["_running"] = call.workspace, call.cache, True
@@ -322,7 +350,9 @@ def wrap_backward(raw: Callable) -> Callable:
         finally:
             _local.backward = depth
             d["_running"], d["workspace"] = False, own  # ``_cache`` keeps this call's, as after forward
-        if earlier:
+        if not d.get("trainable", True):  # frozen: whatever the layer computed is not a gradient to use
+            self.grads.clear()
+        elif earlier:
             _add_earlier(self, earlier)
         if depth == 0:
             end_backward(self)

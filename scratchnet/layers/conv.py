@@ -118,8 +118,9 @@ class Conv2D(Layer):
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        dx, dw, db = self._backward_op(dout, self._saved(), need_dx, self.workspace)
-        self._set_grad("W", dw)
+        dx, dw, db = self._backward_op(dout, self._saved(), need_dx, self.workspace, need_dw=self.trainable)
+        if dw is not None:
+            self._set_grad("W", dw)
         if db is not None:
             self._set_grad("b", db)
         return dx
@@ -150,6 +151,7 @@ class ConvPool2D(Conv2D):
         fused.kernel_size, fused.stride, fused.padding = conv.kernel_size, conv.stride, conv.padding
         fused.dilation = conv.dilation
         fused.params, fused.grads, fused.training = conv.params, conv.grads, conv.training
+        fused.trainable = conv.trainable
         return fused
 
     def extra_repr(self) -> str:

@@ -58,6 +58,8 @@ class Dense(Layer):
         return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
+        if not self.trainable:  # frozen: the input gradient only
+            return dout @ self.params["W"].T if need_dx else None
         dx, dw, db = dense_backward(dout, self._saved(), need_dx=need_dx)
         self._set_grad("W", dw)
         if db is not None:

@@ -324,20 +324,19 @@ def weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray
 
 
 def conv_rows_backward(
-    g: np.ndarray, cache: ConvCache, need_dx: bool, ws: Workspace | None
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    g: np.ndarray, cache: ConvCache, need_dx: bool, ws: Workspace | None, need_dw: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Backward pass of :func:`conv_rows` from ``g = dL/dY`` (``(M, C_out)``, rows in the
-    cache's order): ``(dx, dw, db)``."""
+    cache's order): ``(dx, dw, db)``; ``need_dw=False`` (a frozen layer) skips ``dw`` and ``db``."""
     x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, phases, dilation = cache
     Co, Ci, kh, kw = w.shape
     K = Ci * kh * kw
-    dwm = weight_gradient(g, cols, kmajor)
-    db = dwm[:, K].copy() if has_bias else None
-    dw = (
-        dwm[:, :K].reshape(Co, Ci, kh, kw)
-        if kmajor
-        else dwm[:, :K].reshape(Co, kh, kw, Ci).transpose(0, 3, 1, 2)
-    )
+    dw = db = None
+    if need_dw:
+        dwm = weight_gradient(g, cols, kmajor)
+        db = dwm[:, K].copy() if has_bias else None
+        by_filter = dwm[:, :K].reshape(Co, Ci, kh, kw) if kmajor else dwm[:, :K].reshape(Co, kh, kw, Ci)
+        dw = np.ascontiguousarray(by_filter if kmajor else by_filter.transpose(0, 3, 1, 2))
     dx = None
     if need_dx:
         N, _, H, W = x_shape
@@ -353,21 +352,22 @@ def conv_rows_backward(
             col2im(drows, (sl.stop - sl.start, Ci, H, W), (kh, kw), stride, padding, kmajor,
                    out_hw=covered_hw, out=dx_nhwc[sl], dilation=dilation)  # fmt: skip
         dx = dx_nhwc.transpose(0, 3, 1, 2)
-    return dx, np.ascontiguousarray(dw), db
+    return dx, dw, db
 
 
 def conv2d_backward(
-    dout: np.ndarray, cache: ConvCache, need_dx: bool = True, ws: Workspace | None = None
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    dout: np.ndarray, cache: ConvCache, need_dx: bool = True, ws: Workspace | None = None, need_dw: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Convolution backward pass.
 
     Args:
         dout: upstream gradient, logical shape of the forward output, any memory layout.
         cache: from :func:`conv2d_forward`.
         need_dx: skip the input gradient (e.g. for the first layer of a network).
+        need_dw: skip the weight and bias gradients (a frozen layer).
     Returns:
         ``(dx, dw, db)``: logical ``(N, C_in, H, W)`` channels-last (or ``None``),
-        ``(C_out, C_in, kH, kW)``, ``(C_out,)`` (or ``None`` without bias).
+        ``(C_out, C_in, kH, kW)`` (or ``None``), ``(C_out,)`` (or ``None`` without bias).
     """
     g = nhwc(dout).reshape(-1, cache.w.shape[0])  # (M, C_out); free when dout is channels-last
-    return conv_rows_backward(g, cache, need_dx, ws)
+    return conv_rows_backward(g, cache, need_dx, ws, need_dw)

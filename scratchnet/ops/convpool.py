@@ -75,8 +75,9 @@ def convpool2d_forward(
 
 
 def convpool2d_backward(
-    dout: np.ndarray, cache: ConvPoolCache, need_dx: bool = True, ws: Workspace | None = None
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    dout: np.ndarray, cache: ConvPoolCache, need_dx: bool = True, ws: Workspace | None = None,
+    need_dw: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Backward pass of :func:`convpool2d_forward`.
 
     Args:
@@ -90,4 +91,4 @@ def convpool2d_backward(
     g_top = scratch(ws, "g_top", g.shape, g.dtype)
     g_bottom = scratch(ws, "g_bottom", g.shape, g.dtype)
     tournament_backward(g, cache.winners, *g_rows, g_top, g_bottom)
-    return conv_rows_backward(g_rows.reshape(-1, Co), cache.conv, need_dx, ws)
+    return conv_rows_backward(g_rows.reshape(-1, Co), cache.conv, need_dx, ws, need_dw)
