@@ -1,4 +1,4 @@
-"""Time to accuracy: the README's training command against the same recipe in PyTorch CPU.
+"""Time to accuracy: each dataset's default training command against the same recipe in PyTorch CPU.
 
     python bench/bench_time_to_accuracy.py --dataset fashion-mnist --seeds 0 1 2
     python bench/bench_time_to_accuracy.py --dataset mnist --seeds 0 --no-write

@@ -42,7 +42,7 @@ from .train import TrainConfig
 
 # The member recipe of ``scratchnet ensemble --dataset X`` for what the command line leaves out:
 # the dataset's default training (see experiment.DEFAULTS) cut short, so that the whole run takes
-# well under 30 minutes on 2 cores with --workers 2 (measured: README, "Ensembles"); with W workers
+# well under 30 minutes on 2 cores with --workers 2 (measured: docs/results.md, "Ensembles"); with W workers
 # each member gets cores // W threads, on which its shards run (one after the other on one thread).
 ENSEMBLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"members": 5, "model": ["fmnist-cnn"], "epochs": 5, "crop_padding": 2, "flip": True,

@@ -35,7 +35,7 @@ from .runtime import blas_info, say
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
 # What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
-# measured for each dataset that fits the time budget on 2 CPU cores (see README, results).
+# measured for each dataset that fits the time budget on 2 CPU cores (see docs/results.md).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": dict(model="fmnist-fast", epochs=11, lr=0.05, batch_size=128, weight_decay=5e-4,
                           schedule="onecycle", crop_padding=0, flip=True, label_smoothing=0.0, shards=2,

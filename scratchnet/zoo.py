@@ -102,7 +102,7 @@ def fmnist_fast(in_shape=(1, 28, 28), num_classes=10, dropout: float = 0.1, rng=
     """``fmnist-cnn`` with its third block pooled too: every convolution fuses with its pool,
     batch norm and ReLU run on 4x smaller maps and the dense layer reads 1,152 values instead of
     6,272 (25% less time per step), and lighter dropout for short runs (the candidate table in
-    README, "Time to accuracy")."""
+    docs/results.md, "Time to accuracy")."""
     return _cnn((32, 64, 128), (True, True, True), 256, in_shape, num_classes, dropout, rng)
 
 

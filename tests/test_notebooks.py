@@ -192,10 +192,10 @@ FIGURE = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,4})(\s?%|\s?min(?:utes)?\b)?")
 # figures a notebook quotes from elsewhere, each with the file that must hold it
 ELSEWHERE: dict[str, dict[str, str]] = {
     "ps3-backprop-lstm-ensembles.ipynb": {"1.495": "docs/results/tinyshakespeare-samples.md",
-                                          "0.18": "README.md"},
+                                          "0.18": "docs/results.md"},
     "ps5-mnist-cifar10-cnn.ipynb": {"98.52%": "docs/results/mnist-lr-sweep.md",
                                     "98.30%": "docs/results/mnist-lr-sweep.md",
-                                    "99.40%": "README.md", "99.36%": "README.md"},
+                                    "99.40%": "docs/results.md", "99.36%": "docs/results.md"},
 }
 
 

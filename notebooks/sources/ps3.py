@@ -239,7 +239,7 @@ the ink −0.52). The exact curves are those of one trained network; the pattern
 The tiny Shakespeare corpus (1.1 M characters, first 90% for training), predicting each next
 character (`char-lstm`: embedding 64, LSTM 512, dense to the 65 characters). Here 4 epochs; the
 documented command `scratchnet train --dataset tinyshakespeare` trains the full 12 (1.495
-nats/char on validation, README) and `scratchnet sample runs/tinyshakespeare-char-lstm/checkpoint.npz
+nats/char on validation, docs/results.md) and `scratchnet sample runs/tinyshakespeare-char-lstm/checkpoint.npz
 --prompt "ROMEO:"` continues any prompt."""),
     ("code", """recipe = dataset_defaults("tinyshakespeare")
 recipe.pop("model")
@@ -309,7 +309,7 @@ against 91.76%: it uses the members' confidence, not only their top label). The 
 matrix says where the gain comes from: the four convolutional members' mistakes correlate at
 0.70–0.74 with one another, the LSTMs' at 0.56–0.60 with theirs — the row-reading network is wrong
 on other images, which is why it is worth its place although it is the weakest member (89.3%).
-Five `fmnist-cnn` that differ only by their seed gained +0.18 points (README). What the matrix
+Five `fmnist-cnn` that differ only by their seed gained +0.18 points (docs/results.md). What the matrix
 does not show is a separate effect of bagging: two members of one architecture (0.70 for the
 `fmnist-fast` pair, 0.74 for the `fmnist-cnn` pair) correlate as much as members of two different
 convolutional architectures do (0.71–0.72), so at these sizes the architecture is what makes the

@@ -165,7 +165,7 @@ validation, 0.01 a hair ahead; 0.003 starts slower (its curve sits above the oth
 first few hundred iterations) and ends at 97.66%. The rate chosen on validation, 0.01, is kept
 fixed from here on.
 
-The README's sweep of the same kind picks 0.01 too (98.52% on validation, 0.03 at 98.30%;
+The results page's sweep of the same kind ([docs/results.md](../docs/results.md)) picks 0.01 too (98.52% on validation, 0.03 at 98.30%;
 [docs/results/mnist-lr-sweep.md](../docs/results/mnist-lr-sweep.md)), but on `mnist-cnn`, whose
 blocks have batch norm, with the MNIST recipe's dropout, weight decay and random crops; there
 0.3 still learns, because batch norm undoes the scale of a weight update before the ReLU sees
@@ -206,10 +206,10 @@ plt.show()"""),
 plain one's (0.0990 against 0.0218 at the end: dropout makes every step fit a random thinned
 network, and the penalty pulls the weights towards zero): it memorises less. Its *test* accuracy
 is higher, 98.95% against 98.75%: 20 more of the 10,000 test images right — more
-than the spread between seeds of one recipe (the README's three seeds of the default MNIST recipe
+than the spread between seeds of one recipe (the results page's three seeds of the default MNIST recipe
 span 0.08 points), so here regularisation does help beyond noise: without batch norm, and with
 its 3136x128 dense layer, the assignment's network has more room to overfit than `mnist-cnn`
-(with which, on the README's full runs of 12 epochs, the two ended at 99.40% and 99.36%). It
+(with which, on the results page's full runs of 12 epochs, the two ended at 99.40% and 99.36%). It
 pays more where the network can overfit more, as on CIFAR-10 below (random crops and flips
 play that role there).
 
@@ -243,6 +243,5 @@ confusion matrix says where: cats and dogs are the pair it confuses most (147 ca
 called deer, airplanes or frogs) and deer called birds, while cars, ships and trucks are right
 about nine times in ten.
 A network designed for CIFAR-10 (`scratchnet train --dataset cifar10`: wider, deeper, the
-speedrun techniques of the
-README) goes much further."""),
+speedrun techniques of [docs/results.md](../docs/results.md)) goes much further."""),
 ]
