@@ -56,9 +56,37 @@ def api_pages(src: Path) -> None:
         options = "   :members:\n" + ("   :no-index:\n" if package else "   :ignore-module-all:\n")
         body = f"```{{eval-rst}}\n.. automodule:: {name}\n{options}```\n"
         (api / f"{name}.md").write_text(f"# {title}\n\n{body}")
-    toc = "\n".join(names)
-    intro = "# API reference\n\nEvery module of the library, from its docstrings (equations rendered).\n\n"
-    (api / "index.md").write_text(intro + "```{toctree}\n:maxdepth: 1\n\n" + toc + "\n```\n")
+    (api / "index.md").write_text(api_index(names))
+
+
+def api_index(names: list[str]) -> str:
+    """The API index: the public modules grouped by the layers of the package (the table of
+    ``docs/README.md``, "Who may import whom"), each with the first line of its docstring and a
+    link; private modules (``_util``) have pages, reached from the code, but are not listed."""
+    import ast
+
+    readme = (ROOT / "docs" / "README.md").read_text()
+    layers = [(title.strip(), re.findall(r"`([^`]+)`", members))
+              for title, members in re.findall(r"^\| (\d\. [^|]+) \| ([^|]+) \|", readme, re.M)]  # fmt: skip
+    lines = ["# API reference", "", "Every public module of the library, from its docstrings (equations "
+             "rendered), grouped by the layers of the package, lowest first ([who may import whom]"
+             "(../docs/README.md)). Each entry has a [source] link to its code.", ""]  # fmt: skip
+    public = [n for n in names if not any(part.startswith("_") for part in n.split("."))]
+    for title, members in layers:
+        mine = [n for n in public if n != "scratchnet" and n.split(".")[1] in members]
+        if not mine:
+            continue
+        lines += [f"## {title[3:]}", "", "| module | what it holds |", "|---|---|"]
+        for name in mine:
+            path = ROOT / Path(*name.split("."))
+            path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            first = " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
+            first = re.sub(r":(\w+):`", r"{\1}`", first)  # reST roles in MyST's spelling
+            lines.append(f"| [`{name}`]({name}.md) | {first} |")
+        lines.append("")
+    hidden = "\n".join(names)
+    return "\n".join(lines) + f"\n```{{toctree}}\n:hidden:\n\n{hidden}\n```\n"
 
 
 def source_page(src: Path, rel: str) -> str:

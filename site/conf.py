@@ -19,7 +19,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",  # the docstrings' "Args:" / "Returns:" sections
     "sphinxcontrib.katex",
+    "sphinx.ext.viewcode",  # a [source] link on every API entry, to the module's highlighted code
+    "sphinx_copybutton",  # a copy button on every code block (prompts and outputs left out)
 ]
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_dmath_double_inline = True
 myst_heading_anchors = 3

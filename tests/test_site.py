@@ -191,3 +191,20 @@ def test_each_notebook_page_offers_the_notebook_and_what_it_needs_to_run():
         wheels = [link for link in links if link.endswith(".whl")]
         assert bool(wheels) == (path.name != "ps1-fashion-mnist-cnn.ipynb"), (path.name, links)
         assert all((SITE / "notebooks" / unquote(link)).resolve().is_file() for link in links), links
+
+
+@needs_site
+def test_the_api_index_groups_the_public_modules_and_every_entry_links_to_its_source():
+    """The API index: one section per layer of the package, each public module with its one-line
+    description, no private module listed; every API page with a documented function or class
+    has [source] links (``sphinx.ext.viewcode``)."""
+    html = (SITE / "api" / "index.html").read_text()
+    index = html[html.index("<article"): html.index("</article>")]  # the page, not the navigation
+    listed = set(re.findall(r'href="(scratchnet[\w.]*)\.html"', index))
+    assert "scratchnet.graph" in listed and "scratchnet.layers.conv" in listed
+    assert not [name for name in listed if "._" in name], "private modules are not listed"
+    assert index.count("<h2") >= 6 and "what it holds" in index
+    for page in sorted((SITE / "api").glob("scratchnet.*.html")):
+        html = page.read_text()
+        if 'class="sig sig-object py"' in html and ":no-index:" not in html:
+            assert "viewcode-link" in html, f"{page.name}: an entry without its [source] link"
