@@ -149,3 +149,19 @@ def test_no_control_characters_in_texts():
             if hits:
                 bad[path.relative_to(ROOT).as_posix()] = hits[:5]
     assert not bad
+
+
+def test_the_start_page_s_first_gradient_check_runs(capsys):
+    """docs/start.md's Python block, run as printed: its gradient check's errors are ~1e-10."""
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "start.md").read_text(), re.S)[0]
+    exec(compile(code, "docs/start.md", "exec"), {})
+    errors = [float(v) for v in re.findall(r"\d\.\d{3}e[-+]\d\d", capsys.readouterr().out)]
+    assert len(errors) >= 5 and max(errors) < 1e-6
+
+
+def test_the_readme_stays_short():
+    """At most 150 lines: what it is, the two commands, an example, one results table, where to
+    read more; the long material lives in docs/ (its links are checked above)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 150, len(lines)
+    assert lines[0] == "# scratchnet" and "scratchnet train --dataset fashion-mnist" in "\n".join(lines[:12])
