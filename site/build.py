@@ -218,6 +218,7 @@ def build(out: Path) -> tuple[int, float]:
     src = ROOT / "build" / "site-src"
     count = assemble(src)
     katex_assets(src / "_static" / "katex")
+    shutil.copy(HERE / "scratchnet.css", src / "_static" / "scratchnet.css")  # equations that fit
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(src), str(out)]
     res = subprocess.run(cmd, check=False)
     if res.returncode != 0:

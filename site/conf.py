@@ -40,6 +40,7 @@ katex_options = r"""{macros: {"\\RR": "\\mathbb{R}"}, strict: false, throwOnErro
 html_theme = "furo"
 html_title = "scratchnet"
 html_static_path = ["_static"]
+html_css_files = ["scratchnet.css"]  # site/scratchnet.css: display equations and their numbers
 html_show_sourcelink = False
 suppress_warnings = ["myst.header"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]

@@ -208,3 +208,52 @@ def test_the_api_index_groups_the_public_modules_and_every_entry_links_to_its_so
         html = page.read_text()
         if 'class="sig sig-object py"' in html and ":no-index:" not in html:
             assert "viewcode-link" in html, f"{page.name}: an entry without its [source] link"
+
+
+# every display equation of the page: does its number's box meet its formula's, and is a display
+# wider than its box in a box that scrolls (not clipped)?
+DISPLAYS = """
+const out = {numbered: 0, overlaps: [], clipped: []};
+document.querySelectorAll('.katex-display').forEach((d, k) => {
+  const html = d.querySelector('.katex-html');
+  const tag = html && html.querySelector(':scope > .tag');
+  if (tag) {
+    out.numbered += 1;
+    const t = tag.getBoundingClientRect();
+    html.querySelectorAll(':scope > .base').forEach(b => {
+      const r = b.getBoundingClientRect();
+      const across = r.left < t.right - 0.5 && t.left < r.right - 0.5;
+      const within = r.top < t.bottom && t.top < r.bottom;
+      if (r.width > 0 && across && within) out.overlaps.push(k + ': ' + tag.textContent);
+    });
+  }
+  const style = getComputedStyle(d);
+  if (d.scrollWidth > d.clientWidth + 1 && !['auto', 'scroll'].includes(style.overflowX))
+    out.clipped.push(k);
+});
+return out;
+"""
+
+
+@needs_site
+@pytest.mark.parametrize("width", [1280, 400])
+def test_no_equation_number_covers_its_formula(width):
+    """At a laptop's and a phone's width, on every page with display equations: no equation
+    number's box meets its formula's, and a display wider than the column scrolls in its own box."""
+    browser = _browser()
+    browser.set_window_size(width, 1000)
+    problems, numbered = [], 0
+    try:
+        for page in pages():
+            if "katex-display" not in page.read_text(errors="replace"):
+                continue
+            browser.get(page.as_uri())
+            found = browser.execute_script(DISPLAYS)
+            numbered += found["numbered"]
+            name = page.relative_to(SITE).as_posix()
+            problems += [f"{name}: number over its formula, display {o}" for o in found["overlaps"]]
+            problems += [f"{name}: display {c} wider than the column and clipped" for c in found["clipped"]]
+    finally:
+        browser.quit()
+    assert numbered >= 15, numbered  # the numbered displays of the derivation pages were measured
+    assert not problems, "\n".join(problems[:30])
