@@ -69,7 +69,7 @@ def stored_channels_last(x: np.ndarray) -> bool:
 
 def channel_sum(x: np.ndarray) -> np.ndarray:
     """``x.sum(axis=(0, 2, 3))`` for an NCHW-shaped array; for channels-last memory it is a
-    matrix-vector product ``1^T X`` on the ``(N*H*W, C)`` view (BLAS), several times faster
+    matrix-vector product :math:`\\mathbf 1^\\top X` on the ``(N*H*W, C)`` view (BLAS), several times faster
     than NumPy's reduction over the non-contiguous axes."""
     if is_channels_last(x):
         rows = nhwc(x).reshape(-1, x.shape[1])

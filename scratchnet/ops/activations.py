@@ -245,6 +245,7 @@ def softmax_backward(dout: np.ndarray, p: np.ndarray, ws: Workspace | None = Non
 
 
 def softmax_jacobian(x: np.ndarray) -> np.ndarray:
-    """``J[..., i, j] = dp_i / dx_j = p_i (delta_ij - p_j)``, i.e. ``Diag(p) - p p^T``."""
+    r""":math:`J_{ij} = \partial p_i / \partial x_j = p_i(\delta_{ij} - p_j)`, i.e.
+    :math:`J = \operatorname{diag}(p) - p p^\top` (for every leading index)."""
     p = softmax(np.asarray(x))
     return p[..., :, None] * (np.eye(p.shape[-1]) - p[..., None, :])

@@ -259,8 +259,8 @@ def conv_rows(
     output: bool,
     dilation: tuple[int, int] = (1, 1),
 ) -> tuple[np.ndarray, ConvCache]:
-    """The convolution as one GEMM: ``Y = [X 1] [W b]^T`` of shape ``(M, C_out)``, rows in the
-    order of :func:`im2col` with ``phases``. ``output``: ``Y`` is returned to the op's caller."""
+    r"""The convolution as one GEMM: :math:`Y = [X\ \mathbf 1]\,[W\ b]^\top` of shape ``(M, C_out)``, rows
+    in the order of :func:`im2col` with ``phases``. ``output``: ``Y`` is returned to the op's caller."""
     _, C, H, W = x.shape
     Co, _, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -303,7 +303,7 @@ def conv2d_forward(
 
 
 def weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray:
-    """``G^T [X 1]``, shape ``(C_out, K[+1])``.
+    r""":math:`G^\top [X\ \mathbf 1]`, shape ``(C_out, K[+1])``.
 
     A long, thin reduction (``M = 100,352`` rows but ``K = 10`` columns for a first conv layer)
     runs poorly as one multi-threaded GEMM; it is then split into chunks of rows whose partial

@@ -102,7 +102,8 @@ def mse_backward(cache: tuple) -> np.ndarray:
 
 def multiclass_hinge_forward(scores: np.ndarray, labels: np.ndarray, margin: float = 1.0
                              ) -> tuple[np.ndarray, tuple]:  # fmt: skip
-    """Mean over the batch of ``sum_{j != y} max(0, s_j - s_y + margin)``; the cache is the mask of
+    r"""Mean over the batch of :math:`\sum_{j \ne y} \max(0, s_j - s_y + \Delta)` (:math:`\Delta`
+    the margin); the cache is the mask of
     the active margins (the correct class excluded)."""
     N = scores.shape[0]
     rows = np.arange(N)

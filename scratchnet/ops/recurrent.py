@@ -120,7 +120,7 @@ def lstm_forward(
     Internally the arrays are feature-major, ``(T, features, N)``, gates in the order
     ``[i, f, o, g]``: every gate of a step is then a contiguous ``(H, N)`` block (element-wise
     passes over contiguous memory run about four times faster than over column blocks), the
-    recurrent product is ``W_h^T h_{t-1}`` and the three sigmoid gates are one block. The sigmoid
+    recurrent product is :math:`W_h^\\top h_{t-1}` and the three sigmoid gates are one block. The sigmoid
     uses :math:`\\sigma(a) = \\tfrac12 + \\tfrac12\\tanh(a/2)`, with the halving folded into a copy of
     their weights, so one ``tanh`` call activates all four gates.
     """

@@ -30,7 +30,8 @@ def _receptive_field(n: int, i: int, j: int, stride, dilation, span) -> tuple:
 
 def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0,
                  dilation=1) -> np.ndarray:  # fmt: skip
-    """``y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * xpad[n, c, sh*i+dh*u, sw*j+dw*v]``."""
+    r""":math:`y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\,\tilde x_{n,c,\,s_h i + d_h u,\,s_w j + d_w v}`
+    (:math:`\tilde x` the padded input, :math:`s` the stride, :math:`d` the dilation)."""
     st, (ph, pw), dil, span, (Ho, Wo) = _conv_geometry(x, w, stride, padding, dilation)
     xp = pad2d(x, ph, pw)
     y = np.zeros((x.shape[0], w.shape[0], Ho, Wo), dtype=np.result_type(x, w))
