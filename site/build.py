@@ -219,10 +219,15 @@ def build(out: Path) -> tuple[int, float]:
     count = assemble(src)
     katex_assets(src / "_static" / "katex")
     shutil.copy(HERE / "scratchnet.css", src / "_static" / "scratchnet.css")  # equations that fit
+    shutil.copy(HERE / "search_offline.js", src / "_static" / "search_offline.js")  # snippets offline
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(src), str(out)]
     res = subprocess.run(cmd, check=False)
     if res.returncode != 0:
         raise SystemExit(f"the site did not build (warnings are errors): {' '.join(cmd)}")
+    sys.path.insert(0, str(HERE))
+    import search_texts
+
+    search_texts.write(out)  # each page's text for the search's snippets (site/search_offline.js)
     return count, time.perf_counter() - start
 
 

@@ -41,6 +41,7 @@ html_theme = "furo"
 html_title = "scratchnet"
 html_static_path = ["_static"]
 html_css_files = ["scratchnet.css"]  # site/scratchnet.css: display equations and their numbers
+html_js_files = ["search_offline.js"]  # site/search_offline.js: search snippets from file:// too
 html_show_sourcelink = False
 suppress_warnings = ["myst.header"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]

@@ -103,7 +103,9 @@ def test_every_internal_link_resolves():
     assert not broken, broken[:20]
 
 
-def _browser():
+def _browser(file_access: bool = True):
+    """Headless Chromium; ``file_access=False``: as a reader's browser opens the site from its
+    files, where a page may not fetch other files."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
@@ -111,8 +113,9 @@ def _browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the docs extra")
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
+    access = ["--allow-file-access-from-files"] if file_access else []
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600",
-                "--disable-dev-shm-usage", "--allow-file-access-from-files"):  # fmt: skip
+                "--disable-dev-shm-usage", *access):  # fmt: skip
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
@@ -257,3 +260,38 @@ def test_no_equation_number_covers_its_formula(width):
         browser.quit()
     assert numbered >= 15, numbered  # the numbered displays of the derivation pages were measured
     assert not problems, "\n".join(problems[:30])
+
+
+SEARCH_RESULTS = """
+// the pages found (an API object's result carries its description instead of a snippet)
+const items = Array.from(document.querySelectorAll('#search-results li'))
+  .filter(li => !li.querySelector(':scope > span'));
+return {results: items.length,
+        snippets: items.map(li => li.querySelector('p.context')).filter(p => p).map(p => p.textContent)};
+"""
+
+
+@needs_site
+@pytest.mark.parametrize("query", ["im2col", "softmax Jacobian", "LSTM cell"])
+def test_search_from_the_files_gives_results_with_snippets(query):
+    """The site opened from its files (``file://``, the offline case): a search returns results,
+    each with a snippet of its page's text, equations once (their TeX), not three times."""
+    import time
+
+    browser = _browser(file_access=False)
+    try:
+        browser.get((SITE / "search.html").as_uri() + "?q=" + query.replace(" ", "+"))
+        deadline, found = time.monotonic() + 30, {"results": 0, "snippets": []}
+        while time.monotonic() < deadline:
+            found = browser.execute_script(SEARCH_RESULTS)
+            if found["results"] and len(found["snippets"]) == found["results"]:
+                break
+            time.sleep(0.2)
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    finally:
+        browser.quit()
+    assert found["results"] >= 1, found
+    assert len(found["snippets"]) == found["results"], f"results without a snippet: {found}"
+    words = query.lower().split()
+    assert any(all(w in s.lower() for w in words[:1]) for s in found["snippets"]), found["snippets"][:3]
+    assert not errors, errors
