@@ -10,6 +10,7 @@ fetched from a network when a page is read.
 from __future__ import annotations
 
 import os
+import re
 
 project = "scratchnet"
 author = "the scratchnet authors"
@@ -75,6 +76,25 @@ def _start_katex_server(cls, rundir, timeout):  # sphinxcontrib-katex's signatur
         time.sleep(0.01)
     process.kill()
     raise cls.timeout_error(timeout)
+
+
+_DOC = re.compile(r"``(docs/[\w/-]+)\.md``|(?<![\w/`])(docs/[\w/-]+)\.md")
+
+
+def _link_derivations(app, what, name, obj, options, lines: list[str]) -> None:
+    """A docstring's mention of a page of ``docs/`` (``docs/recurrent.md``, the derivation of the
+    code) becomes a link to it: the API page leads to the derivation, as the derivation's
+    "Code:" line leads to the function."""
+    def link(m: re.Match) -> str:
+        page = m.group(1) or m.group(2)
+        return f":doc:`{page}.md </{page}>`"
+
+    for i, line in enumerate(lines):
+        lines[i] = _DOC.sub(link, line)
+
+
+def setup(app) -> None:
+    app.connect("autodoc-process-docstring", _link_derivations)
 
 
 def _patch_katex() -> None:

@@ -295,3 +295,13 @@ def test_search_from_the_files_gives_results_with_snippets(query):
     words = query.lower().split()
     assert any(all(w in s.lower() for w in words[:1]) for s in found["snippets"]), found["snippets"][:3]
     assert not errors, errors
+
+
+@needs_site
+def test_the_api_pages_link_their_derivations():
+    """A docstring's mention of its derivation (``docs/recurrent.md``) is a link on the API page,
+    as the derivation's "Code:" line links the function."""
+    for module, page in (("scratchnet.ops.recurrent", "recurrent"), ("scratchnet.ops.conv", "conv"),
+                         ("scratchnet.graph", "composition")):  # fmt: skip
+        html = (SITE / "api" / f"{module}.html").read_text()
+        assert f'href="../docs/{page}.html' in html, module
