@@ -47,7 +47,7 @@ def api_pages(src: Path) -> None:
     api.mkdir(parents=True)
     names = modules()
     for name in names:
-        title = f"`{name}`"
+        title = f"`{name}`" + (" (the package: what `import scratchnet` gives)" if name == "scratchnet" else "")
         # a package's page re-lists what it re-exports: not indexed there, so that every name has
         # one target (its defining module's page) and cross-references are unambiguous
         package = (ROOT / Path(*name.split(".")) / "__init__.py").is_file()
@@ -188,7 +188,10 @@ def assemble(src: Path) -> int:
         notebook_page(path, src / "notebooks" / path.name, wheel)
     for path, site_rel, repo_rel in documents:
         (src / site_rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / site_rel).write_text(rewrite_links(path.read_text(), repo_rel, src))
+        text = rewrite_links(path.read_text(), repo_rel, src)
+        if site_rel == Path("readme.md"):  # its page's title says which page it is (search results)
+            text = text.replace("# scratchnet\n", "# scratchnet: the README\n", 1)
+        (src / site_rel).write_text(text)
     api_pages(src)
     sources = sorted(p.relative_to(src).with_suffix("").as_posix() for p in (src / "source").rglob("*.md"))
     if sources:  # the pages showing repository files: reached by links, listed in no menu

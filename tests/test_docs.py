@@ -165,3 +165,17 @@ def test_the_readme_stays_short():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 150, len(lines)
     assert lines[0] == "# scratchnet" and "scratchnet train --dataset fashion-mnist" in "\n".join(lines[:12])
+
+
+def test_the_counts_the_correctness_page_states_are_the_op_table_s():
+    """docs/correctness.md's counts of entries and cases are the op table's own (a new entry that
+    the page does not count fails here)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from op_table import TABLE, cases
+
+    text = (ROOT / "docs" / "correctness.md").read_text()
+    assert f"({len(TABLE)} entries;" in text
+    assert f"{len(cases('parity')):,} cases per dtype" in text
+    assert f"({len(cases('gradcheck')):,} in all" in text
