@@ -12,8 +12,8 @@ from .ensemble import Ensemble
 from .fusion import fuse
 from .gradcheck import GradCheckReport, gradcheck
 from .graph import Graph, Input
-from .layers.base import seed
 from .layers.calls import accumulate_gradients
+from .layers.init import seed
 from .model import Sequential
 from .schedules import LRScheduler
 

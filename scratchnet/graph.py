@@ -73,9 +73,11 @@ class Graph(Layer):
         unused = [i.name for i in ins if not any(i in n.parents for n in nodes) and i not in outs]
         if unused:
             raise ValueError(f"Graph: the inputs {unused} reach no output")
+        index: dict[int, int] = {}  # id(layer) -> its position among the graph's layers, first call first
         layers: list[Layer] = []
         for n in nodes:
-            if not any(n.layer is m for m in layers):
+            if id(n.layer) not in index:
+                index[id(n.layer)] = len(layers)
                 layers.append(n.layer)
         slot = {s.id: k for k, s in enumerate([*ins, *nodes])}
         self.layers = layers
@@ -83,7 +85,6 @@ class Graph(Layer):
         self.input_names = [i.name for i in ins]
         # each call: (index of its layer in self.layers, the slots of its arguments); its output
         # goes to slot len(inputs) + its position
-        index = {id(m): k for k, m in enumerate(layers)}
         self._steps = [(index[id(n.layer)], tuple(slot[p.id] for p in n.parents)) for n in nodes]
         self._outputs = tuple(slot[o.id] for o in outs)
 

@@ -32,7 +32,7 @@ from .layers import (
     ReLU,
     Reshape,
 )
-from .layers.base import make_rng
+from .layers.init import make_rng
 from .layers.symbolic import Symbol
 from .model import Sequential
 from .registry import Registry

@@ -9,7 +9,8 @@ from ..ops._util import pair
 from ..ops.conv import conv2d_backward, conv2d_forward
 from ..ops.convpool import convpool2d_backward, convpool2d_forward
 from ..shapes import LayerShape, conv1d_shape, conv2d_shape
-from .base import Layer, Shape, he_normal, make_rng, shape_error
+from .base import Layer, Shape, shape_error
+from .init import he_normal, make_rng
 
 
 def same_padding(layer: Layer, kernel: tuple[int, ...], stride: tuple[int, ...],

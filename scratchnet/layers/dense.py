@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.dense import dense_backward, dense_forward
-from .base import Layer, Shape, he_normal, make_rng, shape_error
+from .base import Layer, Shape, shape_error
+from .init import he_normal, make_rng
 
 
 class Dense(Layer):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops.dropout import dropout_backward, dropout_forward, dropout_mask
-from .base import Layer, make_rng
+from .base import Layer
+from .init import make_rng
 
 _IDENTITY = "identity"  # cache marker: the last forward was in eval mode (or p == 0)
 

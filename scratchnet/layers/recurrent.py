@@ -7,7 +7,8 @@ import numpy as np
 
 from ..ops import recurrent as ops
 from ..ops.gru import gru_backward, gru_forward
-from .base import Layer, Shape, make_rng, shape_error
+from .base import Layer, Shape, shape_error
+from .init import make_rng
 
 
 class _Recurrent(Layer):
