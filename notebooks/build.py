@@ -34,6 +34,17 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def new_cell(kind: str, source: str, figures: tuple[str, ...] = ()):
+    """A notebook cell from its source; a code cell's ``figures`` (what each figure it shows is,
+    in order) go to its metadata, from where the site takes each image's alt text."""
+    import nbformat
+
+    if kind == "md":
+        return nbformat.v4.new_markdown_cell(source)
+    metadata = {"scratchnet": {"figures": list(figures)}} if figures else {}
+    return nbformat.v4.new_code_cell(source, metadata=metadata)
+
+
 def build(execute: bool = False, only: list[str] | None = None) -> list[Path]:
     import nbformat
 
@@ -43,8 +54,7 @@ def build(execute: bool = False, only: list[str] | None = None) -> list[Path]:
             continue
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-                    for kind, src in cells]  # fmt: skip
+        nb.cells = [new_cell(*cell) for cell in cells]
         path = HERE / name
         if execute:
             from nbclient import NotebookClient
@@ -60,9 +70,10 @@ def build(execute: bool = False, only: list[str] | None = None) -> list[Path]:
 
 
 def refresh_markdown(only: list[str] | None = None) -> list[Path]:
-    """Rewrite the text cells of the committed notebooks from their sources, keeping the code cells
-    and their outputs: for a wording fix after a full run. Refused for a notebook whose code cells
-    differ from its source (its outputs would no longer be the code's): execute that one again."""
+    """Rewrite the text cells of the committed notebooks from their sources (and the descriptions
+    of the figures), keeping the code cells and their outputs: for a wording fix after a full run.
+    Refused for a notebook whose code cells differ from its source (its outputs would no longer be
+    the code's): execute that one again."""
     import nbformat
 
     paths = []
@@ -72,13 +83,15 @@ def refresh_markdown(only: list[str] | None = None) -> list[Path]:
         path = HERE / name
         nb = nbformat.read(path, as_version=4)
         kinds = [("md" if c.cell_type == "markdown" else "code", c.source) for c in nb.cells]
-        if [k for k, _ in kinds] != [k for k, _ in cells] or any(
-            src != new for (kind, src), (_, new) in zip(kinds, cells, strict=True) if kind == "code"
+        if [k for k, _ in kinds] != [c[0] for c in cells] or any(
+            src != new[1] for (kind, src), new in zip(kinds, cells, strict=True) if kind == "code"
         ):
             raise SystemExit(f"{name}: its code differs from notebooks/sources; run --execute {name}")
-        for cell, (kind, src) in zip(nb.cells, cells, strict=True):
-            if kind == "md":
-                cell.source = src
+        for cell, source in zip(nb.cells, cells, strict=True):
+            fresh = new_cell(*source)
+            cell.source = fresh.source
+            cell.metadata.pop("scratchnet", None)
+            cell.metadata.update(fresh.metadata)
         nbformat.write(nb, path)
         paths.append(path)
     return paths

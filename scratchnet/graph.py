@@ -58,7 +58,10 @@ class Graph(Layer):
     """A model from ``inputs`` (one ``Input`` or a list) to ``outputs`` (one value or a list);
     see the module docstring. ``forward(*xs)`` takes one array per input and returns one array
     per output (a tuple if several); ``backward(douts)`` takes one gradient per output and
-    returns one per input."""
+    returns one per input.
+
+    Equations (1) and (2) of ``docs/composition.md``.
+    """
 
     def __init__(self, inputs: Input | Sequence[Input], outputs: Symbol | Sequence[Symbol]) -> None:
         super().__init__()

@@ -140,7 +140,10 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay."""
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
+
+    Equations (1) and (2) of ``docs/optim.md``.
+    """
 
     state_names = ("velocity",)
 
@@ -177,7 +180,10 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam; ``decoupled=True`` (or :class:`AdamW`) applies weight decay AdamW-style."""
+    """Adam; ``decoupled=True`` (or :class:`AdamW`) applies weight decay AdamW-style.
+
+    Equations (3)–(5) of ``docs/optim.md``.
+    """
 
     state_names = ("m", "v")
 
@@ -217,7 +223,10 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (default ``weight_decay=0.01``, as PyTorch); the other
-    arguments as :class:`Adam`'s."""
+    arguments as :class:`Adam`'s.
+
+    Equation (5) of ``docs/optim.md``.
+    """
 
     def __init__(self, params: Layer | Iterable[Parameter], lr: float = 1e-3, weight_decay: float = 0.01,
                  **kwargs: object) -> None:  # fmt: skip
@@ -226,7 +235,10 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e; PyTorch's update, non-centred), optional momentum and L2
-    weight decay; see the module docstring."""
+    weight decay; see the module docstring.
+
+    Equations (6) and (7) of ``docs/optim.md``.
+    """
 
     state_names = ("square_avg", "momentum_buffer")
 
@@ -258,7 +270,10 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al.; PyTorch's update with no learning-rate decay and a zero initial
-    accumulator) with L2 weight decay; see the module docstring."""
+    accumulator) with L2 weight decay; see the module docstring.
+
+    Equation (8) of ``docs/optim.md``.
+    """
 
     state_names = ("sum",)
 

@@ -65,7 +65,10 @@ def conv2d_shape(
     dilation: int | tuple[int, int] = 1,
 ) -> LayerShape:
     """Output shape, parameter count and multiplications of a convolution on one image; with
-    ``dilation`` d the kernel's taps are d pixels apart, spanning ``d (k - 1) + 1``."""
+    ``dilation`` d the kernel's taps are d pixels apart, spanning ``d (k - 1) + 1``.
+
+    Equations (1) and (9) of ``docs/conv.md``.
+    """
     C, H, W = _split(input_shape, channels_last)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
         pair(kernel_size, "kernel_size"),
@@ -110,7 +113,10 @@ def pool2d_shape(
     mode: str = "max",
     channels_last: bool = False,
 ) -> LayerShape:
-    """Output shape of a max or average pool (no padding; stride defaults to the kernel)."""
+    """Output shape of a max or average pool (no padding; stride defaults to the kernel).
+
+    Equation (1) of ``docs/pooling.md``.
+    """
     C, H, W = _split(input_shape, channels_last)
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")

@@ -162,8 +162,26 @@ def notebook_page(path: Path, dest: Path, wheel: str) -> None:
     banner = (f"**Run it yourself**: download {files}; in Colab, *File → Upload notebook*"
               + ("" if stands_alone else ", then upload the wheel beside it (the first cell installs it)")
               + "; or open it in any Jupyter.")  # fmt: skip
-    nb["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": banner})
+    nb["cells"].insert(1, {"cell_type": "markdown", "id": "run-it-yourself", "metadata": {}, "source": banner})
+    for index, cell in enumerate(nb["cells"]):
+        figure_files(cell, dest.parent / "figures", f"{path.stem}-{index}")
     dest.write_text(json.dumps(nb, indent=1))
+
+
+def figure_files(cell: dict, folder: Path, stem: str) -> None:
+    """Each figure a code cell shows becomes a file of its own, shown with the alt text its source
+    gives (``notebooks/sources``: the cell's ``figures``), where the page would otherwise show
+    the image under a hash of its bytes with that hash as its description."""
+    import base64
+
+    alts = iter(cell.get("metadata", {}).get("scratchnet", {}).get("figures", []))
+    for k, output in enumerate(o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})):
+        alt = next(alts, None)
+        if alt is None:
+            raise SystemExit(f"{stem}: a figure without a description (notebooks/sources: the cell's figures)")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{stem}-{k + 1}.png").write_bytes(base64.b64decode(output["data"]["image/png"]))
+        output["data"] = {"text/markdown": f"![{alt}](figures/{stem}-{k + 1}.png)"}
 
 
 def assemble(src: Path) -> int:
@@ -171,6 +189,7 @@ def assemble(src: Path) -> int:
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     shutil.copy(HERE / "conf.py", src / "conf.py")
+    shutil.copy(HERE / "equations.py", src / "equations.py")  # which function implements which equation
     shutil.copy(HERE / "index.md", src / "index.md")
     documents = [(ROOT / "README.md", Path("readme.md"), Path("README.md"))]
     for folder in ("docs", "bench"):

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import equations  # site/equations.py,, copied beside this file by build.py
 
 project = "scratchnet"
 author = "the scratchnet authors"
@@ -83,18 +88,62 @@ _DOC = re.compile(r"``(docs/[\w/-]+)\.md``|(?<![\w/`])(docs/[\w/-]+)\.md")
 
 def _link_derivations(app, what, name, obj, options, lines: list[str]) -> None:
     """A docstring's mention of a page of ``docs/`` (``docs/recurrent.md``, the derivation of the
-    code) becomes a link to it: the API page leads to the derivation, as the derivation's
-    "Code:" line leads to the function."""
+    code) becomes a link to it, and each number of its claim "Equations (6)–(9) of
+    ``docs/recurrent.md``" a link to that equation: the API page leads to the derivation, as the
+    derivation's "Code:" line and "In the code" lines lead to the function."""
+    def number(page: str, m: re.Match) -> str:
+        return f"`({m[1]}) <../docs/{page}.html#eq-{m[1]}>`__"
+
+    def claim(m: re.Match) -> str:
+        page = m["page"]
+        nums = re.sub(r"\((\d+)\)", lambda k: number(page, k), m["nums"])
+        return f"{m['word']} {nums} of ``docs/{page}.md``"
+
     def link(m: re.Match) -> str:
         page = m.group(1) or m.group(2)
         return f":doc:`{page}.md </{page}>`"
 
     for i, line in enumerate(lines):
-        lines[i] = _DOC.sub(link, line)
+        lines[i] = _DOC.sub(link, equations.CLAIM.sub(claim, line))
+
+
+def _number_equations(app, doctree, docname: str) -> None:
+    """On a page of ``docs/``: each numbered display gets the id ``eq-N`` (linkable as
+    ``page.html#eq-N``), followed by a line linking to the functions whose docstrings claim it."""
+    from docutils import nodes
+
+    if not docname.startswith("docs/"):
+        return
+    page = docname.removeprefix("docs/")
+    claimed = app.env.scratchnet_claims
+    for node in list(doctree.findall(nodes.math_block)):
+        tag = equations.TAG.search(node.astext())
+        if not tag:
+            continue
+        node["ids"].append(f"eq-{tag[1]}")
+        names = claimed.get((page, int(tag[1])), [])
+        if names:
+            line = nodes.paragraph(classes=["eq-code"])
+            line += nodes.reference("", f"({tag[1]})", refuri=f"#eq-{tag[1]}", classes=["eq-self"])
+            line += nodes.Text(" in the code: ")
+            for k, qual in enumerate(names):
+                module = qual.rsplit(".", 1)[0]
+                line += nodes.Text(", " if k else "")
+                line += nodes.reference("", "", nodes.literal(text=qual.rsplit(".", 1)[1]),
+                                        refuri=f"../api/{module}.html#{qual}")  # fmt: skip
+            node.parent.insert(node.parent.index(node) + 1, line)
+
+
+def _read_claims(app) -> None:
+    import scratchnet
+
+    app.env.scratchnet_claims = equations.claims(Path(scratchnet.__file__).parent)
 
 
 def setup(app) -> None:
+    app.connect("builder-inited", _read_claims)
     app.connect("autodoc-process-docstring", _link_derivations)
+    app.connect("doctree-resolved", _number_equations)
 
 
 def _patch_katex() -> None:

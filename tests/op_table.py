@@ -440,3 +440,33 @@ def cases(check: str) -> list[tuple[OpInfo, int]]:
             n = {"parity": op.cases, "gradcheck": op.fd_cases, "layout": 10, "reference": 20}.get(check, 1)
             out += [(op, seed) for seed in range(n)]
     return out
+
+
+# docs/correctness.md's counts, each with the words around it: written by `python tests/op_table.py`
+# from the table itself, so the page cannot state a number the table does not have
+COUNTED = {
+    r"\((\d[\d,]*) entries;": lambda: len(TABLE),
+    r"(\d[\d,]*) cases per dtype": lambda: len(cases("parity")),
+    r"\((\d[\d,]*) in all, the recurrent": lambda: len(cases("gradcheck")),
+    r"cases per 4-D entry, (\d[\d,]*) in all": lambda: len(cases("layout")),
+}
+
+
+def counted(text: str) -> str:
+    """``text`` with each count of ``COUNTED`` replaced by the table's own (each must occur)."""
+    import re
+
+    for pattern, count in COUNTED.items():
+        found = re.search(pattern, text)
+        if not found:
+            raise ValueError(f"docs/correctness.md no longer says {pattern!r}")
+        text = text[: found.start(1)] + f"{count():,}" + text[found.end(1) :]
+    return text
+
+
+if __name__ == "__main__":  # python tests/op_table.py: the counts of docs/correctness.md, from the table
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "correctness.md"
+    page.write_text(counted(page.read_text()))
+    print(f"{page}: {len(TABLE)} entries, {len(cases('parity')):,} parity cases per dtype")

@@ -168,14 +168,75 @@ def test_the_readme_stays_short():
 
 
 def test_the_counts_the_correctness_page_states_are_the_op_table_s():
-    """docs/correctness.md's counts of entries and cases are the op table's own (a new entry that
-    the page does not count fails here)."""
+    """docs/correctness.md's counts of entries and cases are generated from the op table
+    (``python tests/op_table.py`` writes them): a new entry the page does not count fails here."""
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from op_table import TABLE, cases
+    from op_table import TABLE, counted
 
     text = (ROOT / "docs" / "correctness.md").read_text()
+    assert counted(text) == text, "run: python tests/op_table.py"
     assert f"({len(TABLE)} entries;" in text
-    assert f"{len(cases('parity')):,} cases per dtype" in text
-    assert f"({len(cases('gradcheck')):,} in all" in text
+
+
+def _equations():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "site"))
+    import equations
+
+    return equations
+
+
+# the derivation pages: the "derivation" column of docs/README.md's table
+INDEX = (ROOT / "docs" / "README.md").read_text()
+DERIVATIONS = sorted({ROOT / "docs" / m for m in re.findall(r"\| \[(\w+\.md)\]\(\w+\.md\) \|", INDEX)})
+# numbered equations that no function computes: analysis and a worked example (each says so on its page)
+ANALYSIS = {("composition", 3), ("recurrent", 16), ("recurrent", 17)}
+
+
+def test_every_display_of_the_derivation_pages_is_numbered():
+    """Every display equation of a derivation page (and of the exercises) carries ``\\tag{n}``,
+    numbered 1, 2, 3, ... in order on its page: each can be cited and linked (``#eq-n``)."""
+    eq = _equations()
+    assert len(DERIVATIONS) >= 9, DERIVATIONS
+    for page in [*DERIVATIONS, ROOT / "docs" / "exercises.md"]:
+        displays = eq.DISPLAY.findall(page.read_text())
+        assert eq.numbered(page) == list(range(1, len(displays) + 1)), page.name
+
+
+def test_every_numbered_equation_is_linked_to_the_function_that_implements_it():
+    """The docstrings' claims ("Equations (6)–(9) of ``docs/recurrent.md``", site/equations.py)
+    name equations that exist, and every numbered equation of a derivation page is claimed by a
+    public function or class of the package, except the analysis listed in ``ANALYSIS``."""
+    eq = _equations()
+    claims = eq.claims(ROOT / "scratchnet")
+    pages = {p.stem: set(eq.numbered(p)) for p in (ROOT / "docs").glob("*.md")}
+    dangling = sorted(f"{names}: ({n}) of docs/{page}.md" for (page, n), names in claims.items()
+                      if n not in pages.get(page, set()))  # fmt: skip
+    assert not dangling, "\n".join(dangling)
+    unclaimed = sorted(f"docs/{p.name} ({n})" for p in DERIVATIONS for n in eq.numbered(p)
+                       if (p.stem, n) not in claims and (p.stem, n) not in ANALYSIS)  # fmt: skip
+    assert not unclaimed, "\n".join(unclaimed)
+    assert not {k for k in ANALYSIS if k in claims}, "an equation in ANALYSIS is implemented after all"
+    assert claims[("recurrent", 8)] == ["scratchnet.ops.recurrent.lstm_backward"]
+
+
+def test_a_claim_is_read_as_written():
+    eq = _equations()
+    assert eq.numbers("(6)–(9) and (3)") == [6, 7, 8, 9, 3]
+    doc = "Does x.\n\nEquations (1), (4)–(5) of ``docs/conv.md``; equation (2) of ``docs/pooling.md``."
+    claimed = eq.claims_in(doc)
+    assert claimed == [("conv", 1), ("conv", 4), ("conv", 5), ("pooling", 2)]
+    assert eq.claims_in("Equation (2) of docs/conv.md") == []  # the page in double backquotes, as written
+
+
+def test_every_image_says_what_it_shows():
+    """An image of the README or docs has an alt text of a sentence (read aloud by a screen reader,
+    shown when the image does not load), not its file name."""
+    image = re.compile(r"!\[([^]]*)\]\(([^)]+)\)")
+    images = [(p, alt, src) for p in MARKDOWN for alt, src in image.findall(p.read_text())]
+    poor = [f"{p.relative_to(ROOT)}: {alt!r}" for p, alt, src in images
+            if len(alt.split()) < 5 or Path(src).stem in alt]  # fmt: skip
+    assert not poor, "\n".join(poor)

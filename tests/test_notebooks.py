@@ -23,12 +23,24 @@ NAMES = sorted(CELLS)
 def test_committed_notebook_matches_its_source(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert [(c.cell_type, c.source) for c in nb.cells] == [
-        ("markdown" if kind == "md" else "code", src) for kind, src in CELLS[name]
+        ("markdown" if cell[0] == "md" else "code", cell[1]) for cell in CELLS[name]
     ], "run: python notebooks/build.py --execute"
     code = [c for c in nb.cells if c.cell_type == "code"]
     # every cell run (a cell that only defines functions prints nothing), and the outputs kept
     assert all(c.execution_count for c in code) and any(c.outputs for c in code), \
         "committed with the outputs of a full run"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_figure_of_a_notebook_is_described(name):
+    """Each image a committed notebook shows has its description (its alt text on the site) in
+    the cell's ``figures`` (notebooks/sources), one per image, in order."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        images = sum("image/png" in o.get("data", {}) for o in cell.outputs)
+        figures = cell.metadata.get("scratchnet", {}).get("figures", [])
+        assert len(figures) == images, f"code cell {i + 1}: {images} images, {len(figures)} descriptions"
+        assert all(len(f.split()) >= 5 for f in figures)
 
 
 @needs("fashion-mnist", "mnist", "tinyshakespeare")
@@ -139,7 +151,7 @@ def test_notebooks_name_only_what_exists(name):
 
     options = {f.name for f in fields(TrainConfig)}
     wrong = []
-    for kind, source in CELLS[name]:
+    for kind, source, *_ in CELLS[name]:
         if kind != "code":
             continue
         for fn, call in _calls(source):

@@ -103,6 +103,44 @@ def test_every_internal_link_resolves():
     assert not broken, broken[:20]
 
 
+@needs_site
+def test_every_figure_on_the_site_has_a_description():
+    """Every figure (an image of ``_images/``: the docs' figures and the notebooks' outputs) has an
+    alt text of a sentence, never its file name or the hash myst-nb names an output after."""
+    poor = {}
+    for page in pages():
+        for img in re.findall(r"<img [^>]*>", page.read_text()):
+            src, alt = re.search(r'src="([^"]*)"', img), re.search(r'alt="([^"]*)"', img)
+            if src and "_images/" in src[1] and (not alt or len(alt[1].split()) < 5 or "_images" in alt[1]):
+                poor.setdefault(page.relative_to(SITE).as_posix(), []).append(src[1])
+    assert not poor, poor
+
+
+@needs_site
+def test_each_numbered_equation_and_its_functions_link_both_ways():
+    """On the site, every numbered display of ``docs/`` has the id ``eq-N`` and, if a function
+    claims it (site/equations.py), a line "(N) in the code:" linking to that function's API entry;
+    the API entry links each equation (or range) it claims (``lstm_backward``: (6)–(9) and (3))."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "site"))
+    import equations
+
+    claims = equations.claims(ROOT / "scratchnet")
+    for md in sorted((ROOT / "docs").glob("*.md")):
+        numbers = equations.numbered(md)
+        html = (SITE / "docs" / f"{md.stem}.html").read_text()
+        assert {f"eq-{n}" for n in numbers} <= refs(SITE / "docs" / f"{md.stem}.html").ids, md.name
+        for n in numbers:
+            for qual in claims.get((md.stem, n), []):
+                api = re.escape(f'../api/{qual.rsplit(".", 1)[0]}.html#{qual}')
+                line = rf'href="#eq-{n}"[^<]*>\({n}\)</a> in the code:.*?href="{api}"'
+                assert re.search(line, html), (md.name, n)
+    api = (SITE / "api" / ("scratchnet.ops.recurrent" + ".html")).read_text()  # a page name, not an object
+    entry = api.split('id="scratchnet.ops.recurrent.lstm_backward"')[1].split('id="scratchnet.ops.')[0]
+    assert re.findall(r'href="\.\./docs/recurrent\.html#eq-(\d+)"', entry) == ["6", "9", "3"]  # (6)–(9) and (3)
+
+
 def _browser(file_access: bool = True):
     """Headless Chromium; ``file_access=False``: as a reader's browser opens the site from its
     files, where a page may not fetch other files."""

@@ -1,5 +1,6 @@
-"""The cells of the problem-set notebooks, one module each (``CELLS``: ``(kind, source)`` pairs);
-``notebooks/build.py`` writes them out. ``SETUP`` is the first code cell of every notebook that uses the library (ps1 stands alone)."""
+"""The cells of the problem-set notebooks, one module each (``CELLS``: ``(kind, source)`` pairs, and
+for a code cell that shows figures ``(kind, source, figures)``, ``figures`` saying what each one
+is: the site's alt text); ``notebooks/build.py`` writes them out. ``SETUP`` is the first code cell of every notebook that uses the library (ps1 stands alone)."""
 
 NEEDS = r"""
 

@@ -252,7 +252,9 @@ for k, ax in enumerate(axes):
     ax.imshow(x_train[np.flatnonzero(y_train == k)[0], 0], cmap="gray_r")
     ax.set_title(CLASSES[k], fontsize=8)
     ax.axis("off")
-plt.show()"""),
+plt.show()""", (  # what each figure shows (its alt text on the site)
+        'One example image of each of the ten Fashion-MNIST classes, T-shirt/top to ankle boot, with its class name above it',
+    )),
     ("md", r"""## Training
 
 SGD with momentum 0.9 and weight decay $5\cdot10^{-4}$ on the weights, batches of 128; the rate
@@ -296,7 +298,9 @@ per_class = confusion.diagonal() / confusion.sum(1)
 print("accuracy per class:", ", ".join(f"{c} {a:.1%}" for c, a in zip(CLASSES, per_class, strict=True)))
 off = confusion - np.diag(confusion.diagonal())
 i, j = np.unravel_index(off.argmax(), off.shape)
-print(f"the most frequent mistake: {off[i, j]} {CLASSES[i]} images taken for {CLASSES[j]}")"""),
+print(f"the most frequent mistake: {off[i, j]} {CLASSES[i]} images taken for {CLASSES[j]}")""", (  # what each figure shows (its alt text on the site)
+        "Left: the training loss of every batch and its running mean falling over the training steps, on a log scale. Right: the test set's confusion matrix, true class by row and predicted class by column, heaviest off the diagonal where shirts are taken for T-shirts, pullovers and coats",
+    )),
     ("md", r"""The run above clears the course's 80% within its first epoch and ends above 90% (its exact
 figures are printed above, with the CPU they were measured on). The confusion matrix shows where
 the rest is lost: shirts against T-shirts, pullovers and coats — garments whose 28x28 silhouettes

@@ -192,7 +192,10 @@ for name in ("lstm-rows", "gru-rows"):
     print(f"{name}: {seq[name]['parameters']:,} parameters, test accuracy {seq[name]['test_accuracy']:.4f}, "
           f"{seq[name]['train_seconds'] / 60:.1f} min of training")
 for name in seq:
-    display(Image(filename=f"{OUT}/mnist-{name}/accuracy.png"))"""),
+    display(Image(filename=f"{OUT}/mnist-{name}/accuracy.png"))""", (  # what each figure shows (its alt text on the site)
+        "lstm-rows on sequential MNIST: accuracy per epoch of the training batches (smoothed), of each epoch's training set, of the validation set and, at the end, of the test set",
+        'gru-rows on sequential MNIST: the same accuracy curves as for the LSTM, training batches, epochs, validation and the final test accuracy',
+    )),
     ("md", r"""### What the gates do on this task
 
 The trained LSTM's gates on a batch of test digits, step by step (the library keeps them in the
@@ -225,7 +228,9 @@ print("forget gate, rows 0-4 (blank):", forget_gate[:5].round(3),
 print("input gate,  rows 0-4 (blank):", input_gate[:5].round(3),
       " rows 10-14 (strokes):", input_gate[10:15].round(3))
 print(f"correlation over the 28 rows with the row's ink: input gate {np.corrcoef(input_gate, ink)[0, 1]:+.2f}, "
-      f"forget gate {np.corrcoef(forget_gate, ink)[0, 1]:+.2f}")"""),
+      f"forget gate {np.corrcoef(forget_gate, ink)[0, 1]:+.2f}")""", (  # what each figure shows (its alt text on the site)
+        "The LSTM's mean input-gate and forget-gate values at each of the 28 rows of a digit, with the amount of ink in each row drawn dotted for comparison",
+    )),
     ("md", r"""Reading it (the numbers printed above, the committed run): the input gate follows the ink — its
 mean over the 28 rows correlates at +0.84 with the row's ink: it is lower on the blank rows at the
 top (0.34–0.38 on rows 0–4), where there is nothing to write into the cell, and opens on the rows
@@ -250,7 +255,9 @@ print(f"validation loss {lm['val_loss']:.3f} nats per character after {lm['epoch
 display(Image(filename=f"{OUT}/tinyshakespeare/loss.png"))  # the training loss per iteration
 from scratchnet.evaluation import load_generator
 generate = load_generator(f"{OUT}/tinyshakespeare/checkpoint.npz")
-print(generate("ROMEO:", 400, 0.8, np.random.default_rng(0)))"""),
+print(generate("ROMEO:", 400, 0.8, np.random.default_rng(0)))""", (  # what each figure shows (its alt text on the site)
+        "The character LSTM's training loss on tiny Shakespeare per iteration and its centred running mean, falling steeply in the first hundred iterations and then slowly, on a log scale",
+    )),
     ("md", r"""## P2: an ensemble of networks for multi-class classification
 
 K networks are trained independently; the ensemble predicts with their vote: **soft** voting
@@ -282,7 +289,9 @@ kept = [r for r in ens["members"] if "test_accuracy" in r]
 print("members:", ", ".join(f"{r['model']} {r['test_accuracy']:.4f}" for r in kept))
 print(f"best member {ens['best_member_test_accuracy']:.4f}; soft vote {ens['test_accuracy']:.4f} "
       f"(gain {100 * (ens['test_accuracy'] - ens['best_member_test_accuracy']):+.2f} points)")
-display(Image(filename=f"{OUT}/ensemble/ensemble.png"))"""),
+display(Image(filename=f"{OUT}/ensemble/ensemble.png"))""", (  # what each figure shows (its alt text on the site)
+        'Bars: the test accuracy of each member of the Fashion-MNIST ensemble alone; line: the accuracy of the soft-voting ensemble of the first k members as members are added; dashed: the best single member',
+    )),
     ("code", """from scratchnet.ensemble import Ensemble
 
 ensemble = Ensemble.load(f"{OUT}/ensemble")

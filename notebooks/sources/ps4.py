@@ -146,7 +146,10 @@ for ax, start in zip(axes, ("ordinary start", "confidently wrong start"), strict
 plt.tight_layout()
 plt.show()
 from scratchnet.viz import plot_bce_vs_mse
-display(Image(filename=str(plot_bce_vs_mse(f"{OUT}/bce-vs-mse.png"))))"""),
+display(Image(filename=str(plot_bce_vs_mse(f"{OUT}/bce-vs-mse.png"))))""", (  # what each figure shows (its alt text on the site)
+        'Training loss of binary cross-entropy and of mean squared error through a sigmoid on the same task, from an ordinary start (left) and from a confidently wrong start (right), where the squared-error model stays stuck',
+        "The gradient of each loss with respect to the logit when the target is 1: cross-entropy's stays near -1 where the network is confidently wrong, the squared error's vanishes there",
+    )),
     ("md", r"""What the numbers show. From an ordinary start both losses separate sneakers from ankle
 boots equally well: the images are easy, few predictions are confidently wrong and the
 $\sigma'$ factor rarely bites, so the two end level (0.9620 each in the committed run). The

@@ -134,7 +134,9 @@ channels), then a dense layer of 128 units with a ReLU and the 10 scores — the
 Its dimensions:"""),
     ("code", """net = zoo.build("reference-cnn", fuse=False)
 net.summary((1, 28, 28))
-display(Image(filename=str(net.plot((1, 28, 28), f"{OUT}/reference-cnn.png"))))"""),
+display(Image(filename=str(net.plot((1, 28, 28), f"{OUT}/reference-cnn.png"))))""", (  # what each figure shows (its alt text on the site)
+        'The layers of the reference CNN from input to output, each box with its output shape and number of parameters: two 3x3 convolutions with ReLU and 2x2 max-pooling, then two dense layers',
+    )),
     ("md", r"""(For speed the library runs each convolution and its pool as one fused layer: since the ReLU
 is monotone, $\max_{\text{window}}\operatorname{relu}(z) = \operatorname{relu}(\max_{\text{window}} z)$ exactly,
 so the fused layer pools first and applies the ReLU to the 4x smaller map; it is the same function,
@@ -155,7 +157,9 @@ for r in results:
     print(f"lr {r['lr']:<6g} {r['status']:9s} validation {val:.4f}  final training loss {loss:.4f}")
 best = max((r for r in results if r["status"] == "completed"), key=lambda r: r["val_accuracy"])
 best_lr = best["lr"]
-print("best learning rate (validation):", best_lr)"""),
+print("best learning rate (validation):", best_lr)""", (  # what each figure shows (its alt text on the site)
+        'Training classification error per iteration for five learning rates on MNIST, on a log scale: the largest rates stay at chance, the smaller ones fall together',
+    )),
     ("md", r"""Reading the curves and the table (the committed run): at 0.3 and at 0.1 the network does not
 learn at all. Its second step already blows the loss up (from 3.7 to 661 at 0.3, to 116 at 0.1):
 the update throws the weights so far that most ReLUs never fire again, and the error stays at
@@ -181,7 +185,9 @@ unreg = train_run("mnist", f"{OUT}/mnist-plain", "reference-cnn", longer, dropou
                   progress=False, log=None)
 display(Image(filename=f"{OUT}/mnist-plain/loss.png"))
 print(f"no dropout, no weight decay, lr {best_lr:g}: test accuracy {unreg['test_accuracy']:.4f}, "
-      f"final training loss {unreg['train_loss']:.4f}")"""),
+      f"final training loss {unreg['train_loss']:.4f}")""", (  # what each figure shows (its alt text on the site)
+        "The MNIST network's training loss per iteration and its running mean, without dropout or weight decay, on a log scale",
+    )),
     ("md", r"""### 3. Dropout and weight decay at that rate
 
 The same run with dropout 0.5 after the flatten and after the dense layer, and weight decay
@@ -201,7 +207,9 @@ for name, run in (("plain", "mnist-plain"), ("dropout + weight decay", "mnist-re
 ax.set(xlabel="iteration", ylabel="training loss", yscale="log")
 ax.grid(alpha=0.3)
 ax.legend()
-plt.show()"""),
+plt.show()""", (  # what each figure shows (its alt text on the site)
+        'Smoothed training loss per iteration of the plain network and of the one trained with dropout and weight decay, on a log scale; the regularised loss stays higher',
+    )),
     ("md", r"""What it shows, honestly. The regularised network's *training* loss stays far above the
 plain one's (0.0990 against 0.0218 at the end: dropout makes every step fit a random thinned
 network, and the penalty pulls the weights towards zero): it memorises less. Its *test* accuracy
@@ -233,7 +241,12 @@ cifar = train_run("cifar10", f"{OUT}/cifar10-reference-cnn", "reference-cnn", ci
 print(f"CIFAR-10, the MNIST CNN: test accuracy {cifar['test_accuracy']:.4f} after "
       f"{cifar['epochs_completed']} epochs ({cifar['wall_seconds'] / 60:.1f} min)")
 for name in ("accuracy", "confusion", "misclassified", "filters"):
-    display(Image(filename=f"{OUT}/cifar10-reference-cnn/{name}.png"))"""),
+    display(Image(filename=f"{OUT}/cifar10-reference-cnn/{name}.png"))""", (  # what each figure shows (its alt text on the site)
+        "The MNIST CNN on CIFAR-10: accuracy per epoch of the training batches (smoothed), of each epoch's training set, of the validation set and of the test set at the end",
+        "The CIFAR-10 test set's confusion matrix, true class by row and predicted class by column; cats and dogs are the most confused pair",
+        'A grid of misclassified CIFAR-10 test images, each labelled with its true and its predicted class',
+        "The first convolution's 32 learned 3x3 filters drawn as small colour patches",
+    )),
     ("md", r"""CIFAR-10 is much harder than MNIST for the same network: natural colour images, the
 object anywhere in the frame, large variation within a class. The network that reaches 98.95% on
 digits lands at 81.71% here (the committed run: 20 epochs, 5.8 minutes on two cores), at the top of

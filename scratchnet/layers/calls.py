@@ -311,7 +311,10 @@ def _add_earlier(layer: Any, earlier: dict[str, np.ndarray]) -> None:
 
 
 def wrap_backward(raw: Callable) -> Callable:
-    """``backward`` that pops its call's record, checks ``dout`` and sums gradients over calls."""
+    """``backward`` that pops its call's record, checks ``dout`` and sums gradients over calls.
+
+    Equation (2) of ``docs/composition.md``.
+    """
     takes_need_dx = _takes_need_dx(raw)
 
     def run(self: Any, dout: Any, args: tuple, need_dx: bool, kwargs: dict) -> Any:

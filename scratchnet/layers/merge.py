@@ -30,7 +30,10 @@ from .base import Layer, format_shape
 
 
 class Add(Layer):
-    """``y = x_1 + x_2 + ...`` for inputs of one shape; backward: ``dout`` to each input."""
+    """``y = x_1 + x_2 + ...`` for inputs of one shape; backward: ``dout`` to each input.
+
+    Equation (4) of ``docs/composition.md``.
+    """
 
     def check_input(self, *shapes: tuple) -> tuple:
         first = tuple(shapes[0])

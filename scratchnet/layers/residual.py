@@ -34,7 +34,10 @@ from .summary import Row
 
 class Residual(Layer):
     """``y = x + block(x)``, or ``shortcut(x) + block(x)`` (see the module docstring).
-    ``block``, ``shortcut``: a layer or a ``Sequential``."""
+    ``block``, ``shortcut``: a layer or a ``Sequential``.
+
+    Equations (1) and (2) of ``docs/residual.md``.
+    """
 
     def __init__(self, block: Any, shortcut: Any = None) -> None:
         super().__init__()

@@ -86,7 +86,10 @@ def tanh_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray
 
 
 def tanh_backward(dout: np.ndarray, y: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
-    """``dx = dout * (1 - y**2)``."""
+    """``dx = dout * (1 - y**2)``.
+
+    Equation (1) of ``docs/activations.md``.
+    """
     return dout * (1 - y * y)
 
 
@@ -100,7 +103,10 @@ def elu_forward(x: np.ndarray, alpha: float = 1.0, ws: Workspace | None = None) 
 
 
 def elu_backward(dout: np.ndarray, cache: tuple, ws: Workspace | None = None) -> np.ndarray:
-    """``dx = dout`` where ``x > 0``, else ``dout * alpha * exp(x) = dout * (y + alpha)``."""
+    """``dx = dout`` where ``x > 0``, else ``dout * alpha * exp(x) = dout * (y + alpha)``.
+
+    Equation (2) of ``docs/activations.md``.
+    """
     mask, y, a = cache
     return np.where(mask, dout, dout * (y + a))
 
@@ -113,7 +119,10 @@ def silu_forward(x: np.ndarray, ws: Workspace | None = None) -> tuple[np.ndarray
 
 def silu_backward(dout: np.ndarray, cache: tuple, ws: Workspace | None = None) -> np.ndarray:
     """``dx = dout * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``: the product rule on ``x s``
-    with ``s' = s (1 - s)``."""
+    with ``s' = s (1 - s)``.
+
+    Equation (3) of ``docs/activations.md``.
+    """
     x, s = cache
     return dout * (s * (1 + x * (1 - s)))
 
@@ -144,6 +153,8 @@ def gelu_forward(x: np.ndarray, approximate: str = "none", ws: Workspace | None 
     passes run over blocks of :data:`_GELU_BLOCK` elements, each written in place: a block stays
     in cache from the first pass to the last, where whole arrays would make every pass a trip
     to memory (3-4x slower on a 24 MB activation, worse when two shards share the memory bus).
+
+    Equations (4) and (5) of ``docs/activations.md``.
     """
     cl = stored_channels_last(x)
     if not (x.flags.c_contiguous or cl):  # cl: stored channels-last, contiguous

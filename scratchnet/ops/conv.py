@@ -69,7 +69,10 @@ KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col lay
 
 
 def dilated(kernel: int, dilation: int) -> int:
-    """The span of a dilated kernel: ``d (k - 1) + 1`` input pixels."""
+    """The span of a dilated kernel: ``d (k - 1) + 1`` input pixels.
+
+    Equation (9) of ``docs/conv.md``.
+    """
     return dilation * (kernel - 1) + 1
 
 
@@ -148,6 +151,8 @@ def im2col(
         Row-major: ``X`` of shape ``(M, kH*kW*C [+1])``; row ``(n, i, j)`` (for ``phases=1``)
         holds ``xpad[n, c, sh*i + dh*u, sw*j + dw*v]`` at column ``(u*kW + v)*C + c``. K-major:
         its transpose, with the ``K`` axis ordered ``(c*kH + u)*kW + v``.
+
+    Equation (3) of ``docs/conv.md``.
     """
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     N, C, H, W = x.shape
@@ -201,6 +206,8 @@ def col2im(
         out: an ``(N, H, W, C)`` array to add into (default: a new zeroed one).
     Returns:
         ``dx`` with logical shape ``x_shape``, channels-last in memory (a view of ``out``).
+
+    Equation (7) of ``docs/conv.md``.
     """
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     N, C, H, W = x_shape
@@ -295,6 +302,8 @@ def conv2d_forward(
     Returns:
         ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` and is
         channels-last in memory.
+
+    Equations (4) and (9) of ``docs/conv.md``.
     """
     y, cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 1, ws, output=True,
                          dilation=pair(dilation, "dilation"))  # fmt: skip
@@ -308,6 +317,8 @@ def weight_gradient(g: np.ndarray, cols: np.ndarray, kmajor: bool) -> np.ndarray
     A long, thin reduction (``M = 100,352`` rows but ``K = 10`` columns for a first conv layer)
     runs poorly as one multi-threaded GEMM; it is then split into chunks of rows whose partial
     products stay in cache and are summed.
+
+    Equation (5) of ``docs/conv.md``.
     """
     M, Co = g.shape
     K = cols.shape[0] if kmajor else cols.shape[1]
@@ -327,7 +338,10 @@ def conv_rows_backward(
     g: np.ndarray, cache: ConvCache, need_dx: bool, ws: Workspace | None, need_dw: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Backward pass of :func:`conv_rows` from ``g = dL/dY`` (``(M, C_out)``, rows in the
-    cache's order): ``(dx, dw, db)``; ``need_dw=False`` (a frozen layer) skips ``dw`` and ``db``."""
+    cache's order): ``(dx, dw, db)``; ``need_dw=False`` (a frozen layer) skips ``dw`` and ``db``.
+
+    Equations (6) and (7) of ``docs/conv.md``.
+    """
     x_shape, cols, kmajor, w, has_bias, stride, padding, out_hw, phases, dilation = cache
     Co, Ci, kh, kw = w.shape
     K = Ci * kh * kw

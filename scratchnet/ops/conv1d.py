@@ -54,7 +54,10 @@ def _window(n: int, k: int, mode: str) -> tuple[int, int]:
 
 def conv1d_forward(x: np.ndarray, w: np.ndarray, mode: str = "valid", flip: bool = False
                    ) -> tuple[np.ndarray, Conv1DCache]:  # fmt: skip
-    """Cross-correlation (``flip=False``) or convolution (``flip=True``) of vectors ``x`` and ``w``."""
+    """Cross-correlation (``flip=False``) or convolution (``flip=True``) of vectors ``x`` and ``w``.
+
+    Equation (10) of ``docs/conv.md``.
+    """
     x, w = np.asarray(x), np.asarray(w)
     if x.ndim != 1 or w.ndim != 1:
         raise ValueError(f"conv1d: expected two vectors, got shapes {x.shape} and {w.shape}")

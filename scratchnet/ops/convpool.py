@@ -61,6 +61,8 @@ def convpool2d_forward(
     Returns:
         ``(z, cache)``; ``z`` has logical shape ``(N, C_out, H_out // 2, W_out // 2)`` and is
         channels-last in memory.
+
+    Equation (8) of ``docs/conv.md``.
     """
     y, conv_cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 2, ws, output=False,
                               dilation=pair(dilation, "dilation"))  # fmt: skip
@@ -84,6 +86,8 @@ def convpool2d_backward(
         dout: upstream gradient, logical shape of the pooled output, any memory layout.
     Returns:
         ``(dx, dw, db)`` as :func:`scratchnet.ops.conv.conv2d_backward` returns them.
+
+    Equation (8) of ``docs/conv.md``.
     """
     Co = cache.conv.w.shape[0]
     g = nhwc(dout).reshape(-1, Co)  # (M/4, C_out); free when dout is channels-last

@@ -22,7 +22,10 @@ import numpy as np
 def dense_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, bool]]:
-    """``y = x @ w + b``. Returns ``(y, cache)``."""
+    """``y = x @ w + b``. Returns ``(y, cache)``.
+
+    Equation (6) of ``docs/activations.md``.
+    """
     y = x @ w
     if b is not None:
         y += b
@@ -32,7 +35,10 @@ def dense_forward(
 def dense_backward(
     dout: np.ndarray, cache: tuple[np.ndarray, np.ndarray, bool], need_dx: bool = True
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Returns ``(dx, dw, db)`` with shapes ``(N, ..., D_in)``, ``(D_in, D_out)``, ``(D_out,)``."""
+    """Returns ``(dx, dw, db)`` with shapes ``(N, ..., D_in)``, ``(D_in, D_out)``, ``(D_out,)``.
+
+    Equation (7) of ``docs/activations.md``.
+    """
     x, w, has_bias = cache
     rows = dout.reshape(-1, dout.shape[-1])
     dw = x.reshape(-1, x.shape[-1]).T @ rows

@@ -29,10 +29,16 @@ def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator, dty
 
 
 def dropout_forward(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``y = x * mask`` for a mask from :func:`dropout_mask`."""
+    """``y = x * mask`` for a mask from :func:`dropout_mask`.
+
+    Equation (8) of ``docs/activations.md``.
+    """
     return x * mask
 
 
 def dropout_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``dx = dout * mask``."""
+    """``dx = dout * mask``.
+
+    Equation (8) of ``docs/activations.md``.
+    """
     return dout * mask

@@ -68,7 +68,10 @@ def _sigmoid_(a: np.ndarray) -> np.ndarray:
 
 def gru_forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, bx: np.ndarray, bh: np.ndarray,
                 ws: Workspace | None = None) -> tuple[np.ndarray, GRUCache]:  # fmt: skip
-    """GRU over a sequence. Returns all hidden states ``(N, T, H)`` and the cache."""
+    """GRU over a sequence. Returns all hidden states ``(N, T, H)`` and the cache.
+
+    Equation (10) of ``docs/recurrent.md``.
+    """
     N, T, _ = x.shape
     H = Wh.shape[0]
     xs, p = _project_inputs(x, Wx, bx, ws)  # (T, N, 3H)
@@ -99,7 +102,10 @@ def gru_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """BPTT of :func:`gru_forward` (``dhs``: gradient of every output ``(N, T, H)`` or ``None``;
     ``dhT``: of the last hidden state ``(N, H)`` or ``None``). Returns
-    ``(dx, dh0, dWx, dWh, dbx, dbh)``."""
+    ``(dx, dh0, dWx, dWh, dbx, dbh)``.
+
+    Equations (11)–(15) of ``docs/recurrent.md``.
+    """
     xs, hs, gates, q_n, Wx, Wh = cache
     T, N, H = q_n.shape
     dt = hs.dtype

@@ -44,7 +44,10 @@ from .activations import sigmoid
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
-    """Row-wise ``log(softmax(scores))`` computed stably (shift by the row maximum)."""
+    """Row-wise ``log(softmax(scores))`` computed stably (shift by the row maximum).
+
+    Equation (2) of ``docs/losses.md``.
+    """
     shifted = scores - scores.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
@@ -52,7 +55,10 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
 def softmax_cross_entropy_forward(
     scores: np.ndarray, labels: np.ndarray, label_smoothing: float = 0.0
 ) -> tuple[np.ndarray, tuple]:
-    """Mean softmax cross-entropy of ``scores`` ``(N, C)`` against integer ``labels`` ``(N,)``."""
+    """Mean softmax cross-entropy of ``scores`` ``(N, C)`` against integer ``labels`` ``(N,)``.
+
+    Equations (1) and (2) of ``docs/losses.md``.
+    """
     N, C = scores.shape
     logp = log_softmax(scores)
     picked = logp[np.arange(N), labels]
@@ -64,7 +70,10 @@ def softmax_cross_entropy_forward(
 
 
 def softmax_cross_entropy_backward(cache: tuple) -> np.ndarray:
-    """``dscores = (softmax(scores) - t) / N`` with ``t`` the (smoothed) one-hot targets."""
+    """``dscores = (softmax(scores) - t) / N`` with ``t`` the (smoothed) one-hot targets.
+
+    Equation (3) of ``docs/losses.md``.
+    """
     logp, labels, label_smoothing = cache
     N, C = logp.shape
     d = np.exp(logp)
@@ -76,26 +85,38 @@ def softmax_cross_entropy_backward(cache: tuple) -> np.ndarray:
 
 
 def bce_with_logits_forward(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Mean binary cross-entropy of ``sigmoid(logits)`` against ``targets`` (same shape)."""
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against ``targets`` (same shape).
+
+    Equations (4) and (5) of ``docs/losses.md``.
+    """
     z, t = logits, targets.astype(logits.dtype, copy=False)
     per_elem = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
     return per_elem.mean(), (z, t)
 
 
 def bce_with_logits_backward(cache: tuple) -> np.ndarray:
-    """``dz = (sigmoid(z) - t) / M``."""
+    """``dz = (sigmoid(z) - t) / M``.
+
+    Equation (6) of ``docs/losses.md``; equation (2) of ``docs/exercises.md``.
+    """
     z, t = cache
     return (sigmoid(z) - t) / np.asarray(z.size, dtype=z.dtype)
 
 
 def mse_forward(pred: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Mean squared error over all elements."""
+    """Mean squared error over all elements.
+
+    Equation (7) of ``docs/losses.md``.
+    """
     diff = pred - targets.astype(pred.dtype, copy=False)
     return np.mean(diff * diff), (diff,)
 
 
 def mse_backward(cache: tuple) -> np.ndarray:
-    """``d pred = 2 (pred - targets) / M``."""
+    """``d pred = 2 (pred - targets) / M``.
+
+    Equation (7) of ``docs/losses.md``.
+    """
     (diff,) = cache
     return diff * np.asarray(2.0 / diff.size, dtype=diff.dtype)
 
@@ -104,7 +125,10 @@ def multiclass_hinge_forward(scores: np.ndarray, labels: np.ndarray, margin: flo
                              ) -> tuple[np.ndarray, tuple]:  # fmt: skip
     r"""Mean over the batch of :math:`\sum_{j \ne y} \max(0, s_j - s_y + \Delta)` (:math:`\Delta`
     the margin); the cache is the mask of
-    the active margins (the correct class excluded)."""
+    the active margins (the correct class excluded).
+
+    Equation (8) of ``docs/losses.md``.
+    """
     N = scores.shape[0]
     rows = np.arange(N)
     m = scores - scores[rows, labels][:, None] + np.asarray(margin, dtype=scores.dtype)
@@ -114,7 +138,10 @@ def multiclass_hinge_forward(scores: np.ndarray, labels: np.ndarray, margin: flo
 
 
 def multiclass_hinge_backward(cache: tuple) -> np.ndarray:
-    """``1/N`` for each active margin, ``-count/N`` for the correct class of the row."""
+    """``1/N`` for each active margin, ``-count/N`` for the correct class of the row.
+
+    Equation (9) of ``docs/losses.md``.
+    """
     active, labels, dtype = cache
     N = active.shape[0]
     d = active.astype(dtype)

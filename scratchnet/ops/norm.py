@@ -67,6 +67,8 @@ def batchnorm2d_forward(
     Returns:
         ``(y, cache, new_running_mean, new_running_var)``; the running statistics are returned
         updated in training mode and unchanged in eval mode (the op never mutates its inputs).
+
+    Equation (1) of ``docs/batchnorm.md``.
     """
     dt = x.dtype
     cl = stored_channels_last(x)
@@ -99,6 +101,8 @@ def batchnorm2d_backward(
 
     With ``xhat = centered * inv_std``: ``dgamma = inv_std * sum(g * centered)`` and
     ``dx = gamma*inv_std * (g - dbeta/M - centered * inv_std * dgamma/M)``.
+
+    Equations (2)–(4) of ``docs/batchnorm.md``.
     """
     centered, inv_std, gamma, training = cache
     dt = centered.dtype
@@ -204,7 +208,10 @@ def layernorm_forward(
 
     Each sample (each position of the leading axes) is normalised over its :math:`M` trailing
     values: :math:`\hat x = (x - \mu)/\sqrt{\sigma^2 + \epsilon}`, :math:`y = \gamma\odot\hat x +
-    \beta` with :math:`\gamma, \beta` of the trailing shape. Returns ``(y, cache)``."""
+    \beta` with :math:`\gamma, \beta` of the trailing shape. Returns ``(y, cache)``.
+
+    Equation (5) of ``docs/batchnorm.md``.
+    """
     M = gamma.size
     rows = np.ascontiguousarray(x).reshape(-1, M)
     xhat, inv_std = _normalise(rows, (1,), eps)
@@ -217,7 +224,10 @@ def layernorm_forward(
 def layernorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""``(dx, dgamma, dbeta)``: :math:`\partial L/\partial\beta = \sum_r g_r`,
     :math:`\partial L/\partial\gamma = \sum_r g_r\odot\hat x_r` (sums over the leading positions
-    :math:`r`), and ``dx`` by :func:`_normalised_backward`."""
+    :math:`r`), and ``dx`` by :func:`_normalised_backward`.
+
+    Equations (6)–(8) of ``docs/batchnorm.md``.
+    """
     M = cache.gamma.size
     g = np.ascontiguousarray(dout).reshape(-1, M)
     dgamma = _sum(g, (0,), cache.xhat).reshape(-1)
@@ -264,7 +274,10 @@ def _ungroup(v: np.ndarray, shape: tuple[int, ...], channels_last: bool) -> np.n
 def groupnorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""``(dx, dgamma, dbeta)``: :math:`\partial L/\partial\beta_c = \sum_{n,h,w} g`,
     :math:`\partial L/\partial\gamma_c = \sum_{n,h,w} g\,\hat x`; ``dx`` by
-    :func:`_normalised_backward` within each sample's group."""
+    :func:`_normalised_backward` within each sample's group.
+
+    Equation (9) of ``docs/batchnorm.md``.
+    """
     groups = cache.gamma.shape[2] if cache.channels_last else cache.gamma.shape[1]
     g, _, _, _ = _group_view(dout, groups, cache.channels_last)  # in the forward's layout
     param_axes = (0, 1) if cache.channels_last else (0, 3)

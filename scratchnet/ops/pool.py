@@ -64,7 +64,10 @@ def pool_geometry(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None,
 ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """Normalise ``kernel_size``/``stride`` (stride defaults to the kernel); give ``(Ho, Wo)``."""
+    """Normalise ``kernel_size``/``stride`` (stride defaults to the kernel); give ``(Ho, Wo)``.
+
+    Equation (1) of ``docs/pooling.md``.
+    """
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     H, W = x_shape[-2:]
@@ -96,7 +99,10 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: Window, stride: Window | None 
                       ws: Workspace | None = None) -> tuple[np.ndarray, PoolCache]:  # fmt: skip
     """Max pooling forward pass: ``x`` of logical shape ``(N, C, H, W)`` in any memory layout,
     ``ws`` the calling layer's workspace (see :mod:`scratchnet.ops.workspace`); returns
-    ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout."""
+    ``(y, cache)`` with ``y`` of shape ``(N, C, H_out, W_out)`` in ``x``'s layout.
+
+    Equation (2) of ``docs/pooling.md``.
+    """
     kernel, stride_hw, out_hw, cl, y = _pool_output(x, kernel_size, stride, ws)
     if kernel == stride_hw == (2, 2):
         return y, _maxpool2x2_forward(x, y, cl, ws)
@@ -148,6 +154,8 @@ def maxpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
         dout: upstream gradient, shape ``(N, C, H_out, W_out)``.
     Returns:
         ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
+
+    Equation (3) of ``docs/pooling.md``.
     """
     x, y, x_shape, cl, kernel, stride, winners = cache
     if winners is not None:
@@ -225,7 +233,10 @@ def _maxpool2x2_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | Non
 def avgpool2d_forward(x: np.ndarray, kernel_size: Window, stride: Window | None = None,
                       ws: Workspace | None = None) -> tuple[np.ndarray, PoolCache]:  # fmt: skip
     """Average pooling forward pass (every window has exactly ``kH*kW`` elements); arguments and
-    result as :func:`maxpool2d_forward`'s."""
+    result as :func:`maxpool2d_forward`'s.
+
+    Equation (5) of ``docs/pooling.md``.
+    """
     kernel, stride_hw, out_hw, cl, y = _pool_output(x, kernel_size, stride, ws)
     for k, xv in window_elements(x, kernel, stride_hw, out_hw):
         if k == 0:
@@ -243,6 +254,8 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
         dout: upstream gradient, shape ``(N, C, H_out, W_out)``.
     Returns:
         ``dx`` of shape ``(N, C, H, W)`` in the input's memory layout.
+
+    Equation (6) of ``docs/pooling.md``.
     """
     _, _, x_shape, cl, (kh, kw), stride, _ = cache
     share = _same_layout(dout, cl, ws) * np.asarray(1.0 / (kh * kw), dtype=dout.dtype)
@@ -259,7 +272,10 @@ def avgpool2d_backward(dout: np.ndarray, cache: PoolCache, ws: Workspace | None 
 def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[tuple[int, ...], bool]]:
     r"""Global average pooling :math:`y_{n,c} = \frac{1}{HW}\sum_{h,w} x_{n,c,h,w}`: ``(N, C, H, W)``
     to ``(N, C)``. For channels-last memory the mean runs over the contiguous ``(N, HW, C)`` view.
-    Returns ``(y, cache)``."""
+    Returns ``(y, cache)``.
+
+    Equation (3) of ``docs/residual.md``.
+    """
     N, C, H, W = x.shape
     cl = stored_channels_last(x)
     rows = nhwc(x).reshape(N, H * W, C) if cl else x.reshape(N, C, H * W)
@@ -268,7 +284,10 @@ def global_avgpool2d_forward(x: np.ndarray) -> tuple[np.ndarray, tuple[tuple[int
 
 def global_avgpool2d_backward(dout: np.ndarray, cache: tuple[tuple[int, ...], bool]) -> np.ndarray:
     r""":math:`\partial L/\partial x_{n,c,h,w} = \frac{1}{HW}\,\partial L/\partial y_{n,c}`: every pixel of a
-    channel gets the same share. Returned in the input's memory layout."""
+    channel gets the same share. Returned in the input's memory layout.
+
+    Equation (4) of ``docs/residual.md``.
+    """
     (N, C, H, W), cl = cache
     share = dout * np.asarray(1.0 / (H * W), dtype=dout.dtype)
     if cl:

@@ -86,7 +86,10 @@ def _project_inputs(
 def rnn_forward(
     x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, ws: Workspace | None = None
 ) -> tuple[np.ndarray, RecurrentCache]:
-    """Tanh RNN over a sequence. Returns all hidden states ``(N, T, H)`` and the cache."""
+    """Tanh RNN over a sequence. Returns all hidden states ``(N, T, H)`` and the cache.
+
+    Equation (1) of ``docs/recurrent.md``.
+    """
     N, T, _ = x.shape
     H = Wh.shape[0]
     xs, a = _project_inputs(x, Wx, b, ws)
@@ -123,6 +126,8 @@ def lstm_forward(
     recurrent product is :math:`W_h^\\top h_{t-1}` and the three sigmoid gates are one block. The sigmoid
     uses :math:`\\sigma(a) = \\tfrac12 + \\tfrac12\\tanh(a/2)`, with the halving folded into a copy of
     their weights, so one ``tanh`` call activates all four gates.
+
+    Equations (4) and (5) of ``docs/recurrent.md``.
     """
     N, T, D = x.shape
     H = Wh.shape[0]
@@ -184,6 +189,8 @@ def rnn_backward(
         dhT: extra gradient w.r.t. the last hidden state ``(N, H)``, or ``None``.
     Returns:
         ``(dx, dh0, dWx, dWh, db)``.
+
+    Equations (2) and (3) of ``docs/recurrent.md``.
     """
     hs, Wh = cache.hs, cache.Wh
     T, N, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
@@ -211,6 +218,8 @@ def lstm_backward(
         dhT, dcT: extra gradients w.r.t. the last hidden and cell states ``(N, H)``, or ``None``.
     Returns:
         ``(dx, dh0, dc0, dWx, dWh, db)``, weights in PyTorch's gate order ``[i, f, g, o]``.
+
+    Equations (6)–(9) and (3) of ``docs/recurrent.md``.
     """
     xs, hs, cs, gates, tanh_c, Wx, Wh = cache
     T, H, N = tanh_c.shape

@@ -31,7 +31,10 @@ def _receptive_field(n: int, i: int, j: int, stride, dilation, span) -> tuple:
 def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride=1, padding=0,
                  dilation=1) -> np.ndarray:  # fmt: skip
     r""":math:`y_{n,o,i,j} = b_o + \sum_{c,u,v} w_{o,c,u,v}\,\tilde x_{n,c,\,s_h i + d_h u,\,s_w j + d_w v}`
-    (:math:`\tilde x` the padded input, :math:`s` the stride, :math:`d` the dilation)."""
+    (:math:`\tilde x` the padded input, :math:`s` the stride, :math:`d` the dilation).
+
+    Equation (2) of ``docs/conv.md``.
+    """
     st, (ph, pw), dil, span, (Ho, Wo) = _conv_geometry(x, w, stride, padding, dilation)
     xp = pad2d(x, ph, pw)
     y = np.zeros((x.shape[0], w.shape[0], Ho, Wo), dtype=np.result_type(x, w))
@@ -49,7 +52,10 @@ def conv2d_backward_naive(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(dx, dw, db)`` by the chain rule, one output element at a time: each ``dout[n,o,i,j]``
     adds ``dout * w[o]`` to its receptive field of ``dxpad`` and ``dout * patch`` to ``dw[o]``;
-    ``db[o]`` sums ``dout[:, o]``. The padded border of ``dxpad`` is dropped at the end."""
+    ``db[o]`` sums ``dout[:, o]``. The padded border of ``dxpad`` is dropped at the end.
+
+    Equation (1) of ``docs/exercises.md``.
+    """
     st, (ph, pw), dil, span, (Ho, Wo) = _conv_geometry(x, w, stride, padding, dilation)
     xp = pad2d(x, ph, pw)
     dxp = np.zeros(xp.shape, dtype=np.result_type(dout, w))
@@ -78,7 +84,10 @@ def _windows(x_shape: tuple[int, ...], kernel_size, stride):
 
 
 def pool2d_naive(x: np.ndarray, kernel_size, stride=None, mode: str = "max") -> np.ndarray:
-    """Max (``mode="max"``) or average (``mode="avg"``) over each window, one at a time."""
+    """Max (``mode="max"``) or average (``mode="avg"``) over each window, one at a time.
+
+    Equations (2) and (5) of ``docs/pooling.md``.
+    """
     kh, kw = pair(kernel_size, "kernel_size")
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     N, C, H, W = x.shape
@@ -93,7 +102,10 @@ def pool2d_backward_naive(
     dout: np.ndarray, x: np.ndarray, kernel_size, stride=None, mode: str = "max"
 ) -> np.ndarray:
     """``dx``: each window's gradient goes to its first maximum in row-major order (``max``) or
-    is spread evenly over it (``avg``); overlapping windows add up."""
+    is spread evenly over it (``avg``); overlapping windows add up.
+
+    Equations (3) and (6) of ``docs/pooling.md``.
+    """
     dx = np.zeros(x.shape, dtype=dout.dtype)
     for out, window in _windows(x.shape, kernel_size, stride):
         region = dx[window]  # a view: writing to it writes dx

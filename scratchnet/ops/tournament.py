@@ -49,6 +49,8 @@ def tournament_forward(
     """``out = max(a, b, c, d)`` element-wise, recording the winners; ``bottom_max`` is scratch.
 
     All arrays have the same shape (views allowed); ``out`` must not alias the inputs.
+
+    Equation (4) of ``docs/pooling.md``.
     """
     np.maximum(a, b, out=out)  # the top row's maximum, for now
     np.greater(b, a, out=winners.right_in_top)
@@ -72,7 +74,10 @@ def tournament_backward(
     g_bottom: np.ndarray,
 ) -> None:
     """Route the window gradients ``g`` to the winners: writes ``da, db, dc, dd`` (the gradients
-    of the four window elements); ``g_top`` and ``g_bottom`` are scratch."""
+    of the four window elements); ``g_top`` and ``g_bottom`` are scratch.
+
+    Equation (4) of ``docs/pooling.md``.
+    """
     np.multiply(g, winners.bottom_row, out=g_bottom)
     np.subtract(g, g_bottom, out=g_top)
     np.multiply(g_top, winners.right_in_top, out=db)
