@@ -7,12 +7,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-COLOURS = {  # by layer family, for reading the stack at a glance
-    "Conv2D": "#9ecae1", "ConvPool2D": "#9ecae1", "MaxPool2D": "#c7e9c0", "AvgPool2D": "#c7e9c0",
-    "BatchNorm2D": "#fdd0a2", "BatchNorm1D": "#fdd0a2", "LayerNorm": "#fdd0a2", "GroupNorm": "#fdd0a2",
-    "Dense": "#bcbddc", "LSTM": "#fcbba1", "RNN": "#fcbba1", "GRU": "#fcbba1", "Embedding": "#fcbba1",
-    "Dropout": "#e5e5e5", "Conv1D": "#9ecae1", "GlobalAvgPool2D": "#c7e9c0",
-}  # fmt: skip
+from .ops import RECORDS
+from .ops.record import family_of
+
+# by the family of the op a layer wraps (its op record), for reading the stack at a glance; a layer
+# of no op (Flatten, a block's line) and the activations are left light grey
+FAMILY_COLOURS = {"conv": "#9ecae1", "pool": "#c7e9c0", "norm": "#fdd0a2", "dense": "#bcbddc",
+                  "recurrent": "#fcbba1", "dropout": "#e5e5e5"}  # fmt: skip
+
+
+def box_colour(layer: Any) -> str:
+    """The box colour of a layer in the diagram."""
+    return FAMILY_COLOURS.get(family_of(RECORDS, type(layer).__name__) or "", "#f7f7f7")
 
 
 def label(layer: Any) -> str:
@@ -60,9 +66,8 @@ def plot_architecture(
         if r.layer is None:  # a line of the structure: a block opens, a skip path joins
             rows.append((indent + r.text, dims, f"{r.params:,} params" if r.params else "", "#ffffff"))
             continue
-        kind = type(r.layer).__name__
         rows.append((indent + label(r.layer) + (" (again)" if r.again else ""), dims,
-                     f"{r.params:,} params" if r.params else "", COLOURS.get(kind, "#f7f7f7")))  # fmt: skip
+                     f"{r.params:,} params" if r.params else "", box_colour(r.layer)))  # fmt: skip
     total = model.num_parameters()
     height = 0.62 * len(rows) + 0.9
     fig = Figure(figsize=(8.5, height))

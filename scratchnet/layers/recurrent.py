@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops import recurrent as ops
+from ..ops.embedding import embedding_backward, embedding_forward
 from ..ops.gru import gru_backward, gru_forward
 from .base import Layer, Shape, shape_error
 from .init import make_rng
@@ -210,19 +211,9 @@ class Embedding(Layer):
             raise ValueError(f"{self!r}: expected integer ids, got {x.dtype}")
         if x.size and (x.min() < 0 or x.max() >= self.vocab):
             raise ValueError(f"{self!r}: ids must be in [0, {self.vocab}), got [{x.min()}, {x.max()}]")
-        self._cache = x
-        return self.params["E"][x]
+        y, self._cache = embedding_forward(x, self.params["E"])
+        return y
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
-        ids = self._saved().reshape(-1)
-        rows = dout.reshape(-1, self.dim)
-        if ids.size == 0:
-            self._set_grad("E", np.zeros_like(self.params["E"]))
-            return None
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-        grad = np.zeros_like(self.params["E"], dtype=dout.dtype)
-        grad[sorted_ids[starts]] = np.add.reduceat(rows[order], starts, axis=0)  # one sum per id
-        self._set_grad("E", grad)
+        self._set_grad("E", embedding_backward(dout, self._saved()))
         return None

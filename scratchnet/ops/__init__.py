@@ -4,72 +4,23 @@ No hidden state, no I/O, NumPy only. Scratch memory comes from the calling layer
 :class:`~scratchnet.ops.workspace.Workspace` (optional argument ``ws``; without it every array is
 new). The stateful layers in :mod:`scratchnet.layers` are thin wrappers around these;
 :mod:`scratchnet.ops.reference` holds slow loop twins of the conv and pooling passes.
+
+Each op module ends with its op records (:class:`~scratchnet.ops.record.OpRecord`); this package
+exports every function they name (``from scratchnet.ops import conv2d_forward``), and
+:data:`RECORDS` holds them all (the op modules are found, not listed).
 """
 
-from .activations import (
-    leaky_relu_backward,
-    leaky_relu_forward,
-    relu_backward,
-    relu_forward,
-    sigmoid,
-    sigmoid_backward,
-    sigmoid_forward,
-    softmax,
-    tanh_backward,
-    tanh_forward,
-)
-from .conv import col2im, conv2d_backward, conv2d_forward, im2col
-from .convpool import convpool2d_backward, convpool2d_forward
-from .dense import dense_backward, dense_forward
-from .dropout import dropout_backward, dropout_forward, dropout_mask
-from .losses import (
-    bce_with_logits_backward,
-    bce_with_logits_forward,
-    log_softmax,
-    mse_backward,
-    mse_forward,
-    softmax_cross_entropy_backward,
-    softmax_cross_entropy_forward,
-)
-from .norm import batchnorm2d_backward, batchnorm2d_forward
-from .pool import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
+import importlib
+import pkgutil
+
+from .record import OpRecord, collect, exported
 from .workspace import Workspace, scratch
 
-__all__ = [
-    "Workspace",
-    "avgpool2d_backward",
-    "avgpool2d_forward",
-    "batchnorm2d_backward",
-    "batchnorm2d_forward",
-    "bce_with_logits_backward",
-    "bce_with_logits_forward",
-    "col2im",
-    "conv2d_backward",
-    "conv2d_forward",
-    "convpool2d_backward",
-    "convpool2d_forward",
-    "dense_backward",
-    "dense_forward",
-    "dropout_backward",
-    "dropout_forward",
-    "dropout_mask",
-    "im2col",
-    "leaky_relu_backward",
-    "leaky_relu_forward",
-    "log_softmax",
-    "maxpool2d_backward",
-    "maxpool2d_forward",
-    "mse_backward",
-    "mse_forward",
-    "relu_backward",
-    "relu_forward",
-    "scratch",
-    "sigmoid",
-    "sigmoid_backward",
-    "sigmoid_forward",
-    "softmax",
-    "softmax_cross_entropy_backward",
-    "softmax_cross_entropy_forward",
-    "tanh_backward",
-    "tanh_forward",
-]
+# every module of this package that declares op records, in alphabetical order (a new op module is
+# found here without being listed)
+_MODULES = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)
+            if not m.name.startswith("_")]  # fmt: skip
+RECORDS: tuple[OpRecord, ...] = collect(*(m for m in _MODULES if hasattr(m, "RECORDS")))
+globals().update(exported(RECORDS))
+
+__all__ = ["RECORDS", "OpRecord", "Workspace", "scratch", *sorted(exported(RECORDS))]

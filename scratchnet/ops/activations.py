@@ -26,6 +26,7 @@ from functools import partial
 import numpy as np
 
 from ._util import stored_channels_last
+from .record import OpRecord
 from .workspace import Workspace, scratch
 
 
@@ -260,3 +261,24 @@ def softmax_jacobian(x: np.ndarray) -> np.ndarray:
     :math:`J = \operatorname{diag}(p) - p p^\top` (for every leading index)."""
     p = softmax(np.asarray(x))
     return p[..., :, None] * (np.eye(p.shape[-1]) - p[..., None, :])
+
+
+RECORDS = (
+    OpRecord(name="relu", forward=relu_forward, backward=relu_backward, layers=("ReLU",), family="activation",
+             docs="activations.md", topic="ReLU"),
+    OpRecord(name="leaky_relu", forward=leaky_relu_forward, backward=leaky_relu_backward, layers=("LeakyReLU",),
+             family="activation", docs="activations.md", topic="LeakyReLU"),
+    OpRecord(name="sigmoid", forward=sigmoid_forward, backward=sigmoid_backward, layers=("Sigmoid",),
+             family="activation", docs="activations.md", topic="sigmoid (overflow-free)", helpers=(sigmoid,)),
+    OpRecord(name="tanh", forward=tanh_forward, backward=tanh_backward, layers=("Tanh",), family="activation",
+             docs="activations.md", topic="tanh"),
+    OpRecord(name="elu", forward=elu_forward, backward=elu_backward, layers=("ELU",), family="activation",
+             docs="activations.md", topic="ELU"),
+    OpRecord(name="silu", forward=silu_forward, backward=silu_backward, layers=("SiLU",), family="activation",
+             docs="activations.md", topic="SiLU"),
+    OpRecord(name="gelu", forward=gelu_forward, backward=gelu_backward, layers=("GELU",), family="activation",
+             docs="activations.md", topic="GELU (exact and tanh form)"),
+    OpRecord(name="softmax", forward=softmax_forward, backward=softmax_backward, layers=("Softmax",),
+             family="activation", docs="exercises.md", topic="softmax and its Jacobian",
+             helpers=(softmax, softmax_jacobian)),
+)  # fmt: skip

@@ -63,6 +63,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._util import batch_chunks, conv_output_size, nhwc, pair
+from .record import OpRecord
 from .workspace import Workspace, scratch
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
@@ -385,3 +386,10 @@ def conv2d_backward(
     """
     g = nhwc(dout).reshape(-1, cache.w.shape[0])  # (M, C_out); free when dout is channels-last
     return conv_rows_backward(g, cache, need_dx, ws, need_dw)
+
+
+RECORDS = (
+    OpRecord(name="conv2d", forward=conv2d_forward, backward=conv2d_backward, layers=("Conv2D",), family="conv",
+             docs="conv.md", topic="2-D convolution (stride, padding, dilation; im2col / col2im)",
+             helpers=(im2col, col2im, conv_rows, conv_rows_backward, weight_gradient)),
+)  # fmt: skip

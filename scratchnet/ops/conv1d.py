@@ -33,6 +33,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .record import OpRecord
+
 MODES = ("valid", "same", "full")
 
 
@@ -79,3 +81,9 @@ def conv1d_backward(dout: np.ndarray, cache: Conv1DCache) -> tuple[np.ndarray, n
     dx_padded = sliding_window_view(np.pad(g_full, k - 1), k) @ kernel[::-1]
     dkernel = sliding_window_view(x_padded, len(g_full)) @ g_full  # (k,)
     return dx_padded[k - 1 : k - 1 + n], dkernel[::-1] if flip else dkernel
+
+
+RECORDS = (
+    OpRecord(name="conv1d", forward=conv1d_forward, backward=conv1d_backward, layers=("Conv1D",), family="conv",
+             docs="conv.md", topic="1-D convolution"),
+)  # fmt: skip

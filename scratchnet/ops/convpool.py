@@ -30,6 +30,7 @@ import numpy as np
 
 from ._util import nhwc, pair
 from .conv import ConvCache, conv_rows, conv_rows_backward
+from .record import OpRecord
 from .tournament import Winners, tournament_backward, tournament_forward
 from .workspace import Workspace, scratch
 
@@ -96,3 +97,9 @@ def convpool2d_backward(
     g_bottom = scratch(ws, "g_bottom", g.shape, g.dtype)
     tournament_backward(g, cache.winners, *g_rows, g_top, g_bottom)
     return conv_rows_backward(g_rows.reshape(-1, Co), cache.conv, need_dx, ws, need_dw)
+
+
+RECORDS = (
+    OpRecord(name="convpool2d", forward=convpool2d_forward, backward=convpool2d_backward,
+             layers=("ConvPool2D",), family="conv", docs="conv.md", topic="fused convolution + 2x2 max-pool"),
+)  # fmt: skip

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .record import OpRecord
+
 
 def dense_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None
@@ -45,3 +47,9 @@ def dense_backward(
     db = rows.sum(axis=0) if has_bias else None
     dx = dout @ w.T if need_dx else None
     return dx, dw, db
+
+
+RECORDS = (
+    OpRecord(name="dense", forward=dense_forward, backward=dense_backward, layers=("Dense",), family="dense",
+             docs="activations.md", topic="dense (fully connected, on the last axis)"),
+)  # fmt: skip

@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from .record import OpRecord
+
 
 def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     """Scaled keep-mask: ``1/(1-p)`` with probability ``1-p``, else ``0``.
@@ -42,3 +44,9 @@ def dropout_backward(dout: np.ndarray, mask: np.ndarray) -> np.ndarray:
     Equation (8) of ``docs/activations.md``.
     """
     return dout * mask
+
+
+RECORDS = (
+    OpRecord(name="dropout", forward=dropout_forward, backward=dropout_backward, layers=("Dropout",),
+             family="dropout", docs="activations.md", topic="inverted dropout", helpers=(dropout_mask,)),
+)  # fmt: skip

@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .record import OpRecord
 from .recurrent import _project_inputs, _upstream
 from .workspace import Workspace, scratch
 
@@ -126,3 +127,9 @@ def gru_backward(
     dWh = hs[:T].reshape(T * N, H).T @ flat_q
     dx = (flat_p @ Wx.T).reshape(T, N, -1).transpose(1, 0, 2)
     return dx, dh, dWx, dWh, flat_p.sum(axis=0), flat_q.sum(axis=0)
+
+
+RECORDS = (
+    OpRecord(name="gru", forward=gru_forward, backward=gru_backward, layers=("GRU",), family="recurrent",
+             docs="recurrent.md", topic="GRU"),
+)  # fmt: skip

@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .activations import sigmoid
+from .record import OpRecord
 
 
 def log_softmax(scores: np.ndarray) -> np.ndarray:
@@ -148,3 +149,16 @@ def multiclass_hinge_backward(cache: tuple) -> np.ndarray:
     d[np.arange(N), labels] = -active.sum(axis=1)
     d /= np.asarray(N, dtype=dtype)
     return d
+
+
+RECORDS = (
+    OpRecord(name="softmax_cross_entropy", forward=softmax_cross_entropy_forward,
+             backward=softmax_cross_entropy_backward, layers=("SoftmaxCrossEntropy",), family="loss",
+             docs="losses.md", topic="softmax cross-entropy", helpers=(log_softmax,)),
+    OpRecord(name="bce_with_logits", forward=bce_with_logits_forward, backward=bce_with_logits_backward,
+             layers=("BinaryCrossEntropy",), family="loss", docs="losses.md", topic="binary cross-entropy"),
+    OpRecord(name="mse", forward=mse_forward, backward=mse_backward, layers=("MSE",), family="loss",
+             docs="losses.md", topic="mean squared error"),
+    OpRecord(name="multiclass_hinge", forward=multiclass_hinge_forward, backward=multiclass_hinge_backward,
+             layers=("MulticlassHinge",), family="loss", docs="losses.md", topic="multiclass hinge (SVM)"),
+)  # fmt: skip

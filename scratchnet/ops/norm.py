@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._util import channel_sum, is_channels_last, nhwc, stored_channels_last
+from .record import OpRecord
 from .workspace import Workspace, scratch
 
 
@@ -284,3 +285,14 @@ def groupnorm_backward(dout: np.ndarray, cache: GroupStatsCache) -> tuple[np.nda
     dgamma = _sum(g, param_axes, cache.xhat).reshape(-1)
     dbeta = _sum(g, param_axes).reshape(-1)
     return _ungroup(_normalised_backward(g, cache), cache.shape, cache.channels_last), dgamma, dbeta
+
+
+RECORDS = (
+    OpRecord(name="batchnorm2d", forward=batchnorm2d_forward, backward=batchnorm2d_backward,
+             layers=("BatchNorm2D", "BatchNorm1D"), family="norm", docs="batchnorm.md",
+             topic="batch norm (2-D and 1-D)"),
+    OpRecord(name="layernorm", forward=layernorm_forward, backward=layernorm_backward, layers=("LayerNorm",),
+             family="norm", docs="batchnorm.md", topic="layer norm"),
+    OpRecord(name="groupnorm", forward=groupnorm_forward, backward=groupnorm_backward, layers=("GroupNorm",),
+             family="norm", docs="batchnorm.md", topic="group norm"),
+)  # fmt: skip

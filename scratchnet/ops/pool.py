@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._util import batch_chunks, conv_output_size, is_channels_last, nhwc, pair, stored_channels_last
+from .record import OpRecord
 from .tournament import Winners, tournament_backward, tournament_forward
 from .workspace import Workspace, scratch
 
@@ -293,3 +294,13 @@ def global_avgpool2d_backward(dout: np.ndarray, cache: tuple[tuple[int, ...], bo
     if cl:
         return np.broadcast_to(share[:, None, None, :], (N, H, W, C)).copy().transpose(0, 3, 1, 2)
     return np.broadcast_to(share[:, :, None, None], (N, C, H, W)).copy()
+
+
+RECORDS = (
+    OpRecord(name="maxpool2d", forward=maxpool2d_forward, backward=maxpool2d_backward, layers=("MaxPool2D",),
+             family="pool", docs="pooling.md", topic="max pooling (ties, overlap, uneven sizes)"),
+    OpRecord(name="avgpool2d", forward=avgpool2d_forward, backward=avgpool2d_backward, layers=("AvgPool2D",),
+             family="pool", docs="pooling.md", topic="average pooling"),
+    OpRecord(name="global_avgpool2d", forward=global_avgpool2d_forward, backward=global_avgpool2d_backward,
+             layers=("GlobalAvgPool2D",), family="pool", docs="residual.md", topic="global average pooling"),
+)  # fmt: skip

@@ -51,6 +51,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .record import OpRecord
 from .workspace import Workspace, scratch
 
 
@@ -267,3 +268,11 @@ def lstm_backward(
     dx = dxs.transpose(2, 0, 1)  # (N, T, D)
     back = np.argsort(_ifog(H))  # to PyTorch's order
     return np.ascontiguousarray(dx), dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
+
+
+RECORDS = (
+    OpRecord(name="rnn", forward=rnn_forward, backward=rnn_backward, layers=("RNN",), family="recurrent",
+             docs="recurrent.md", topic="tanh RNN (backpropagation through time)"),
+    OpRecord(name="lstm", forward=lstm_forward, backward=lstm_backward, layers=("LSTM",), family="recurrent",
+             docs="recurrent.md", topic="LSTM (vanishing and exploding gradients, clipping)"),
+)  # fmt: skip

@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .record import OpRecord
+
 
 class Winners(NamedTuple):
     """Which element won each window, as three boolean arrays shaped like the output."""
@@ -84,3 +86,9 @@ def tournament_backward(
     np.subtract(g_top, db, out=da)
     np.multiply(g_bottom, winners.right_in_bottom, out=dd)
     np.subtract(g_bottom, dd, out=dc)
+
+
+RECORDS = (
+    OpRecord(name="tournament", forward=tournament_forward, backward=tournament_backward, layers=(),
+             family="pool", docs="pooling.md", topic="the 2x2 max-pool as a tournament"),
+)  # fmt: skip
