@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from scratchnet.check import OPS, catalogue_markdown, check_op, grade_class, list_ops, template
-from scratchnet.check.adapters import LAYER
+from scratchnet.check.adapters import CONVENTIONS
 from scratchnet.check.classroom import write_report
 from scratchnet.check.grade import close, difference
 from scratchnet.cli import main
@@ -38,7 +38,7 @@ def test_a_students_correct_loops_pass_every_case(op):
     assert report.max_score >= 2 * len(report.cases) and report.style == "functional"
 
 
-@pytest.mark.parametrize("op", list(LAYER))
+@pytest.mark.parametrize("op", [op for op, c in CONVENTIONS.items() if c.layer])
 def test_the_librarys_layers_pass_in_the_layer_convention(op):
     report = check_op(op, HERE / "library_layers.py", verbose=False)
     assert report.passed and report.style == "layer", report.text()

@@ -144,8 +144,9 @@ def leaky_expected(case):
         case["dout"] = np.random.default_rng(case["dout_seed"]).standard_normal(x.shape)
     return {"out": np.where(x > 0, x, 0.1 * x), "dx": case["dout"] * np.where(x > 0, 1, 0.1)}
 
-OPS = {"leaky-relu": OpSpec("leaky-relu", "leaky ReLU, slope 0.1", "leaky_forward", "leaky_backward",
-                            ("out", "dx"), leaky_cases, leaky_expected, "", "", "", convention="relu")}
+OPS = {"leaky-relu": OpSpec(name="leaky-relu", about="leaky ReLU, slope 0.1", forward="leaky_forward",
+                            backward="leaky_backward", results=("out", "dx"), cases=leaky_cases,
+                            expected=leaky_expected, signature="", equations="", doc="", convention="relu")}
 CASES = {"dense": [{"x": np.ones((2, 3)), "w": np.eye(3), "b": np.zeros(3), "dout_seed": 9}]}
 ''')
     mine = tmp_path / "mine.py"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from .adapters import FORWARD_NAMES, LAYER
+from .adapters import CONVENTIONS
 from .classroom import autograder_zip, grade_class
 from .grade import check_op
 from .ops import OPS, OpSpec
@@ -59,7 +59,7 @@ def list_ops() -> str:
     for name, spec in OPS.items():
         funcs = spec.forward + (f" / {spec.backward}" if spec.backward else "")
         n = len(make_cases(spec)[0])
-        layer = spec.layer if name in LAYER and spec.layer else "-"
+        layer = spec.layer if spec.layer and CONVENTIONS[spec.convention or name].layer else "-"
         lines.append(f"{name:<11} {funcs:<48} {layer:<20} {n:>5} {len(spec.mistakes):>8}  {spec.about}")
     return "\n".join(lines) + "\n"
 
@@ -103,5 +103,3 @@ def template(op: str) -> str:
                      f'    raise NotImplementedError("{m["name"]}: not written yet")\n')  # fmt: skip
     return "".join(parts)
 
-
-assert set(FORWARD_NAMES) == set(OPS), "every op needs the names of its functions"

@@ -24,6 +24,7 @@ This module imports NumPy only: it runs inside the submission's process.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -140,13 +141,6 @@ def f_embedding(fwd, bwd, c):
     yield {"dW": bwd(c["dout"], cache)}
 
 
-FUNCTIONAL: dict[str, Adapter] = {
-    "conv2d": f_conv2d, "maxpool2d": f_pool, "avgpool2d": f_pool, "relu": f_unary, "sigmoid": f_unary,
-    "tanh": f_unary, "dense": f_dense, "softmax-ce": f_loss, "hinge": f_loss, "bce": f_loss, "mse": f_loss,
-    "dropout": f_dropout, "batchnorm": f_batchnorm, "rnn-step": f_rnn_step, "rnn": f_rnn,
-    "lstm-step": f_lstm_step, "lstm": f_rnn, "embedding": f_embedding,
-}  # fmt: skip
-
 
 # --- the layer convention --------------------------------------------------------------------------
 def _set_params(layer: Any, values: dict[str, np.ndarray]) -> Any:
@@ -229,33 +223,58 @@ def l_embedding(cls, c):
     yield _grads(layer, {"dW": "E"})
 
 
-LAYER: dict[str, Adapter] = {
-    "conv2d": l_conv2d, "maxpool2d": l_pool, "avgpool2d": l_pool, "relu": l_unary, "sigmoid": l_unary,
-    "tanh": l_unary, "dense": l_dense, "softmax-ce": l_loss, "hinge": l_loss, "bce": l_loss, "mse": l_loss,
-    "dropout": l_dropout, "batchnorm": l_batchnorm, "embedding": l_embedding,
-}  # fmt: skip
+@dataclass(frozen=True, kw_only=True)
+class Convention:
+    """How a submission for one op is found and called.
 
-# the names the courses give the functions, the first the template's; the checker takes the
-# first one a submission defines
-FORWARD_NAMES: dict[str, tuple[str, ...]] = {
-    "conv2d": ("conv_forward_naive", "conv_forward", "conv2d_forward", "conv_forward_fast"),
-    "maxpool2d": ("max_pool_forward_naive", "max_pool_forward", "maxpool_forward", "max_pool_forward_fast"),
-    "avgpool2d": ("avg_pool_forward_naive", "avg_pool_forward", "avgpool_forward"),
-    "relu": ("relu_forward",), "sigmoid": ("sigmoid_forward",), "tanh": ("tanh_forward",),
-    "dense": ("affine_forward", "dense_forward", "linear_forward"),
-    "softmax-ce": ("softmax_loss", "softmax_cross_entropy_loss", "cross_entropy_loss"),
-    "hinge": ("svm_loss", "hinge_loss", "multiclass_hinge_loss"),
-    "bce": ("bce_loss", "binary_cross_entropy_loss", "sigmoid_cross_entropy_loss"),
-    "mse": ("mse_loss", "mean_squared_error_loss", "l2_loss"),
-    "dropout": ("dropout_forward",), "batchnorm": ("batchnorm_forward", "batch_norm_forward"),
-    "rnn-step": ("rnn_step_forward",), "rnn": ("rnn_forward",), "lstm-step": ("lstm_step_forward",),
-    "lstm": ("lstm_forward",), "embedding": ("word_embedding_forward", "embedding_forward"),
+    Attributes:
+        names: the names the courses give the forward function (a loss's one function), the
+            first the template's; the checker takes the first one a submission defines, and the
+            backward function's names are these with ``_forward`` -> ``_backward``.
+        functional: the adapter of the functional convention.
+        layer: the adapter of the layer convention, if the op can be handed in as a class.
+    """
+
+    names: tuple[str, ...]
+    functional: Adapter
+    layer: Adapter | None = None
+
+
+CONVENTIONS: dict[str, Convention] = {
+    "conv2d": Convention(names=("conv_forward_naive", "conv_forward", "conv2d_forward", "conv_forward_fast"),
+                         functional=f_conv2d, layer=l_conv2d),
+    "maxpool2d": Convention(names=("max_pool_forward_naive", "max_pool_forward", "maxpool_forward",
+                                   "max_pool_forward_fast"), functional=f_pool, layer=l_pool),
+    "avgpool2d": Convention(names=("avg_pool_forward_naive", "avg_pool_forward", "avgpool_forward"),
+                            functional=f_pool, layer=l_pool),
+    "relu": Convention(names=("relu_forward",), functional=f_unary, layer=l_unary),
+    "sigmoid": Convention(names=("sigmoid_forward",), functional=f_unary, layer=l_unary),
+    "tanh": Convention(names=("tanh_forward",), functional=f_unary, layer=l_unary),
+    "dense": Convention(names=("affine_forward", "dense_forward", "linear_forward"), functional=f_dense,
+                        layer=l_dense),
+    "softmax-ce": Convention(names=("softmax_loss", "softmax_cross_entropy_loss", "cross_entropy_loss"),
+                             functional=f_loss, layer=l_loss),
+    "hinge": Convention(names=("svm_loss", "hinge_loss", "multiclass_hinge_loss"), functional=f_loss,
+                        layer=l_loss),
+    "bce": Convention(names=("bce_loss", "binary_cross_entropy_loss", "sigmoid_cross_entropy_loss"),
+                      functional=f_loss, layer=l_loss),
+    "mse": Convention(names=("mse_loss", "mean_squared_error_loss", "l2_loss"), functional=f_loss,
+                      layer=l_loss),
+    "dropout": Convention(names=("dropout_forward",), functional=f_dropout, layer=l_dropout),
+    "batchnorm": Convention(names=("batchnorm_forward", "batch_norm_forward"), functional=f_batchnorm,
+                            layer=l_batchnorm),
+    "rnn-step": Convention(names=("rnn_step_forward",), functional=f_rnn_step),
+    "rnn": Convention(names=("rnn_forward",), functional=f_rnn),
+    "lstm-step": Convention(names=("lstm_step_forward",), functional=f_lstm_step),
+    "lstm": Convention(names=("lstm_forward",), functional=f_rnn),
+    "embedding": Convention(names=("word_embedding_forward", "embedding_forward"), functional=f_embedding,
+                            layer=l_embedding),
 }  # fmt: skip
 
 
 def backward_names(op: str) -> tuple[str, ...]:
     """``conv_forward_naive`` -> ``conv_backward_naive`` and so on; the losses have none."""
-    return tuple(n.replace("_forward", "_backward") for n in FORWARD_NAMES[op] if "_forward" in n)
+    return tuple(n.replace("_forward", "_backward") for n in CONVENTIONS[op].names if "_forward" in n)
 
 
 Found = tuple[Callable, Callable | None, tuple[str, str | None]]
@@ -279,7 +298,7 @@ def find_functional(namespace: dict[str, Any], op: str, forward: str | None = No
     looked for and what the namespace has; with ``partial``, a missing backward function is
     replaced by one that raises :class:`Missing` (the forward is still graded)."""
     needs_backward = op in backward_names_ops()
-    fwd_names = (forward,) if forward else FORWARD_NAMES[op]
+    fwd_names = (forward,) if forward else CONVENTIONS[op].names
     fname = next((n for n in fwd_names if callable(namespace.get(n))), None)
     if fname is None:
         raise LookupError(_not_found("forward function", fwd_names, namespace))
@@ -300,7 +319,7 @@ def find_functional(namespace: dict[str, Any], op: str, forward: str | None = No
 
 def backward_names_ops() -> set[str]:
     """The ops whose functional convention has a backward function (all but the losses)."""
-    return {op for op in FORWARD_NAMES if backward_names(op)}
+    return {op for op in CONVENTIONS if backward_names(op)}
 
 
 def _not_found(what: str, names: tuple[str, ...], namespace: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .adapters import FUNCTIONAL, LAYER, Adapter, Given, Missing, find_functional
+from .adapters import CONVENTIONS, Adapter, Given, Missing, find_functional
 
 EXIT, MEMORY, CRASH, NOT_FOUND = "exited", "memory", "crashed", "not found"
 FRAME_HEAD_MAX = 1 << 16  # the longest header line a frame may have
@@ -127,19 +127,21 @@ def find(namespace: dict[str, Any], job: dict[str, Any]) -> tuple[Adapter, tuple
     is still graded (the forward cannot be: the backward needs its cache)."""
     op, style = job.get("convention") or job["op"], job.get("style")
     layer_name = job.get("layer") or job.get("layer_default")
+    functional, layer_adapter = CONVENTIONS[op].functional, CONVENTIONS[op].layer
     if style in (None, "functional"):
         try:
             fwd, bwd, names = find_functional(namespace, op, job.get("forward"), job.get("backward"), True)
-            return FUNCTIONAL[op], (fwd, bwd), {"style": "functional", "names": [n for n in names if n]}
+            return functional, (fwd, bwd), {"style": "functional", "names": [n for n in names if n]}
         except LookupError:
-            if style == "functional" or op not in LAYER or not isinstance(namespace.get(layer_name), type):
+            class_given = isinstance(namespace.get(layer_name), type)
+            if style == "functional" or layer_adapter is None or not class_given:
                 raise
-    if op not in LAYER:
+    if layer_adapter is None:
         raise LookupError(f"{op} is checked in the functional convention only")
     cls = namespace.get(layer_name)
     if not isinstance(cls, type):
         raise LookupError(f"no class named {layer_name} in the submission; give its name with --layer NAME")
-    return LAYER[op], (cls,), {"style": "layer", "names": [layer_name]}
+    return layer_adapter, (cls,), {"style": "layer", "names": [layer_name]}
 
 
 def read_cases(path: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import numpy as np
 from .. import layers
 from ..losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
 from ..ops import recurrent as rec
+from .adapters import CONVENTIONS, backward_names
 
 Arrays = dict[str, np.ndarray]
 
@@ -35,15 +36,15 @@ class Mistake:
     compute: Callable[[dict[str, Any]], Arrays]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OpSpec:
     """One checkable op. ``results`` are the checks, in the order the calls return them: the first
-    ``forward_results`` come from the forward call, the rest from the backward call."""
+    ``forward_results`` come from the forward call, the rest from the backward call. The names of
+    its functions are its convention's (:data:`scratchnet.check.adapters.CONVENTIONS`: the first
+    of the names the courses use) unless given (an op of a course's own)."""
 
     name: str
     about: str
-    forward: str  # the courses' usual function names
-    backward: str | None
     results: tuple[str, ...]  # result keys, the forward output first
     cases: Callable[[np.random.Generator], list[dict[str, Any]]]
     expected: Callable[[dict[str, Any]], Arrays]
@@ -60,6 +61,15 @@ class OpSpec:
     # an op of a course's own is called as this op of the table is (its adapters): e.g. "relu" for
     # any elementwise op with ``out, cache = f(x)`` and ``dx = g(dout, cache)``
     convention: str | None = None
+    forward: str = ""  # the template's function names (default: the convention's first)
+    backward: str | None = ""
+
+    def __post_init__(self) -> None:
+        if self.forward == "":
+            object.__setattr__(self, "forward", CONVENTIONS[self.convention or self.name].names[0])
+        if self.backward == "":
+            names = backward_names(self.convention or self.name)
+            object.__setattr__(self, "backward", names[0] if names else None)
 
 
 def _conv_layer(case: dict[str, Any]) -> layers.Conv2D:
@@ -718,171 +728,292 @@ BCE = loss_expected(BinaryCrossEntropy)
 MSE_ = loss_expected(MSE)
 HINGE = loss_expected(MulticlassHinge)
 
-OPS: dict[str, OpSpec] = {
-    "conv2d": OpSpec(
-        "conv2d", "2-D convolution (cross-correlation) with stride and zero padding",
-        "conv_forward_naive", "conv_backward_naive", ("out", "dx", "dw", "db"), conv_cases, conv_expected,
-        "out, cache = conv_forward_naive(x, w, b, conv_param)   # x (N, C, H, W), w (F, C, HH, WW), b (F,),\n"
-        "#   conv_param = {'stride': s, 'pad': p}; out (N, F, H', W'), H' = 1 + (H + 2p - HH) // s\n"
-        "dx, dw, db = conv_backward_naive(dout, cache)        # the shapes of x, w, b",
-        "out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xpad[n, c, s*i + u, s*j + v]\n"
-        "dw[f, c, u, v] = sum_{n, i, j} dout[n, f, i, j] * xpad[n, c, s*i + u, s*j + v]\n"
-        "db[f] = sum_{n, i, j} dout[n, f, i, j]\n"
-        "dxpad[n, c, s*i + u, s*j + v] += dout[n, f, i, j] * w[f, c, u, v]; dx = dxpad without its padding",
-        "docs/conv.md", "Conv2D", _conv_mistakes()),
-    "maxpool2d": OpSpec(
-        "maxpool2d", "max pooling, any window and stride (ties: the first maximum)",
-        "max_pool_forward_naive", "max_pool_backward_naive", ("out", "dx"), pool_cases,
-        pool_expected(layers.MaxPool2D),
-        "out, cache = max_pool_forward_naive(x, pool_param)    # x (N, C, H, W),\n"
-        "#   pool_param = {'pool_height': ph, 'pool_width': pw, 'stride': s}\n"
-        "dx = max_pool_backward_naive(dout, cache)",
-        "out[n, c, i, j] = max over the window x[n, c, s*i : s*i + ph, s*j : s*j + pw]\n"
-        "dx: each dout[n, c, i, j] goes to its window's maximum (the first one, row-major, on ties)",
-        "docs/pooling.md", "MaxPool2D", _maxpool_mistakes()),
-    "avgpool2d": OpSpec(
-        "avgpool2d", "average pooling, any window and stride",
-        "avg_pool_forward_naive", "avg_pool_backward_naive", ("out", "dx"), pool_cases,
-        pool_expected(layers.AvgPool2D),
-        "out, cache = avg_pool_forward_naive(x, pool_param)    # as max_pool_forward_naive\n"
-        "dx = avg_pool_backward_naive(dout, cache)",
-        "out[n, c, i, j] = mean of the window; dx: each element of a window gets dout / (ph * pw)",
-        "docs/pooling.md", "AvgPool2D", _avgpool_mistakes()),
-    "relu": OpSpec(
-        "relu", "ReLU", "relu_forward", "relu_backward", ("out", "dx"), elementwise_cases,
-        activation_expected(layers.ReLU),
-        "out, cache = relu_forward(x)\ndx = relu_backward(dout, cache)",
-        "out = max(x, 0); dx = dout * (x > 0)", "docs/activations.md", "ReLU",
-        (_missing_upstream(lambda x: (x > 0).astype(float)),)),
-    "sigmoid": OpSpec(
-        "sigmoid", "the logistic sigmoid", "sigmoid_forward", "sigmoid_backward", ("out", "dx"),
-        elementwise_cases, activation_expected(layers.Sigmoid),
-        "out, cache = sigmoid_forward(x)\ndx = sigmoid_backward(dout, cache)",
-        "out = 1 / (1 + exp(-x)); dx = dout * out * (1 - out)", "docs/activations.md", "Sigmoid",
-        (Mistake("derivative taken on the input", "your dx is dout * x * (1 - x): the derivative is "
+OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
+    OpSpec(
+        name="conv2d",
+        about="2-D convolution (cross-correlation) with stride and zero padding",
+        results=("out", "dx", "dw", "db"),
+        cases=conv_cases,
+        expected=conv_expected,
+        signature="out, cache = conv_forward_naive(x, w, b, conv_param)   # x (N, C, H, W), w (F, C, HH, "
+                  "WW), b (F,),\n"
+                  "#   conv_param = {'stride': s, 'pad': p}; out (N, F, H', W'), H' = 1 + (H + 2p - HH) // s\n"
+                  "dx, dw, db = conv_backward_naive(dout, cache)        # the shapes of x, w, b",
+        equations="out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xpad[n, c, s*i + u, s*j + v]\n"
+                  "dw[f, c, u, v] = sum_{n, i, j} dout[n, f, i, j] * xpad[n, c, s*i + u, s*j + v]\n"
+                  "db[f] = sum_{n, i, j} dout[n, f, i, j]\n"
+                  "dxpad[n, c, s*i + u, s*j + v] += dout[n, f, i, j] * w[f, c, u, v]; dx = dxpad without "
+                  "its padding",
+        doc="docs/conv.md",
+        layer="Conv2D",
+        mistakes=_conv_mistakes(),
+    ),
+    OpSpec(
+        name="maxpool2d",
+        about="max pooling, any window and stride (ties: the first maximum)",
+        results=("out", "dx"),
+        cases=pool_cases,
+        expected=pool_expected(layers.MaxPool2D),
+        signature="out, cache = max_pool_forward_naive(x, pool_param)    # x (N, C, H, W),\n"
+                  "#   pool_param = {'pool_height': ph, 'pool_width': pw, 'stride': s}\n"
+                  "dx = max_pool_backward_naive(dout, cache)",
+        equations="out[n, c, i, j] = max over the window x[n, c, s*i : s*i + ph, s*j : s*j + pw]\n"
+                  "dx: each dout[n, c, i, j] goes to its window's maximum (the first one, row-major, on ties)",
+        doc="docs/pooling.md",
+        layer="MaxPool2D",
+        mistakes=_maxpool_mistakes(),
+    ),
+    OpSpec(
+        name="avgpool2d",
+        about="average pooling, any window and stride",
+        results=("out", "dx"),
+        cases=pool_cases,
+        expected=pool_expected(layers.AvgPool2D),
+        signature="out, cache = avg_pool_forward_naive(x, pool_param)    # as max_pool_forward_naive\n"
+                  "dx = avg_pool_backward_naive(dout, cache)",
+        equations="out[n, c, i, j] = mean of the window; dx: each element of a window gets dout / (ph * pw)",
+        doc="docs/pooling.md",
+        layer="AvgPool2D",
+        mistakes=_avgpool_mistakes(),
+    ),
+    OpSpec(
+        name="relu",
+        about="ReLU",
+        results=("out", "dx"),
+        cases=elementwise_cases,
+        expected=activation_expected(layers.ReLU),
+        signature="out, cache = relu_forward(x)\ndx = relu_backward(dout, cache)",
+        equations="out = max(x, 0); dx = dout * (x > 0)",
+        doc="docs/activations.md",
+        layer="ReLU",
+        mistakes=(_missing_upstream(lambda x: (x > 0).astype(float)),),
+    ),
+    OpSpec(
+        name="sigmoid",
+        about="the logistic sigmoid",
+        results=("out", "dx"),
+        cases=elementwise_cases,
+        expected=activation_expected(layers.Sigmoid),
+        signature="out, cache = sigmoid_forward(x)\ndx = sigmoid_backward(dout, cache)",
+        equations="out = 1 / (1 + exp(-x)); dx = dout * out * (1 - out)",
+        doc="docs/activations.md",
+        layer="Sigmoid",
+        mistakes=(Mistake("derivative taken on the input", "your dx is dout * x * (1 - x): the derivative is "
                  "sigma(x) * (1 - sigma(x)), on the output, not on the input", _sig_input),
-         _missing_upstream(lambda x: _sigmoid(x) * (1 - _sigmoid(x))))),
-    "tanh": OpSpec(
-        "tanh", "tanh", "tanh_forward", "tanh_backward", ("out", "dx"), elementwise_cases,
-        activation_expected(layers.Tanh),
-        "out, cache = tanh_forward(x)\ndx = tanh_backward(dout, cache)",
-        "out = tanh(x); dx = dout * (1 - out**2)", "docs/activations.md", "Tanh",
-        (Mistake("derivative taken on the input", "your dx is dout * (1 - x**2): the derivative is "
+                 _missing_upstream(lambda x: _sigmoid(x) * (1 - _sigmoid(x)))),
+    ),
+    OpSpec(
+        name="tanh",
+        about="tanh",
+        results=("out", "dx"),
+        cases=elementwise_cases,
+        expected=activation_expected(layers.Tanh),
+        signature="out, cache = tanh_forward(x)\ndx = tanh_backward(dout, cache)",
+        equations="out = tanh(x); dx = dout * (1 - out**2)",
+        doc="docs/activations.md",
+        layer="Tanh",
+        mistakes=(Mistake("derivative taken on the input", "your dx is dout * (1 - x**2): the derivative is "
                  "1 - tanh(x)**2, on the output", _tanh_input),
-         _missing_upstream(lambda x: 1 - np.tanh(x) ** 2))),
-    "dense": OpSpec(
-        "dense", "affine (fully connected) layer on x reshaped to (N, D)", "affine_forward", "affine_backward",
-        ("out", "dx", "dw", "db"), dense_cases, dense_expected,
-        "out, cache = affine_forward(x, w, b)    # x (N, d1, ..., dk), w (D, M) with D = d1*...*dk, b (M,)\n"
-        "dx, dw, db = affine_backward(dout, cache)",
-        "out = x.reshape(N, D) @ w + b; dx = (dout @ w.T).reshape(x.shape); dw = x.reshape(N, D).T @ dout; "
-        "db = dout.sum(axis=0)", "docs/activations.md", "Dense", _dense_mistakes()),
-    "softmax-ce": OpSpec(
-        "softmax-ce", "softmax cross-entropy, mean over the batch", "softmax_loss", None, ("loss", "dx"),
-        softmax_cases, SOFTMAX,
-        "loss, dx = softmax_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
-        "p = softmax(x) (subtract each row's max first); loss = -mean(log p[n, y[n]]); "
-        "dx = (p - onehot(y)) / N", "docs/losses.md", "SoftmaxCrossEntropy",
-        (Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean over the "
+                 _missing_upstream(lambda x: 1 - np.tanh(x) ** 2)),
+    ),
+    OpSpec(
+        name="dense",
+        about="affine (fully connected) layer on x reshaped to (N, D)",
+        results=("out", "dx", "dw", "db"),
+        cases=dense_cases,
+        expected=dense_expected,
+        signature="out, cache = affine_forward(x, w, b)    # x (N, d1, ..., dk), w (D, M) with D = "
+                  "d1*...*dk, b (M,)\n"
+                  "dx, dw, db = affine_backward(dout, cache)",
+        equations="out = x.reshape(N, D) @ w + b; dx = (dout @ w.T).reshape(x.shape); dw = x.reshape(N, "
+                  "D).T @ dout; "
+                  "db = dout.sum(axis=0)",
+        doc="docs/activations.md",
+        layer="Dense",
+        mistakes=_dense_mistakes(),
+    ),
+    OpSpec(
+        name="softmax-ce",
+        about="softmax cross-entropy, mean over the batch",
+        results=("loss", "dx"),
+        cases=softmax_cases,
+        expected=SOFTMAX,
+        signature="loss, dx = softmax_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
+        equations="p = softmax(x) (subtract each row's max first); loss = -mean(log p[n, y[n]]); "
+                  "dx = (p - onehot(y)) / N",
+        doc="docs/losses.md",
+        layer="SoftmaxCrossEntropy",
+        mistakes=(Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean "
+                                                       "over the "
                  "batch, so dx = (p - onehot(y)) / N", _times("dx", lambda c: len(c["x"]), SOFTMAX)),
-         Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is expected",
-                 _times("loss", lambda c: len(c["x"]), SOFTMAX))), forward_results=2),
-    "bce": OpSpec(
-        "bce", "binary cross-entropy on logits (sigmoid inside), mean over all elements", "bce_loss", None,
-        ("loss", "dx"), binary_cases, BCE,
-        "loss, dx = bce_loss(x, y)    # x logits of any shape, y targets in [0, 1] of the same shape",
-        "loss = mean(max(x, 0) - x*y + log(1 + exp(-|x|))); dx = (sigmoid(x) - y) / x.size",
-        "docs/losses.md", "BinaryCrossEntropy",
-        (Mistake("gradient not divided by the number of elements", "your dx is x.size times too large: "
+                 Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is "
+                                                      "expected",
+                 _times("loss", lambda c: len(c["x"]), SOFTMAX))),
+        forward_results=2,
+    ),
+    OpSpec(
+        name="bce",
+        about="binary cross-entropy on logits (sigmoid inside), mean over all elements",
+        results=("loss", "dx"),
+        cases=binary_cases,
+        expected=BCE,
+        signature="loss, dx = bce_loss(x, y)    # x logits of any shape, y targets in [0, 1] of the same shape",
+        equations="loss = mean(max(x, 0) - x*y + log(1 + exp(-|x|))); dx = (sigmoid(x) - y) / x.size",
+        doc="docs/losses.md",
+        layer="BinaryCrossEntropy",
+        mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
+                                                                            "large: "
                  "dx = (sigmoid(x) - y) / x.size", _times("dx", lambda c: c["x"].size, BCE)),
-         Mistake("sigmoid left out of the gradient", "your dx is (x - y) / x.size: the logits go through "
+                 Mistake("sigmoid left out of the gradient", "your dx is (x - y) / x.size: the logits go "
+                                                             "through "
                  "the sigmoid, dx = (sigmoid(x) - y) / x.size",
                  lambda c: {"dx": (c["x"] - c["y"]) / c["x"].size})),
-        forward_results=2),
-    "mse": OpSpec(
-        "mse", "mean squared error over all elements", "mse_loss", None, ("loss", "dx"), regression_cases, MSE_,
-        "loss, dx = mse_loss(x, y)    # x predictions, y targets, same shape",
-        "loss = mean((x - y)**2); dx = 2 * (x - y) / x.size", "docs/losses.md", "MSE",
-        (Mistake("gradient not divided by the number of elements", "your dx is x.size times too large: "
+        forward_results=2,
+    ),
+    OpSpec(
+        name="mse",
+        about="mean squared error over all elements",
+        results=("loss", "dx"),
+        cases=regression_cases,
+        expected=MSE_,
+        signature="loss, dx = mse_loss(x, y)    # x predictions, y targets, same shape",
+        equations="loss = mean((x - y)**2); dx = 2 * (x - y) / x.size",
+        doc="docs/losses.md",
+        layer="MSE",
+        mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
+                                                                            "large: "
                  "dx = 2 (x - y) / x.size", _times("dx", lambda c: c["x"].size, MSE_)),
-         Mistake("factor 2 missing", "your dx is half the gradient: d/dx (x - y)**2 = 2 (x - y) (if your "
+                 Mistake("factor 2 missing", "your dx is half the gradient: d/dx (x - y)**2 = 2 (x - y) "
+                                             "(if your "
                  "course's loss has a 1/2 in front, it is the loss that should have it)",
-                 _times("dx", lambda c: 0.5, MSE_))), forward_results=2),
-    "hinge": OpSpec(
-        "hinge", "the multiclass SVM (hinge) loss, margin 1, mean over the batch", "svm_loss", None,
-        ("loss", "dx"), softmax_cases, HINGE,
-        "loss, dx = svm_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
-        "margins = max(0, x - x[n, y[n]] + 1) for j != y[n]; loss = margins.sum() / N; "
-        "dx[n, j] = (margin > 0) / N, dx[n, y[n]] = -(number of positive margins) / N", "docs/losses.md",
-        "MulticlassHinge",
-        (Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean over the batch",
+                 _times("dx", lambda c: 0.5, MSE_))),
+        forward_results=2,
+    ),
+    OpSpec(
+        name="hinge",
+        about="the multiclass SVM (hinge) loss, margin 1, mean over the batch",
+        results=("loss", "dx"),
+        cases=softmax_cases,
+        expected=HINGE,
+        signature="loss, dx = svm_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
+        equations="margins = max(0, x - x[n, y[n]] + 1) for j != y[n]; loss = margins.sum() / N; "
+                  "dx[n, j] = (margin > 0) / N, dx[n, y[n]] = -(number of positive margins) / N",
+        doc="docs/losses.md",
+        layer="MulticlassHinge",
+        mistakes=(Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean "
+                                                       "over the batch",
                  _times("dx", lambda c: len(c["x"]), HINGE)),
-         Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is expected",
+                 Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is "
+                                                      "expected",
                  _times("loss", lambda c: len(c["x"]), HINGE)),
-         Mistake("the correct class counted", "your loss is 1 higher: the sum runs over j != y[n] (the "
-                 "correct class's own margin is always 1)", _hinge_counted_correct)), forward_results=2),
-    "dropout": OpSpec(
-        "dropout", "inverted dropout, p the probability of keeping a unit", "dropout_forward",
-        "dropout_backward", ("out", "kept", "test", "dx"), dropout_cases, dropout_expected,
-        "out, cache = dropout_forward(x, dropout_param)\n"
-        "#   dropout_param = {'p': keep, 'mode': 'train' or 'test', 'seed': s}\n"
-        "dx = dropout_backward(dout, cache)",
-        "train: mask = rand(*x.shape) < p; out = x * mask / p; dx = dout * mask / p. test: out = x\n"
-        "checked: out against the mask read off your output, the kept fraction, the test pass, dx",
-        "docs/activations.md", "Dropout", _dropout_mistakes(), forward_results=3,
-        tolerance=dropout_tolerance, observe=dropout_observe),
-    "batchnorm": OpSpec(
-        "batchnorm", "batch normalisation of (N, D) features, training mode", "batchnorm_forward",
-        "batchnorm_backward", ("out", "dx", "dgamma", "dbeta"), batchnorm_cases, batchnorm_expected,
-        "out, cache = batchnorm_forward(x, gamma, beta, bn_param)    # x (N, D), gamma, beta (D,),\n"
-        "#   bn_param = {'mode': 'train', 'eps': eps, 'momentum': 0.9}\n"
-        "dx, dgamma, dbeta = batchnorm_backward(dout, cache)",
-        "xhat = (x - mean) / sqrt(var + eps) (mean, var over the batch, var divided by N)\n"
-        "out = gamma * xhat + beta\n"
-        "dx = gamma / (N sqrt(var + eps)) * (N dout - dout.sum(0) - xhat * (dout*xhat).sum(0))",
-        "docs/batchnorm.md", "BatchNorm1D", _batchnorm_mistakes()),
-    "rnn-step": OpSpec(
-        "rnn-step", "one step of a tanh RNN", "rnn_step_forward", "rnn_step_backward",
-        ("out", "dx", "dh0", "dWx", "dWh", "db"), recurrent_cases("rnn", True), rnn_expected(True),
-        "next_h, cache = rnn_step_forward(x, prev_h, Wx, Wh, b)\n"
-        "#   x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,); next_h (N, H)\n"
-        "dx, dprev_h, dWx, dWh, db = rnn_step_backward(dnext_h, cache)",
-        "next_h = tanh(x @ Wx + prev_h @ Wh + b); da = dnext_h * (1 - next_h**2); dx = da @ Wx.T; "
-        "dprev_h = da @ Wh.T; dWx = x.T @ da; dWh = prev_h.T @ da; db = da.sum(0)", "docs/recurrent.md", None),
-    "rnn": OpSpec(
-        "rnn", "a tanh RNN over a sequence, backpropagation through time", "rnn_forward", "rnn_backward",
-        ("out", "dx", "dh0", "dWx", "dWh", "db"), recurrent_cases("rnn", False), rnn_expected(False),
-        "h, cache = rnn_forward(x, h0, Wx, Wh, b)    # x (N, T, D), h0 (N, H); h (N, T, H)\n"
-        "dx, dh0, dWx, dWh, db = rnn_backward(dh, cache)    # dh (N, T, H): the gradient of every output",
-        "the step's equations for t = 1..T; backward from t = T down, dh_t = dh[:, t] + dprev_h of step t+1",
-        "docs/recurrent.md", None, (_truncated_bptt("rnn"),)),
-    "lstm-step": OpSpec(
-        "lstm-step", "one LSTM step, gates [i, f, o, g]", "lstm_step_forward", "lstm_step_backward",
-        ("out", "c", "dx", "dh0", "dc0", "dWx", "dWh", "db"), recurrent_cases("lstm", True),
-        lstm_expected(True),
-        "next_h, next_c, cache = lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)\n"
-        "#   x (N, D), prev_h and prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,)\n"
-        "dx, dprev_h, dprev_c, dWx, dWh, db = lstm_step_backward(dnext_h, dnext_c, cache)",
-        "a = x @ Wx + prev_h @ Wh + b, blocks [i, f, o, g]; i, f, o = sigmoid; g = tanh;\n"
-        "next_c = f * prev_c + i * g; next_h = o * tanh(next_c)", "docs/recurrent.md", None,
-        (_gate_order(True),),
-        forward_results=2),
-    "lstm": OpSpec(
-        "lstm", "an LSTM over a sequence, the cell starting at zero, backpropagation through time",
-        "lstm_forward",
-        "lstm_backward", ("out", "dx", "dh0", "dWx", "dWh", "db"), recurrent_cases("lstm", False),
-        lstm_expected(False),
-        "h, cache = lstm_forward(x, h0, Wx, Wh, b)    # x (N, T, D), h0 (N, H); the cell starts at zero\n"
-        "dx, dh0, dWx, dWh, db = lstm_backward(dh, cache)",
-        "the step's equations for t = 1..T; backward from t = T down, carrying dh and dc to step t - 1",
-        "docs/recurrent.md", None, (_gate_order(False), _truncated_bptt("lstm"))),
-    "embedding": OpSpec(
-        "embedding", "a lookup table of word vectors", "word_embedding_forward", "word_embedding_backward",
-        ("out", "dW"), embedding_cases, embedding_expected,
-        "out, cache = word_embedding_forward(x, W)    # x (N, T) integer ids, W (V, D); out (N, T, D)\n"
-        "dW = word_embedding_backward(dout, cache)",
-        "out[n, t] = W[x[n, t]]; dW[v] = sum of dout[n, t] over the positions with x[n, t] == v",
-        "docs/recurrent.md", "Embedding",
-        (Mistake("repeated ids overwritten", "your dW keeps only the last position of a repeated id: the rows "
-                 "must add up (np.add.at(dW, x, dout))", _embedding_overwrite),)),
-}  # fmt: skip
+                 Mistake("the correct class counted", "your loss is 1 higher: the sum runs over j != y[n] (the "
+                 "correct class's own margin is always 1)", _hinge_counted_correct)),
+        forward_results=2,
+    ),
+    OpSpec(
+        name="dropout",
+        about="inverted dropout, p the probability of keeping a unit",
+        results=("out", "kept", "test", "dx"),
+        cases=dropout_cases,
+        expected=dropout_expected,
+        signature="out, cache = dropout_forward(x, dropout_param)\n"
+                  "#   dropout_param = {'p': keep, 'mode': 'train' or 'test', 'seed': s}\n"
+                  "dx = dropout_backward(dout, cache)",
+        equations="train: mask = rand(*x.shape) < p; out = x * mask / p; dx = dout * mask / p. test: out = x\n"
+                  "checked: out against the mask read off your output, the kept fraction, the test pass, dx",
+        doc="docs/activations.md",
+        layer="Dropout",
+        mistakes=_dropout_mistakes(),
+        forward_results=3,
+        tolerance=dropout_tolerance,
+        observe=dropout_observe,
+    ),
+    OpSpec(
+        name="batchnorm",
+        about="batch normalisation of (N, D) features, training mode",
+        results=("out", "dx", "dgamma", "dbeta"),
+        cases=batchnorm_cases,
+        expected=batchnorm_expected,
+        signature="out, cache = batchnorm_forward(x, gamma, beta, bn_param)    # x (N, D), gamma, beta (D,),\n"
+                  "#   bn_param = {'mode': 'train', 'eps': eps, 'momentum': 0.9}\n"
+                  "dx, dgamma, dbeta = batchnorm_backward(dout, cache)",
+        equations="xhat = (x - mean) / sqrt(var + eps) (mean, var over the batch, var divided by N)\n"
+                  "out = gamma * xhat + beta\n"
+                  "dx = gamma / (N sqrt(var + eps)) * (N dout - dout.sum(0) - xhat * (dout*xhat).sum(0))",
+        doc="docs/batchnorm.md",
+        layer="BatchNorm1D",
+        mistakes=_batchnorm_mistakes(),
+    ),
+    OpSpec(
+        name="rnn-step",
+        about="one step of a tanh RNN",
+        results=("out", "dx", "dh0", "dWx", "dWh", "db"),
+        cases=recurrent_cases("rnn", True),
+        expected=rnn_expected(True),
+        signature="next_h, cache = rnn_step_forward(x, prev_h, Wx, Wh, b)\n"
+                  "#   x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,); next_h (N, H)\n"
+                  "dx, dprev_h, dWx, dWh, db = rnn_step_backward(dnext_h, cache)",
+        equations="next_h = tanh(x @ Wx + prev_h @ Wh + b); da = dnext_h * (1 - next_h**2); dx = da @ Wx.T; "
+                  "dprev_h = da @ Wh.T; dWx = x.T @ da; dWh = prev_h.T @ da; db = da.sum(0)",
+        doc="docs/recurrent.md",
+    ),
+    OpSpec(
+        name="rnn",
+        about="a tanh RNN over a sequence, backpropagation through time",
+        results=("out", "dx", "dh0", "dWx", "dWh", "db"),
+        cases=recurrent_cases("rnn", False),
+        expected=rnn_expected(False),
+        signature="h, cache = rnn_forward(x, h0, Wx, Wh, b)    # x (N, T, D), h0 (N, H); h (N, T, H)\n"
+                  "dx, dh0, dWx, dWh, db = rnn_backward(dh, cache)    # dh (N, T, H): the gradient of "
+                  "every output",
+        equations="the step's equations for t = 1..T; backward from t = T down, dh_t = dh[:, t] + dprev_h "
+                  "of step t+1",
+        doc="docs/recurrent.md",
+        mistakes=(_truncated_bptt("rnn"),),
+    ),
+    OpSpec(
+        name="lstm-step",
+        about="one LSTM step, gates [i, f, o, g]",
+        results=("out", "c", "dx", "dh0", "dc0", "dWx", "dWh", "db"),
+        cases=recurrent_cases("lstm", True),
+        expected=lstm_expected(True),
+        signature="next_h, next_c, cache = lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)\n"
+                  "#   x (N, D), prev_h and prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,)\n"
+                  "dx, dprev_h, dprev_c, dWx, dWh, db = lstm_step_backward(dnext_h, dnext_c, cache)",
+        equations="a = x @ Wx + prev_h @ Wh + b, blocks [i, f, o, g]; i, f, o = sigmoid; g = tanh;\n"
+                  "next_c = f * prev_c + i * g; next_h = o * tanh(next_c)",
+        doc="docs/recurrent.md",
+        mistakes=(_gate_order(True),),
+        forward_results=2,
+    ),
+    OpSpec(
+        name="lstm",
+        about="an LSTM over a sequence, the cell starting at zero, backpropagation through time",
+        results=("out", "dx", "dh0", "dWx", "dWh", "db"),
+        cases=recurrent_cases("lstm", False),
+        expected=lstm_expected(False),
+        signature="h, cache = lstm_forward(x, h0, Wx, Wh, b)    # x (N, T, D), h0 (N, H); the cell starts "
+                  "at zero\n"
+                  "dx, dh0, dWx, dWh, db = lstm_backward(dh, cache)",
+        equations="the step's equations for t = 1..T; backward from t = T down, carrying dh and dc to "
+                  "step t - 1",
+        doc="docs/recurrent.md",
+        mistakes=(_gate_order(False), _truncated_bptt("lstm")),
+    ),
+    OpSpec(
+        name="embedding",
+        about="a lookup table of word vectors",
+        results=("out", "dW"),
+        cases=embedding_cases,
+        expected=embedding_expected,
+        signature="out, cache = word_embedding_forward(x, W)    # x (N, T) integer ids, W (V, D); out (N, "
+                  "T, D)\n"
+                  "dW = word_embedding_backward(dout, cache)",
+        equations="out[n, t] = W[x[n, t]]; dW[v] = sum of dout[n, t] over the positions with x[n, t] == v",
+        doc="docs/recurrent.md",
+        layer="Embedding",
+        mistakes=(Mistake("repeated ids overwritten", "your dW keeps only the last position of a repeated "
+                                                      "id: the rows "
+                 "must add up (np.add.at(dW, x, dout))", _embedding_overwrite),),
+    ),
+)}  # fmt: skip

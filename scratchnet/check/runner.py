@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import sandbox as box
-from .adapters import FUNCTIONAL, LAYER, find_functional
+from .adapters import CONVENTIONS, find_functional
 from .child import FRAME_HEAD_MAX, as_arrays, run_case, run_interleaved
 from .submission import copy_submission
 
@@ -321,16 +321,18 @@ def run_callables(op: str, cases: list[dict[str, Any]], twins: list[dict[str, An
     interleaved twins: no limits, no child process."""
     start = time.perf_counter()
     if layer is not None:
-        if op not in LAYER:
+        adapter = CONVENTIONS[op].layer
+        if adapter is None:
             raise ValueError(f"{op} is checked in the functional convention only")
-        adapter, callables, found = LAYER[op], (layer,), {"style": "layer", "names": [layer.__name__]}
+        callables, found = (layer,), {"style": "layer", "names": [layer.__name__]}
     else:
         if forward is None:
             raise ValueError("check_op: give the submission (a file), forward= (and backward=), or layer=")
         ns = {"forward": forward, "backward": backward}
         fwd, bwd, _ = find_functional(ns, op, "forward", "backward" if backward is not None else None)
         names = [getattr(f, "__name__", "?") for f in (fwd, bwd) if f is not None]
-        adapter, callables, found = FUNCTIONAL[op], (fwd, bwd), {"style": "functional", "names": names}
+        adapter, callables = CONVENTIONS[op].functional, (fwd, bwd)
+        found = {"style": "functional", "names": names}
     runs: list[CaseRun | None] = []
     for case in cases:
         results, error, changed = run_case(adapter, callables, case)
