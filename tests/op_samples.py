@@ -35,7 +35,7 @@ from scratchnet.layers import (
     Tanh,
 )
 from scratchnet.losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
-from scratchnet.ops import reference as slow
+from scratchnet.ops import naive as slow
 from scratchnet.ops.conv import KMAJOR_MAX_CHANNELS
 
 

@@ -10,7 +10,7 @@ reference, tolerances, its slow loop twin if it has one, and the inputs it must 
   (``fd_cases`` samples; inputs drawn without ties or kinks within a difference step);
 * ``layout``: NCHW and channels-last inputs and upstream gradients give the same results
   (4-D ops only);
-* ``reference``: the fast op against its loop twin in :mod:`scratchnet.ops.reference`;
+* ``reference``: the fast op against its loop twin in :mod:`scratchnet.ops.naive`;
 * ``errors``: each bad input raises a ``ValueError`` naming the layer and the expected shape,
   and ``backward`` before ``forward`` is a clear ``RuntimeError``.
 

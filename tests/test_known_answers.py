@@ -8,7 +8,7 @@ import pytest
 import scratchnet as sn
 from scratchnet.layers import AvgPool2D, Conv2D, Dense, MaxPool2D
 from scratchnet.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
-from scratchnet.ops.reference import conv2d_naive, pool2d_naive
+from scratchnet.ops.naive import conv2d_naive, pool2d_naive
 
 IMAGE = np.arange(30, dtype=np.float64).reshape(1, 1, 6, 5)  # x[h, w] = 5h + w
 

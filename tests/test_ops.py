@@ -149,7 +149,7 @@ REFERENCE = cases("reference")
 
 @pytest.mark.parametrize(("op", "seed"), REFERENCE, ids=_ids(REFERENCE))
 def test_fast_path_matches_its_loop_twin(op, seed):
-    """Forward, input gradient and parameter gradients against ``scratchnet.ops.reference``."""
+    """Forward, input gradient and parameter gradients against ``scratchnet.ops.naive``."""
     rng = np.random.default_rng(seed)
     s = op.sample(rng, "reference")
     y = s.layer.forward(s.x)

@@ -11,7 +11,7 @@ import scratchnet as sn
 from scratchnet import zoo
 from scratchnet.data.transforms import alternating_flips, translate
 from scratchnet.layers import Dense
-from scratchnet.ops.reference import conv2d_naive
+from scratchnet.ops.naive import conv2d_naive
 from scratchnet.optim import SGD, Lookahead
 from scratchnet.schedules import Schedule
 from scratchnet.train import TrainConfig

@@ -21,6 +21,8 @@ import numpy as np
 from .. import layers
 from ..losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
 from ..ops import recurrent as rec
+from ..ops.activations import sigmoid
+from ..ops.naive import conv2d_backward_naive, conv2d_naive, pool2d_backward_naive
 from .adapters import CONVENTIONS, backward_names
 
 Arrays = dict[str, np.ndarray]
@@ -79,12 +81,6 @@ def _conv_layer(case: dict[str, Any]) -> layers.Conv2D:
     return conv
 
 
-def _layer_pass(layer: Any, x: np.ndarray, dout_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    layer.workspace.reuse_outputs = False
-    out = layer.forward(x)
-    return out, layer.backward(dout_key)
-
-
 # --- convolution ---------------------------------------------------------------------------------
 def conv_cases(rng: np.random.Generator) -> list[dict[str, Any]]:
     out = []
@@ -113,55 +109,29 @@ def conv_expected(case: dict[str, Any]) -> Arrays:
     return {"out": out, "dx": dx, "dw": conv.grads["W"], "db": conv.grads["b"]}
 
 
-def _conv_loop(x, w, b, stride, pad, dout=None, flip=False, backward_stride=None):
-    """Literal loops: forward (optionally with a flipped kernel), and the backward pass with an
-    optional wrong stride (the catalogue's "stride ignored")."""
-    N, _, H, W = x.shape
-    F_, _, kh, kw = w.shape
-    wk = w[:, :, ::-1, ::-1] if flip else w
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    Ho, Wo = (H + 2 * pad - kh) // stride + 1, (W + 2 * pad - kw) // stride + 1
-    if dout is None:
-        out = np.zeros((N, F_, Ho, Wo))
-        for i in range(Ho):
-            for j in range(Wo):
-                patch = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-                out[:, :, i, j] = np.einsum("nchw,fchw->nf", patch, wk) + b
-        return out
-    s = stride if backward_stride is None else backward_stride
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(Ho):
-        for j in range(Wo):
-            if i * s + kh > xp.shape[2] or j * s + kw > xp.shape[3]:
-                continue
-            patch = xp[:, :, i * s : i * s + kh, j * s : j * s + kw]
-            dxp[:, :, i * s : i * s + kh, j * s : j * s + kw] += np.einsum("nf,fchw->nchw", dout[:, :, i, j], w)
-            dw += np.einsum("nf,nchw->fchw", dout[:, :, i, j], patch)
-    return dxp, dw
+def _conv_backward(c: dict[str, Any], **mistake: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The textbook convolution backward pass on a case, with one mistake switched on."""
+    return conv2d_backward_naive(c["dout"], c["x"], c["w"], c["stride"], c["pad"], **mistake)
 
 
 def _conv_mistakes() -> tuple[Mistake, ...]:
     def flipped(c):
-        """A true convolution, out = corr(x, flip(w)), and its own gradients: dx is the correlation's
-        with the flipped kernel, and dW = flip(dW of the correlation), by the chain rule through the
-        flip (the correlation's dW does not depend on the kernel). A 1x1 kernel is its own flip."""
+        """A true convolution, out = corr(x, flip(w)), and its own gradients (a 1x1 kernel is its
+        own flip)."""
         if c["w"].shape[2:] == (1, 1):
             return {}
-        e = conv_expected(dict(c, w=c["w"][:, :, ::-1, ::-1]))
-        return {"out": e["out"], "dx": e["dx"], "dw": e["dw"][:, :, ::-1, ::-1]}
+        out = conv2d_naive(c["x"], c["w"], c["b"], c["stride"], c["pad"], flip=True)
+        dx, dw, _ = _conv_backward(c, flip=True)
+        return {"out": out, "dx": dx, "dw": dw}
 
     def padded_dx(c):
-        if not c["pad"]:
-            return {}
-        dxp, _ = _conv_loop(c["x"], c["w"], c["b"], c["stride"], c["pad"], dout=c["dout"])
-        return {"dx": dxp}
+        return {"dx": _conv_backward(c, keep_padding=True)[0]} if c["pad"] else {}
 
     def no_stride(c):
         if c["stride"] == 1:
             return {}
-        dxp, dw = _conv_loop(c["x"], c["w"], c["b"], c["stride"], c["pad"], dout=c["dout"], backward_stride=1)
-        p, H, W = c["pad"], c["x"].shape[2], c["x"].shape[3]
-        return {"dx": dxp[:, :, p : p + H, p : p + W], "dw": dw}
+        dx, dw, _ = _conv_backward(c, backward_stride=1)
+        return {"dx": dx, "dw": dw}
 
     def dw_transposed(c):
         if c["w"].shape[2] == 1:
@@ -256,47 +226,20 @@ def pool_expected(kind: type) -> Callable[[dict[str, Any]], Arrays]:
     return expected
 
 
-def _windows(case):
-    x, ph, pw, s = case["x"], case["ph"], case["pw"], case["stride"]
-    Ho, Wo = (x.shape[2] - ph) // s + 1, (x.shape[3] - pw) // s + 1
-    for i in range(Ho):
-        for j in range(Wo):
-            yield i, j, (slice(None), slice(None), slice(i * s, i * s + ph), slice(j * s, j * s + pw))
+def _pool_backward(c: dict[str, Any], mode: str, **mistake: Any) -> Arrays:
+    """The textbook pooling backward pass on a case, with one mistake switched on."""
+    return {"dx": pool2d_backward_naive(c["dout"], c["x"], (c["ph"], c["pw"]), c["stride"], mode, **mistake)}
 
 
 def _maxpool_mistakes() -> tuple[Mistake, ...]:
     def spread(c, share):
-        dx = np.zeros_like(c["x"])
-        for i, j, win in _windows(c):
-            dx[win] += c["dout"][:, :, i, j][..., None, None] * (1.0 / (c["ph"] * c["pw"]) if share else 1.0)
-        return {"dx": dx}
+        return _pool_backward(c, "avg", divide=share)
 
     def every_tie(c):
-        if not c.get("ties"):  # random inputs have no ties
-            return {}
-        dx = np.zeros_like(c["x"])
-        for i, j, win in _windows(c):
-            block = c["x"][win]
-            hit = block == block.max(axis=(2, 3), keepdims=True)
-            dx[win] += hit * c["dout"][:, :, i, j][..., None, None]
-        return {"dx": dx}
+        return _pool_backward(c, "max", every_tie=True) if c.get("ties") else {}  # random inputs have no ties
 
     def no_stride(c):
-        if c["stride"] == 1:
-            return {}
-        dx = np.zeros_like(c["x"])
-        x, ph, pw = c["x"], c["ph"], c["pw"]
-        for i in range(c["dout"].shape[2]):
-            for j in range(c["dout"].shape[3]):
-                block = x[:, :, i : i + ph, j : j + pw]
-                if block.shape[2:] != (ph, pw):
-                    continue
-                flat = block.reshape(*block.shape[:2], -1).argmax(-1)
-                u, v = np.unravel_index(flat, (ph, pw))
-                for n in range(x.shape[0]):
-                    for ch in range(x.shape[1]):
-                        dx[n, ch, i + u[n, ch], j + v[n, ch]] += c["dout"][n, ch, i, j]
-        return {"dx": dx}
+        return _pool_backward(c, "max", backward_stride=1) if c["stride"] != 1 else {}
 
     return (
         Mistake(
@@ -327,10 +270,7 @@ def _maxpool_mistakes() -> tuple[Mistake, ...]:
 
 def _avgpool_mistakes() -> tuple[Mistake, ...]:
     def not_divided(c):
-        dx = np.zeros_like(c["x"])
-        for i, j, win in _windows(c):
-            dx[win] += c["dout"][:, :, i, j][..., None, None]
-        return {"dx": dx}
+        return _pool_backward(c, "avg", divide=False)
 
     return (
         Mistake(
@@ -363,10 +303,6 @@ def _missing_upstream(derivative: Callable[[np.ndarray], np.ndarray]) -> Mistake
         "your dx is the local derivative alone: multiply it by dout (the chain rule)",
         lambda c: {"dx": derivative(c["x"])},
     )
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
 
 
 # --- dense -----------------------------------------------------------------------------------------
@@ -800,7 +736,7 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
         layer="Sigmoid",
         mistakes=(Mistake("derivative taken on the input", "your dx is dout * x * (1 - x): the derivative is "
                  "sigma(x) * (1 - sigma(x)), on the output, not on the input", _sig_input),
-                 _missing_upstream(lambda x: _sigmoid(x) * (1 - _sigmoid(x)))),
+                 _missing_upstream(lambda x: sigmoid(x) * (1 - sigmoid(x)))),
     ),
     OpSpec(
         name="tanh",

@@ -3,7 +3,8 @@
 No hidden state, no I/O, NumPy only. Scratch memory comes from the calling layer's
 :class:`~scratchnet.ops.workspace.Workspace` (optional argument ``ws``; without it every array is
 new). The stateful layers in :mod:`scratchnet.layers` are thin wrappers around these;
-:mod:`scratchnet.ops.reference` holds slow loop twins of the conv and pooling passes.
+:mod:`scratchnet.ops.naive` holds the textbook loop versions of the conv and pooling passes
+(read them first; the fast ops are tested against them).
 
 Each op module ends with its op records (:class:`~scratchnet.ops.record.OpRecord`); this package
 exports every function they name (``from scratchnet.ops import conv2d_forward``), and

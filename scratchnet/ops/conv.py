@@ -50,7 +50,7 @@ whole image rows); BLAS reads either without a transpose.
 The same GEMMs serve the fused convolution + 2x2 max-pool of :mod:`scratchnet.ops.convpool`:
 :func:`conv_rows` can order the output positions by pooling-window element ("phases"), and
 :func:`conv_rows_backward` takes the gradient rows in that order. Slow loop twins of every pass:
-:mod:`scratchnet.ops.reference`.
+:mod:`scratchnet.ops.naive` (read it first).
 
 Derivation: ``docs/conv.md``.
 """

@@ -18,8 +18,8 @@ from there :func:`scratchnet.ops.conv.conv_rows_backward` is the plain convoluti
 (:math:`\partial L/\partial [W\ b] = G^\top[X\ \mathbf 1]`, :math:`\partial L/\partial x =
 \operatorname{col2im}(G W)`).
 
-Loop twins: :func:`scratchnet.ops.reference.convpool2d_naive` and
-:func:`scratchnet.ops.reference.convpool2d_backward_naive`. Derivation: ``docs/conv.md``.
+Loop twins: :func:`scratchnet.ops.naive.convpool2d_naive` and
+:func:`scratchnet.ops.naive.convpool2d_backward_naive`. Derivation: ``docs/conv.md``.
 """
 
 from __future__ import annotations

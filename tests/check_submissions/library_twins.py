@@ -1,29 +1,29 @@
-"""scratchnet's own slow loop twins (``scratchnet.ops.reference``) in the courses' functional
+"""scratchnet's own slow loop twins (``scratchnet.ops.naive``) in the courses' functional
 convention: the checker must pass them (they are independent of the fast kernels the expected
 results come from)."""
 
 import numpy as np
 
-from scratchnet.ops import reference
+from scratchnet.ops import naive
 
 
 def conv_forward_naive(x, w, b, conv_param):
     cache = (x, w, conv_param["stride"], conv_param["pad"])
-    return reference.conv2d_naive(x, w, b, conv_param["stride"], conv_param["pad"]), cache
+    return naive.conv2d_naive(x, w, b, conv_param["stride"], conv_param["pad"]), cache
 
 
 def conv_backward_naive(dout, cache):
-    return reference.conv2d_backward_naive(dout, *cache)
+    return naive.conv2d_backward_naive(dout, *cache)
 
 
 def _pool(mode):
     def forward(x, pool_param):
         size, stride = (pool_param["pool_height"], pool_param["pool_width"]), pool_param["stride"]
-        return reference.pool2d_naive(x, size, stride, mode), (x, size, stride)
+        return naive.pool2d_naive(x, size, stride, mode), (x, size, stride)
 
     def backward(dout, cache):
         x, size, stride = cache
-        return reference.pool2d_backward_naive(dout, x, size, stride, mode)
+        return naive.pool2d_backward_naive(dout, x, size, stride, mode)
 
     return forward, backward
 
