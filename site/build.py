@@ -25,27 +25,19 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import modules as package_modules  # noqa: E402  (site/modules.py: the one list of the modules)
+
 ROOT = HERE.parent
 KATEX_VERSION = "0.16.22"  # the version sphinxcontrib-katex bundles for prerendering
 LINK = re.compile(r"(!?\[[^\]]*\])\(([^)\s]+)\)")
 COPIED = (".md", ".ipynb", ".png", ".svg", ".jpg", ".gif")
 
 
-def modules() -> list[str]:
-    """Every module of the package, dotted."""
-    out = []
-    for path in sorted((ROOT / "scratchnet").rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if parts[-1] == "__main__":
-            continue
-        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return out
-
-
 def api_pages(src: Path) -> None:
     api = src / "api"
     api.mkdir(parents=True)
-    names = modules()
+    names = package_modules.modules(ROOT)
     for name in names:
         title = f"`{name}`" + (" (the package: what `import scratchnet` gives)" if name == "scratchnet" else "")
         # a package's page re-lists what it re-exports: not indexed there, so that every name has
@@ -60,31 +52,19 @@ def api_pages(src: Path) -> None:
 
 
 def api_index(names: list[str]) -> str:
-    """The API index: the public modules grouped by the layers of the package (the table of
-    ``docs/README.md``, "Who may import whom"), each with the first line of its docstring and a
-    link; private modules (``_util``) have pages, reached from the code, but are not listed."""
-    import ast
-
-    readme = (ROOT / "docs" / "README.md").read_text()
-    layers = [(title.strip(), re.findall(r"`([^`]+)`", members))
-              for title, members in re.findall(r"^\| (\d\. [^|]+) \| ([^|]+) \|", readme, re.M)]  # fmt: skip
+    """The API index: the public modules grouped by the layers of the package (``site/modules.py``,
+    the rows of ``docs/modules.md``), each with its docstring's first paragraph and a link; private
+    modules (``_util``) have pages, reached from the code, but are not listed."""
     lines = ["# API reference", "", "Every public module of the library, from its docstrings (equations "
              "rendered), grouped by the layers of the package, lowest first ([who may import whom]"
              "(../docs/README.md)). Each entry has a [source] link to its code.", ""]  # fmt: skip
-    public = [n for n in names if not any(part.startswith("_") for part in n.split("."))]
-    for title, members in layers:
-        mine = [n for n in public if n != "scratchnet" and n.split(".")[1] in members]
-        if not mine:
-            continue
-        lines += [f"## {title[3:]}", "", "| module | what it holds |", "|---|---|"]
-        for name in mine:
-            path = ROOT / Path(*name.split("."))
-            path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-            first = " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
-            first = re.sub(r":(\w+):`", r"{\1}`", first)  # reST roles in MyST's spelling
-            lines.append(f"| [`{name}`]({name}.md) | {first} |")
-        lines.append("")
+    for title, rows in package_modules.grouped(ROOT):
+        if rows:
+            lines += [f"## {title}", "", "| module | what it holds |", "|---|---|"]
+            for name, text in rows:
+                text = re.sub(r":(\w+):`", r"{\1}`", text.replace("|", "\\|"))  # reST roles in MyST's spelling
+                lines.append(f"| [`{name}`]({name}.md) | {text} |")
+            lines.append("")
     hidden = "\n".join(names)
     return "\n".join(lines) + f"\n```{{toctree}}\n:hidden:\n\n{hidden}\n```\n"
 
@@ -246,7 +226,6 @@ def build(out: Path) -> tuple[int, float]:
     res = subprocess.run(cmd, check=False)
     if res.returncode != 0:
         raise SystemExit(f"the site did not build (warnings are errors): {' '.join(cmd)}")
-    sys.path.insert(0, str(HERE))
     import search_texts
 
     search_texts.write(out)  # each page's text for the search's snippets (site/search_offline.js)

@@ -240,3 +240,14 @@ def test_every_image_says_what_it_shows():
     poor = [f"{p.relative_to(ROOT)}: {alt!r}" for p, alt, src in images
             if len(alt.split()) < 5 or Path(src).stem in alt]  # fmt: skip
     assert not poor, "\n".join(poor)
+
+
+def test_the_list_of_modules_is_the_tree_s():
+    """docs/modules.md is generated from the package (``python site/modules.py``): a module added,
+    removed or re-described without it fails here."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "site"))
+    import modules
+
+    assert (ROOT / "docs" / "modules.md").read_text() == modules.markdown(), "run: python site/modules.py"

@@ -1,4 +1,5 @@
-r"""Batch normalisation over the channels of an NCHW tensor (``BatchNorm2d``).
+r"""Normalisation: batch norm over the channels of an NCHW tensor (``BatchNorm2d``; 1-D as a width-1
+image), layer norm over the trailing axes and group norm over groups of channels.
 
 Statistics are taken per channel over :math:`M = N H W` values. Training mode:
 
