@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .ops._util import conv_output_size, pair
+from .ops.conv import dilated
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,12 @@ def conv2d_shape(
         pair(padding, "padding"),
         pair(dilation, "dilation"),
     )
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    span_h, span_w = dilated(kh, dh), dilated(kw, dw)
+    if span_h > H + 2 * ph or span_w > W + 2 * pw:
+        spans = f" (dilated: {span_h}x{span_w})" if (dh, dw) != (1, 1) else ""
+        raise ValueError(f"kernel {kh}x{kw}{spans} is larger than the padded input {H + 2 * ph}x{W + 2 * pw} "
+                         f"(input {H}x{W}, padding {ph},{pw}): it does not fit")  # fmt: skip
     Ho, Wo = conv_output_size(H, span_h, sh, ph), conv_output_size(W, span_w, sw, pw)
-    if Ho < 1 or Wo < 1:
-        spans = f" (dilated to {span_h}x{span_w})" if (dh, dw) != (1, 1) else ""
-        raise ValueError(f"kernel {kh}x{kw}{spans} does not fit the padded input {H + 2 * ph}x{W + 2 * pw}")
     weights = out_channels * C * kh * kw
     return LayerShape("conv", tuple(input_shape), _join(out_channels, Ho, Wo, channels_last),
                       weights + (out_channels if bias else 0), weights, Ho * Wo * weights)  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ops._util import pair
-from ..ops.conv import conv2d_backward, conv2d_forward
+from ..ops.conv import conv2d_backward, conv2d_forward, dilated
 from ..ops.convpool import convpool2d_backward, convpool2d_forward
 from ..shapes import LayerShape, conv1d_shape, conv2d_shape
 from .base import Layer, Shape, shape_error
@@ -17,7 +17,7 @@ def same_padding(layer: Layer, kernel: tuple[int, ...], stride: tuple[int, ...],
                  dilation: tuple[int, ...]) -> tuple[int, ...]:  # fmt: skip
     """The padding that keeps the size, ``dilation*(k-1)/2`` per axis (``padding="same"``): only
     for stride 1 and kernels of odd span (an even one would need more on one side)."""
-    spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
+    spans = [dilated(k, d) - 1 for k, d in zip(kernel, dilation, strict=True)]
     if any(s != 1 for s in stride) or any(span % 2 for span in spans):
         raise ValueError(f"{type(layer).__name__}: padding='same' needs stride 1 and an odd kernel "
                          f"(kernel {kernel}, stride {stride}, dilation {dilation})")  # fmt: skip
@@ -90,15 +90,10 @@ class Conv2D(Layer):
         if len(shape) != 4 or shape[1] != self.in_channels:
             raise shape_error(self, f"(N, {self.in_channels}, H, W)", shape)
         N, _, H, W = shape
-        (kh, kw), (ph, pw), (dh, dw) = self.kernel_size, self.padding, self.dilation
-        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-        if span_h > H + 2 * ph or span_w > W + 2 * pw:
-            spans = f" (dilated: {span_h}x{span_w})" if (dh, dw) != (1, 1) else ""
-            raise ValueError(
-                f"{self!r}: kernel {kh}x{kw}{spans} is larger than the padded input "
-                f"{H + 2 * ph}x{W + 2 * pw} (input {H}x{W}, padding {ph},{pw})"
-            )
-        return (N, *self._shape((self.in_channels, H, W)).output_shape)
+        try:  # the kernel must fit the padded input: checked once, by the shape arithmetic
+            return (N, *self._shape((self.in_channels, H, W)).output_shape)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from None
 
     def _shape(self, image_shape: tuple[int, int, int]) -> LayerShape:
         """The shape arithmetic of :func:`scratchnet.shapes.conv2d_shape` for one image."""
@@ -220,7 +215,7 @@ class Conv1D(Layer):
     def check_input(self, shape: tuple) -> tuple:
         if len(shape) != 3 or shape[1] != self.in_channels:
             raise shape_error(self, f"(N, {self.in_channels}, L)", shape)
-        span = self.dilation * (self.kernel_size - 1) + 1
+        span = dilated(self.kernel_size, self.dilation)
         if isinstance(shape[2], int) and span > shape[2] + 2 * self.padding:
             raise ValueError(f"{self!r}: kernel spanning {span} is longer than the padded input "
                              f"{shape[2] + 2 * self.padding} (input {shape[2]}, "

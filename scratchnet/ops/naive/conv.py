@@ -16,13 +16,14 @@ from __future__ import annotations
 import numpy as np
 
 from .._util import conv_output_size, pad2d, pair
+from ..conv import dilated
 
 
 def _conv_geometry(x: np.ndarray, w: np.ndarray, stride, padding, dilation=1):
     (sh, sw), (ph, pw), (dh, dw) = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     _, _, H, W = x.shape
     _, _, kh, kw = w.shape
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    span_h, span_w = dilated(kh, dh), dilated(kw, dw)
     out = conv_output_size(H, span_h, sh, ph), conv_output_size(W, span_w, sw, pw)
     return (sh, sw), (ph, pw), (dh, dw), (span_h, span_w), out
 
