@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ... import layers
+from ...ops.naive.norm import batchnorm_backward_naive, batchnorm_naive
 from ..spec import Arrays, Mistake, OpSpec, with_dout
 
 
@@ -27,25 +28,20 @@ def batchnorm_expected(case: dict[str, Any]) -> Arrays:
 
 
 def _batchnorm_mistakes() -> tuple[Mistake, ...]:
+    def dx(c, **mistake):
+        return {"dx": batchnorm_backward_naive(c["dout"], c["x"], c["gamma"], c["eps"], **mistake)[0]}
+
     def constant_stats(c):
-        std = np.sqrt(c["x"].var(axis=0) + c["eps"])
-        return {"dx": c["dout"] * c["gamma"] / std}
+        return dx(c, mean_term=False, var_term=False)
 
     def unbiased(c):
-        x = c["x"]
-        xhat = (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + c["eps"])
-        return {"out": c["gamma"] * xhat + c["beta"]}
+        return {"out": batchnorm_naive(c["x"], c["gamma"], c["beta"], c["eps"], unbiased=True)}
 
     def no_mean_term(c):
-        x, g = c["x"], c["dout"] * c["gamma"]
-        std = np.sqrt(x.var(0) + c["eps"])
-        xhat = (x - x.mean(0)) / std
-        return {"dx": (g - xhat * (g * xhat).mean(0)) / std}
+        return dx(c, mean_term=False)
 
     def no_var_term(c):
-        x, g = c["x"], c["dout"] * c["gamma"]
-        std = np.sqrt(x.var(0) + c["eps"])
-        return {"dx": (g - g.mean(0)) / std}
+        return dx(c, var_term=False)
 
     return (
         Mistake(
