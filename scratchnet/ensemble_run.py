@@ -34,8 +34,9 @@ from . import viz
 from .data import train_val_split
 from .ensemble import Ensemble
 from .evaluation import load_trained
-from .experiment import _training_job, _write_json, invocation, prepare_data
-from .io import atomic_write_bytes
+from .experiment import invocation, prepare_data
+from .io import atomic_write_bytes, write_json
+from .jobs import training_job
 from .parallel import JobFailure, JobProgress, run_jobs
 from .runtime import say
 from .train import TrainConfig
@@ -84,7 +85,7 @@ def _check_plan(out: Path, plan: dict[str, Any]) -> None:
                 f"{out} holds an ensemble run with a different recipe ({', '.join(changed)} differ); "
                 f"give another --out or delete {out}"
             )
-    _write_json(path, plan)
+    write_json(path, plan)
 
 
 def ensemble_run(
@@ -168,7 +169,7 @@ def ensemble_run(
     if jobs:
         names = [f"member {k}" for k in todo]
         progress_lines = JobProgress(names, _describe, log, bar=False if in_process else None)
-        outcomes = run_jobs(_training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress_lines)
+        outcomes = run_jobs(training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress_lines)
         failures = {k: r.error for k, r in zip(todo, outcomes, strict=True) if isinstance(r, JobFailure)}
     return _evaluate_members(dataset, out, plan, run_dirs, failures, voting, data_dir, limit, log, wall_start)
 
@@ -216,7 +217,7 @@ def _evaluate_members(
             specs.append({"name": meta["model"]["name"], "kwargs": meta["model"]["kwargs"]})
         rows.append(row)
     if not nets:
-        _write_json(out / "metrics.json", {"status": "failed", "dataset": dataset, "members": rows})
+        write_json(out / "metrics.json", {"status": "failed", "dataset": dataset, "members": rows})
         raise ValueError(f"no ensemble member finished; see {out}/metrics.json")
     ds = prepare_data(dataset, data_dir, limit, progress=False)
     cfg0 = plan[0]["cfg"]
@@ -253,7 +254,7 @@ def _evaluate_members(
         "wall_seconds": round(wall, 1),
         "command": invocation(),
     }
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     title = f"{ds.title}: ensemble of {len(kept)} ({voting} voting)"
     labels = [f"member {r['member']}\n{r['model']}\nseed {r['seed']}" for r in kept]
     viz.plot_ensemble(

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -30,7 +29,7 @@ from .callbacks import Callback, TensorBoardLogger, TextSamples
 from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .data.text import Vocabulary
 from .generate import sample_text
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, write_json
 from .runtime import blas_info, say
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
 
@@ -140,10 +139,6 @@ def initialise_from_data(net: Any, model: str, x_train: np.ndarray, transform: N
         zoo.DATA_INIT[model](net, transform(x_train[sample]) if transform else x_train[sample])
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=float) + "\n").encode())
-
-
 def write_outputs(
     out: Path, trainer: Trainer, ds: Dataset, status: str, wall: float, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -196,7 +191,7 @@ def write_outputs(
                            and m.params["W"].ndim == 4), None)  # fmt: skip
         if first_conv is not None:
             viz.plot_filters(first_conv.params["W"], out / "filters.png", title=f"{title}: first-layer filters")
-    _write_json(out / "metrics.json", metrics)
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
@@ -317,12 +312,3 @@ def train_run(
         raise
     return write_outputs(out, trainer, ds, "completed", time.perf_counter() - wall_start, extra)
 
-
-def _training_job(dataset: str, run_dir: str, model: str | None, cfg: TrainConfig, kwargs: dict[str, Any]
-                  ) -> dict[str, Any]:  # fmt: skip
-    """One training of a sweep or an ensemble (a module-level function: it runs in worker
-    processes too); a diverged run returns its metrics (status "diverged") instead of raising."""
-    try:
-        return train_run(dataset, run_dir, model, cfg, **kwargs)
-    except TrainingDiverged:
-        return json.loads((Path(run_dir) / "metrics.json").read_text())  # status "diverged"

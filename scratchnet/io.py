@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import zipfile
@@ -43,6 +44,11 @@ def _umask() -> int:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Atomically replace ``path`` by ``data``."""
     atomic_write(path, lambda f: f.write(data))
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    """``obj`` as indented JSON (NumPy scalars as floats), written atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=float) + "\n").encode())
 
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from . import viz
-from .experiment import _training_job, _write_json
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, write_json
+from .jobs import training_job
 from .parallel import JobFailure, JobProgress, run_jobs
 from .runtime import say
 from .train import TrainConfig
@@ -66,7 +66,7 @@ def sweep(
 
     names = [f"learning rate {lr:g}" for lr in lrs]
     progress = JobProgress(names, describe, log, bar=False if in_process else None)
-    outcomes = run_jobs(_training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress)
+    outcomes = run_jobs(training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress)
     for lr, job, m in zip(lrs, jobs, outcomes, strict=True):
         run_dir = Path(job["run_dir"])
         if isinstance(m, JobFailure):
@@ -89,7 +89,7 @@ def sweep(
         if log:
             log(f"--- training {then_train} epochs at the best learning rate {best['lr']:g} (folder best/) ---")
         tb = {"tensorboard": str(Path(tensorboard) / "best")} if tensorboard is not None else {}
-        m = _training_job(dataset, str(out / "best"), model, replace(cfg, lr=best["lr"], epochs=then_train),
+        m = training_job(dataset, str(out / "best"), model, replace(cfg, lr=best["lr"], epochs=then_train),
                           {**kwargs, **tb})  # fmt: skip
         final = {"lr": best["lr"], "epochs": then_train, "status": m["status"],
                  "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
@@ -107,7 +107,7 @@ def sweep(
                      f"{_fmt(r['train_seconds'], '.0f')} |")  # fmt: skip
     atomic_write_bytes(out / "sweep.md", ("\n".join(lines) + f"\n\n{summary}\n").encode())
     best_lr = best["lr"] if best else None
-    _write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
+    write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
     if log:
         log("\n".join(lines) + "\n" + summary)
     return results

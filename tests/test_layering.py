@@ -7,22 +7,24 @@ no import cycles. Every module must be placed in a layer: a new module has to sa
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 
-# lowest first; a subpackage's name stands for all of its modules
-LAYERS: list[tuple[str, set[str]]] = [
-    ("foundations", {"ops", "registry", "io", "runtime", "_version"}),
-    ("layers", {"layers", "shapes", "diagram"}),
-    ("models and their training pieces", {"model", "graph", "fusion", "losses", "optim", "schedules",
-                                          "gradcheck", "convert", "whitening"}),
-    ("data, the zoo and what runs a model", {"data", "zoo", "data_parallel", "generate", "ensemble"}),
-    ("the training loop", {"train", "callbacks", "config"}),
-    ("runs that write an output folder", {"experiment", "sweep", "evaluation", "parallel", "ensemble_run",
-                                           "viz", "check"}),
-    ("the user's entry points", {"cli", "names", "notebook", "__main__", "__init__"}),
-]  # fmt: skip
+# lowest first, as docs/README.md's table ("Who may import whom") lists them (the rule documented is
+# the rule enforced: one home); a subpackage's name stands for all of its modules, and the
+# package's own __init__ and __main__ are entry points, its _version a foundation
+def _layers() -> list[tuple[str, set[str]]]:
+    readme = (PACKAGE.parent / "docs" / "README.md").read_text()
+    rows = re.findall(r"^\| \d\. ([^|]+) \| ([^|]+) \|", readme, re.M)
+    layers = [(title.strip(), set(re.findall(r"`([^`]+)`", members))) for title, members in rows]
+    layers[0][1].add("_version")  # the version string, imported by anything
+    layers[-1][1].update({"__main__", "__init__"})
+    return layers
+
+
+LAYERS: list[tuple[str, set[str]]] = _layers()
 
 
 def module_names(package: Path = PACKAGE) -> dict[str, Path]:
