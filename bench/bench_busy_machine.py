@@ -157,7 +157,7 @@ def torch_twin(dataset: str, model: str | None, shape: list[int], images: int, r
 
     from scratchnet import zoo
     from scratchnet.data import get_spec
-    from scratchnet.experiment import dataset_defaults
+    from scratchnet.recipes import dataset_defaults
     from scratchnet.train import TrainConfig
 
     torch.set_num_threads(2)

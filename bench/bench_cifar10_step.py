@@ -48,7 +48,8 @@ def run_isolated(kind: str, threads: int, steps: int) -> dict[str, Any]:
 def _setup() -> tuple[Any, ...]:
     from scratchnet import zoo
     from scratchnet.data import Normalizer, load_dataset
-    from scratchnet.experiment import dataset_defaults, initialise_from_data
+    from scratchnet.experiment import initialise_from_data
+    from scratchnet.recipes import dataset_defaults
     from scratchnet.train import TrainConfig
 
     recipe = dataset_defaults("cifar10")

@@ -34,7 +34,7 @@ from common import limit_threads, machine  # noqa: E402
 
 def _setup() -> tuple[Any, Any, np.ndarray, np.ndarray]:
     from scratchnet import zoo
-    from scratchnet.experiment import dataset_defaults
+    from scratchnet.recipes import dataset_defaults
     from scratchnet.train import TrainConfig
 
     recipe = dataset_defaults("cifar10", "resnet20")

@@ -6,7 +6,7 @@
 For each seed, one after the other (never two at once):
 
 * **scratchnet**: ``scratchnet train --dataset D --seed S`` in a fresh process, exactly as a user
-  types it (the dataset's default recipe, ``scratchnet.experiment.DEFAULTS``); wall time of the
+  types it (the dataset's default recipe, ``scratchnet.recipes.DEFAULTS``); wall time of the
   whole command (data loading, figures and checkpoint included) and its test accuracy.
 * **PyTorch**: the same recipe in ``torch`` at the same thread count: the same network
   (``torch_mirror``, same initial weights), validation split, normalisation, augmentation,
@@ -44,7 +44,8 @@ def torch_worker(dataset: str, seed: int, threads: int) -> dict[str, Any]:
     from scratchnet import zoo
     from scratchnet.data import Augment, Normalizer, epoch_order, load_dataset, num_batches, train_val_split
     from scratchnet.data.transforms import alternating_flips, flip_where, translate
-    from scratchnet.experiment import dataset_defaults, initialise_from_data
+    from scratchnet.experiment import initialise_from_data
+    from scratchnet.recipes import dataset_defaults
     from scratchnet.schedules import Schedule
     from scratchnet.train import TrainConfig
 
@@ -179,7 +180,7 @@ def markdown(results: dict[str, Any]) -> str:
                  f"{theirs} |")  # fmt: skip
     first = rows[0]["scratchnet"]
     lines += ["", f"Recipe: model `{first['model']}`, {first['epochs']} epochs "
-              f"(`scratchnet.experiment.DEFAULTS['{results['dataset']}']`). Time ratio = scratchnet / PyTorch "
+              f"(`scratchnet.recipes.DEFAULTS['{results['dataset']}']`). Time ratio = scratchnet / PyTorch "
               "(lower is better for scratchnet)."]  # fmt: skip
     return "\n".join(lines) + "\n"
 

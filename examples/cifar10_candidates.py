@@ -4,7 +4,7 @@
     python examples/cifar10_candidates.py --only base gelu-tanh     # runs those, one after the other
     python examples/cifar10_candidates.py --table                    # docs/results/cifar10-candidates.md
 
-Every candidate is the default recipe (``scratchnet.experiment.DEFAULTS["cifar10"]``) with the
+Every candidate is the default recipe (``scratchnet.recipes.DEFAULTS["cifar10"]``) with the
 changes listed below; each is trained alone on the machine (never two at once), its results kept
 in ``docs/results/cifar10-candidates.json`` (a run that is already there is not repeated unless
 ``--again``). Seconds per epoch are training seconds over the 45,000 training images (the
@@ -53,7 +53,8 @@ CANDIDATES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
 
 
 def run(name: str) -> dict[str, Any]:
-    from scratchnet.experiment import dataset_defaults, train_run
+    from scratchnet.experiment import train_run
+    from scratchnet.recipes import dataset_defaults
     from scratchnet.train import TrainConfig
 
     _, model, options, changes = CANDIDATES[name]

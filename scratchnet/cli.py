@@ -20,10 +20,7 @@ import numpy as np
 from . import zoo
 from ._version import __version__
 from .data.sources import DATASETS
-from .losses import LOSSES
-from .optim import OPTIMIZERS
 from .runtime import blas_threads
-from .schedules import SCHEDULES
 from .zoo import MODELS
 
 
@@ -57,51 +54,10 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
             help="architecture from the zoo (`scratchnet models` lists them; " + RECIPE + ")",
         )
     group = p.add_argument_group("the recipe (every option defaults to the dataset's recipe, listed below)")
-    group.add_argument("--epochs", type=int, help="passes over the training set")
-    group.add_argument("--batch-size", type=int, help="images per optimizer step")
-    group.add_argument("--optimizer", choices=OPTIMIZERS.names(), help="the update rule")
-    group.add_argument("--momentum", type=float, help="SGD momentum")
-    group.add_argument("--weight-decay", type=float, help="L2 penalty on the weights (decoupled for adamw)")
+    add_config_options(group)
     group.add_argument("--dropout", type=float, help="dropout probability of the model's dropout layers "
                                                      "(default: the model's own)")  # fmt: skip
-    group.add_argument("--schedule", choices=SCHEDULES.names(), help="learning-rate schedule over the run")
-    group.add_argument("--warmup-epochs", type=float, help="epochs of linear warm-up of the rate")
-    group.add_argument(
-        "--loss",
-        choices=LOSSES.names(),
-        help="what to minimise (`scratchnet names` describes each; default cross-entropy)",
-    )
-    group.add_argument("--label-smoothing", type=float, help="label smoothing of the cross-entropy (0: none)")
-    group.add_argument("--clip-norm", type=float, help="clip gradients to this global L2 norm (none if unset)")
-    group.add_argument("--shards", type=int,
-                       help="split each batch into this many data-parallel shards, run on parallel threads "
-                            "(1: the model alone, BLAS on every core)")  # fmt: skip
-    group.add_argument("--accumulate", type=int,
-                       help="gradient accumulation: run each batch as this many micro-batches, summing their "
-                            "gradients into one step (the same update with less memory; 1: off)")  # fmt: skip
-    group.add_argument("--flip-tta", action=argparse.BooleanOptionalAction, default=None,
-                       help="evaluate on each image and its mirror image (test-time augmentation)")
-    group.add_argument("--tta-shifts", type=int,
-                       help="test-time augmentation: also average over the views shifted by this many pixels")
-    group.add_argument("--alternate-flips", action=argparse.BooleanOptionalAction, default=None,
-                       help="mirror each training image every other epoch instead of at random")  # fmt: skip
-    group.add_argument(
-        "--lookahead",
-        type=float,
-        help="Lookahead: every 5 steps the slow weights move this fraction toward the fast ones",
-    )
     group.add_argument("--no-augment", action="store_true", help="no random crops or flips during training")
-    group.add_argument("--crop-padding", type=int, help="random crops of the image padded by this many pixels")
-    group.add_argument("--val-size", type=int,
-                       help="validation images carved from the training set (5,000; with --limit: a tenth "
-                            "of the limit)")  # fmt: skip
-    group.add_argument(
-        "--val-every", type=int, help="validate every N epochs and after the last (0: only after the last)"
-    )
-    group.add_argument("--patience", type=int,
-                       help="early stopping after this many epochs without a better validation accuracy "
-                            "(0: off)")  # fmt: skip
-    group.add_argument("--seed", type=int, help="seed of initialisation, batch order and augmentation (0)")
     run = p.add_argument_group("where and how it runs")
     run.add_argument("--data-dir", help="folder holding the dataset files (else $SCRATCHNET_DATA, then "
                                         "~/.cache/scratchnet, then a download)")  # fmt: skip
@@ -116,11 +72,29 @@ def _add_training_options(p: argparse.ArgumentParser, many_models: bool = False)
     run.add_argument("--tensorboard", metavar="DIR", help="also write scalars for TensorBoard under DIR")
 
 
+def add_config_options(group: argparse._ArgumentGroup) -> None:
+    """One option per field of :class:`~scratchnet.config.TrainConfig` (``--batch-size`` for
+    ``batch_size``), with the field's help, type and allowed names: generated, so that a new field
+    is an option with nothing else to write. Every default is ``None``: the recipe's value."""
+    from .train import TrainConfig
+
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        if not meta.get("command_line", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=meta["help"])
+            continue
+        choices = meta["choices"].names() if "choices" in meta else None
+        group.add_argument(flag, type=meta.get("type", type(f.default)), choices=choices, help=meta["help"])
+
+
 def recipes_epilog() -> str:
     """The dataset recipes, as ``scratchnet train --help`` lists them."""
-    from .experiment import DEFAULTS
+    from .recipes import DEFAULTS
 
-    lines = ["recipes (what each option is when not given; scratchnet/experiment.py, DEFAULTS):"]
+    lines = ["recipes (what each option is when not given; scratchnet/recipes.py, DEFAULTS):"]
     for name, recipe in DEFAULTS.items():
         lines.append(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in recipe.items()))
     return "\n".join(lines)
@@ -132,24 +106,13 @@ def _add_parallel_options(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace, lr: float | None = None):
-    from .experiment import dataset_defaults
+    """``(model, TrainConfig)`` of the parsed options: :func:`scratchnet.recipes.resolve`."""
+    from .recipes import resolve
     from .train import TrainConfig
 
-    merged = dataset_defaults(args.dataset, args.model)
-    names = {f.name for f in fields(TrainConfig)}
-    for f in names - {"lr"}:  # --lr is one rate for train, a list for sweep: passed as `lr`
-        v = getattr(args, f, None)
-        if v is not None:
-            merged[f] = v
-    if lr is not None:
-        merged["lr"] = lr
-    if args.limit and args.val_size is None:  # the validation split scales with a --limit
-        merged["val_size"] = min(merged.get("val_size", TrainConfig.val_size), max(args.limit // 10, 1))
-    if args.no_augment:
-        merged["crop_padding"], merged["flip"] = 0, False
-    model = args.model or merged.pop("model")
-    merged.pop("model", None)
-    return model, TrainConfig(**{k: v for k, v in merged.items() if k in names})
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "lr"}
+    overrides["lr"] = lr  # one rate for train, a list for sweep: passed here
+    return resolve(args.dataset, args.model, overrides, limit=args.limit, augment=not args.no_augment)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -198,7 +161,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
-    from .ensemble_run import ENSEMBLE_DEFAULTS, ensemble_run
+    from .ensemble_run import ensemble_run
+    from .recipes import ENSEMBLE_DEFAULTS
 
     recipe = dict(ENSEMBLE_DEFAULTS.get(args.dataset, {}))
     members = args.members or recipe.pop("members", 5)

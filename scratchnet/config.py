@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .losses import LOSSES
@@ -12,38 +12,54 @@ from .optim import OPTIMIZERS, Lookahead, Optimizer
 from .schedules import SCHEDULES
 
 
+def option(default: Any, help: str, **cli: Any) -> Any:
+    """A field of :class:`TrainConfig` with its help text: the command line's option ``--name``
+    (dashes for underscores) is generated from it (:func:`scratchnet.cli.add_config_options`).
+    ``cli``: ``choices`` (a registry whose names are allowed), ``type`` (when the default is
+    ``None``), ``command_line=False`` (set by each command itself, as ``lr``)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a run (all saved in the checkpoint and ``metrics.json``)."""
+    """Hyper-parameters of a run (all saved in the checkpoint and ``metrics.json``); each field's
+    help is that of its command-line option."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.05
-    optimizer: str = "sgd"  # sgd | adam | adamw
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # constant | step | cosine | onecycle
-    warmup_epochs: float = 0.0
-    step_epochs: int = 10
-    gamma: float = 0.1
-    label_smoothing: float = 0.0
-    crop_padding: int = 0
-    flip: bool = False
-    val_size: int = 5000
-    patience: int = 0  # early stopping: epochs without a better validation accuracy; 0 = off
-    seed: int = 0
-    eval_batch_size: int = 250
-    clip_norm: float | None = None  # clip gradients to this global norm (None: no clipping)
-    shards: int = 2  # data-parallel shards per batch (scratchnet.data_parallel); 1: the model alone
-    flip_tta: bool = False  # evaluate on each image and its mirror image (mean of the scores)
-    val_every: int = 1  # validate every N epochs and after the last one (0: only after the last)
-    loss: str = "cross-entropy"  # a name of scratchnet.losses.LOSSES: cross-entropy | hinge | bce | mse
-    alternate_flips: bool = False  # with flip: each image mirrored every other epoch (derandomised)
-    tta_shifts: int = 0  # test-time augmentation: also average over translations by this many pixels
-    lookahead: float = 0.0  # Lookahead's step toward the fast weights every lookahead_every steps (0: off)
-    lookahead_every: int = 5
-    accumulate: int = 1  # micro-batches per optimizer step, their gradients summed (1: one pass, one step)
+    epochs: int = option(10, "passes over the training set")
+    batch_size: int = option(128, "images per optimizer step")
+    lr: float = option(0.05, "the learning rate (the peak of a one-cycle schedule)", command_line=False)
+    optimizer: str = option("sgd", "the update rule", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "momentum (SGD, RMSprop)")
+    nesterov: bool = option(True, "Nesterov momentum (SGD)")
+    weight_decay: float = option(5e-4, "L2 penalty on the weights (decoupled for adamw)")
+    schedule: str = option("onecycle", "learning-rate schedule over the run", choices=SCHEDULES)
+    warmup_epochs: float = option(0.0, "epochs of linear warm-up of the rate")
+    step_epochs: int = option(10, "the step schedule: epochs between two decays")
+    gamma: float = option(0.1, "the step schedule: the factor of each decay")
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy (0: none)")
+    crop_padding: int = option(0, "random crops of the image padded by this many pixels (0: none)")
+    flip: bool = option(False, "mirror training images at random")
+    val_size: int = option(5000, "validation images carved from the training set (with --limit: a tenth of "
+                                 "the limit)")  # fmt: skip
+    patience: int = option(0, "early stopping after this many epochs without a better validation accuracy "
+                              "(0: off)")  # fmt: skip
+    seed: int = option(0, "seed of initialisation, batch order and augmentation")
+    eval_batch_size: int = option(250, "images per evaluation batch")
+    clip_norm: float | None = option(None, "clip gradients to this global L2 norm (none if unset)", type=float)
+    shards: int = option(2, "split each batch into this many data-parallel shards, run on parallel threads "
+                            "(1: the model alone, BLAS on every core)")  # fmt: skip
+    flip_tta: bool = option(False, "evaluate on each image and its mirror image (test-time augmentation)")
+    val_every: int = option(1, "validate every N epochs and after the last (0: only after the last)")
+    loss: str = option("cross-entropy", "what to minimise (`scratchnet names` describes each)", choices=LOSSES)
+    alternate_flips: bool = option(False, "with --flip: mirror each training image every other epoch "
+                                          "instead of at random")  # fmt: skip
+    tta_shifts: int = option(0, "test-time augmentation: also average over the views shifted by this many "
+                                "pixels")  # fmt: skip
+    lookahead: float = option(0.0, "Lookahead: every --lookahead-every steps the slow weights move this "
+                                   "fraction toward the fast ones (0: off)")  # fmt: skip
+    lookahead_every: int = option(5, "Lookahead: steps between two moves of the slow weights")
+    accumulate: int = option(1, "gradient accumulation: each batch run as this many micro-batches, "
+                                "their gradients summed into one step (less memory; 1: off)")  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

@@ -41,17 +41,6 @@ from .parallel import JobFailure, JobProgress, run_jobs
 from .runtime import say
 from .train import TrainConfig
 
-# The member recipe of ``scratchnet ensemble --dataset X`` for what the command line leaves out:
-# the dataset's default training (see experiment.DEFAULTS) cut short, so that the whole run takes
-# well under 30 minutes on 2 cores with --workers 2 (measured: docs/results.md, "Ensembles"); with W workers
-# each member gets cores // W threads, on which its shards run (one after the other on one thread).
-ENSEMBLE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": {"members": 5, "model": ["fmnist-cnn"], "epochs": 5, "crop_padding": 2, "flip": True,
-                      "flip_tta": False, "shards": 2},
-    "mnist": {"members": 5, "model": ["mnist-cnn"], "epochs": 4, "crop_padding": 2, "shards": 2},
-    "cifar10": {"members": 4, "model": ["cifar-fast"], "epochs": 3, "shards": 2},
-}  # fmt: skip
-
 
 def member_plan(
     models: Sequence[str], cfgs: dict[str, TrainConfig], members: int, seed: int

@@ -30,60 +30,9 @@ from .data import Dataset, Normalizer, load_dataset, train_val_split
 from .data.text import Vocabulary
 from .generate import sample_text
 from .io import atomic_write_bytes, write_json
+from .recipes import DEFAULTS, dataset_defaults  # noqa: F401  (re-exported: notebooks and benchmarks import them here)
 from .runtime import blas_info, say
 from .train import TrainConfig, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint
-
-# What `scratchnet train --dataset X` does when nothing else is given: the best recipe we
-# measured for each dataset that fits the time budget on 2 CPU cores (see docs/results.md).
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "fashion-mnist": dict(model="fmnist-fast", epochs=11, lr=0.05, batch_size=128, weight_decay=5e-4,
-                          schedule="onecycle", crop_padding=0, flip=True, label_smoothing=0.0, shards=2,
-                          flip_tta=True, val_every=0),
-    "mnist": dict(model="mnist-cnn", epochs=6, lr=0.05, batch_size=128, weight_decay=5e-4,
-                  schedule="onecycle", crop_padding=2, flip=False, shards=2, val_every=0),
-    "cifar10": dict(model="cifar-fast", epochs=11, lr=0.4, batch_size=512, weight_decay=5e-4,
-                    schedule="onecycle", crop_padding=2, flip=True, alternate_flips=True, label_smoothing=0.2,
-                    shards=2, flip_tta=True, tta_shifts=1, val_every=0),
-    "tinyshakespeare": dict(model="char-lstm", epochs=12, lr=3e-3, batch_size=64, optimizer="adam",
-                            weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False, clip_norm=1.0,
-                            val_size=0, eval_batch_size=128),
-}  # fmt: skip
-
-# Recipes of models that do not train like the dataset's default CNN, per dataset ("*": any).
-ROWS_RECIPE = {
-    "*": dict(optimizer="adam", lr=3e-3, weight_decay=0.0, schedule="onecycle", crop_padding=0, flip=False,
-              clip_norm=1.0, epochs=20, shards=2, flip_tta=False, val_every=1),
-    "fashion-mnist": dict(epochs=30),
-}  # fmt: skip
-# the CNNs of the assignments on colour images (three input channels), their own recipe: the
-# assignment's own order, conv -> ReLU -> max-pool (reference-cnn), and the MNIST network
-ASSIGNMENT_CIFAR = dict(epochs=20, lr=0.05, batch_size=128, weight_decay=5e-4, schedule="onecycle",
-                        crop_padding=4, flip=True, alternate_flips=False, label_smoothing=0.0, flip_tta=True,
-                        tta_shifts=0)  # fmt: skip
-# ResNet-20 on CIFAR-10: SGD with Nesterov momentum, one cycle peaking at 0.1 (the paper's rate), batches
-# of 128, 4-pixel crops and flips (the paper's augmentation), weight decay 5e-4, flipped test images
-RESNET_CIFAR = dict(epochs=20, lr=0.1, batch_size=128, weight_decay=5e-4, schedule="onecycle",
-                    crop_padding=4, flip=True, alternate_flips=False, label_smoothing=0.0, flip_tta=True,
-                    tta_shifts=0)  # fmt: skip
-MODEL_RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "lstm-rows": ROWS_RECIPE, "gru-rows": ROWS_RECIPE,
-    "mnist-cnn": {"cifar10": ASSIGNMENT_CIFAR}, "reference-cnn": {"cifar10": ASSIGNMENT_CIFAR},
-    "resnet20": {"cifar10": RESNET_CIFAR},
-}  # fmt: skip
-
-
-def dataset_defaults(dataset: str, model: str | None = None) -> dict[str, Any]:
-    """The recipe of ``scratchnet train --dataset DATASET [--model MODEL]``: the dataset's default,
-    then what ``model`` changes (see :data:`MODEL_RECIPES`)."""
-    from .data import get_spec
-
-    name = get_spec(dataset).name
-    recipe = dict(DEFAULTS[name])
-    if model is not None:
-        recipe["model"] = model
-        for key in ("*", name):
-            recipe.update(MODEL_RECIPES.get(model, {}).get(key, {}))
-    return recipe
 
 
 def invocation() -> str:
