@@ -178,17 +178,60 @@ def train_run(
     out = Path(out_dir)  # created once data and model are ready: a run that fails at start leaves nothing
     state = None
     if resume is not None:
-        state, meta = load_checkpoint(resume)
-        spec = meta["model"]
+        state, spec, cfg = resumed(resume, cfg)
         dataset, model, limit = spec["dataset"], spec["name"], spec.get("limit")
         split_seed, bootstrap = spec.get("split_seed"), spec.get("bootstrap", False)
-        saved = TrainConfig.from_dict(meta["config"])
-        cfg = replace(saved, epochs=cfg.epochs) if cfg is not None else saved
         model_kwargs = spec["kwargs"]
     else:
         cfg = cfg or TrainConfig()
         model = model or dataset_defaults(dataset)["model"]
     ds = prepare_data(dataset, data_dir, limit, progress)
+    (x_tr, y_tr), (x_val, y_val) = training_split(ds, cfg, limit, split_seed, bootstrap)
+    if resume is None:
+        model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
+        model_kwargs.update(model_options or {})
+        if dropout is not None:
+            model_kwargs["dropout"] = dropout
+    net = zoo.build(model, rng=cfg.seed, **model_kwargs)
+    transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
+    if resume is None:
+        initialise_from_data(net, model, x_tr, transform, cfg.seed)
+    spec = {"name": model, "kwargs": model_kwargs, "dataset": ds.name, "limit": limit,
+            "vocabulary": ds.vocabulary, "split_seed": split_seed, "bootstrap": bootstrap}  # fmt: skip
+    trainer = Trainer(net, cfg, transform, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
+                      model_spec=spec, callbacks=run_callbacks(ds, net, out, tensorboard))  # fmt: skip
+    if state is not None:
+        trainer.load_state_dict(state)
+    out.mkdir(parents=True, exist_ok=True)
+    if log:
+        log(announcement(ds, len(x_tr), len(x_val), model, net.num_parameters(), out, limit))
+    run = (trainer, out, ds, wall_start, {"command": invocation(), **(extra or {})})
+    return fit_and_write(run, x_tr, y_tr, x_val, y_val)
+
+
+def announcement(ds: Dataset, n_train: int, n_val: int, model: str, params: int, out: Path,
+                 limit: int | None) -> str:  # fmt: skip
+    """The line a run starts with: the data, the model, where the output goes (and what a
+    ``--limit`` cut)."""
+    unit = "windows" if ds.kind == "text" else "images"
+    line = (f"{ds.title}: {n_train:,} train / {n_val:,} validation / {len(ds.x_test):,} test {unit}; "
+            f"model {model} ({params:,} parameters); output in {out}/")  # fmt: skip
+    return line + (f"\n--limit {limit}: {ds.limited}" if limit and ds.limited else "")
+
+
+def resumed(checkpoint: str | os.PathLike, cfg: TrainConfig | None) -> tuple[dict, dict, TrainConfig]:
+    """``(trainer state, model spec, configuration)`` of a checkpoint to continue: its own
+    configuration, with ``cfg.epochs`` when ``cfg`` is given."""
+    state, meta = load_checkpoint(checkpoint)
+    saved = TrainConfig.from_dict(meta["config"])
+    return state, meta["model"], replace(saved, epochs=cfg.epochs) if cfg is not None else saved
+
+
+def training_split(ds: Dataset, cfg: TrainConfig, limit: int | None, split_seed: int | None, bootstrap: bool
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """The training and validation parts: a corpus's own validation split, else ``cfg.val_size``
+    stratified samples carved from the training set (seeded by ``split_seed``, else the training
+    seed); ``bootstrap``: the training part resampled with replacement (bagging)."""
     if ds.x_val is not None:  # a corpus with its own validation split
         (x_tr, y_tr), (x_val, y_val) = (ds.x_train, ds.y_train), (ds.x_val, ds.y_val)
     else:
@@ -205,24 +248,12 @@ def train_run(
     if bootstrap:
         pick = np.sort(np.random.default_rng([cfg.seed, 7]).integers(0, len(x_tr), len(x_tr)))
         x_tr, y_tr = x_tr[pick], y_tr[pick]
-    if resume is None:
-        model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
-        model_kwargs.update(model_options or {})
-        if dropout is not None:
-            model_kwargs["dropout"] = dropout
-    net = zoo.build(model, rng=cfg.seed, **model_kwargs)
-    transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
-    if resume is None:
-        initialise_from_data(net, model, x_tr, transform, cfg.seed)
-    spec = {
-        "name": model,
-        "kwargs": model_kwargs,
-        "dataset": ds.name,
-        "limit": limit,
-        "vocabulary": ds.vocabulary,
-        "split_seed": split_seed,
-        "bootstrap": bootstrap,
-    }
+    return (x_tr, y_tr), (x_val, y_val)
+
+
+def run_callbacks(ds: Dataset, net: Any, out: Path, tensorboard: str | os.PathLike | None) -> list[Callback]:
+    """What runs around the steps besides the built-in callbacks: text samples of a character
+    model after each epoch, TensorBoard scalars."""
     callbacks: list[Callback] = []
     if ds.kind == "text":
         vocab = Vocabulary(ds.vocabulary)
@@ -230,34 +261,21 @@ def train_run(
                                      out / "samples.md"))  # fmt: skip
     if tensorboard is not None:
         callbacks.append(TensorBoardLogger(tensorboard))
-    trainer = Trainer(
-        net, cfg, transform, checkpoint_path=out / "checkpoint.npz", progress=progress, log=log,
-        model_spec=spec, callbacks=callbacks,
-    )  # fmt: skip
-    if state is not None:
-        trainer.load_state_dict(state)
-    out.mkdir(parents=True, exist_ok=True)
-    if log:
-        unit = "windows" if ds.kind == "text" else "images"
-        log(f"{ds.title}: {len(x_tr):,} train / {len(x_val):,} validation / {len(ds.x_test):,} test "
-            f"{unit}; model {model} ({net.num_parameters():,} parameters); output in {out}/")  # fmt: skip
-        if limit and ds.limited:
-            log(f"--limit {limit}: {ds.limited}")
-    extra = {"command": invocation(), **(extra or {})}
+    return callbacks
+
+
+def fit_and_write(run: tuple[Trainer, Path, Dataset, float, dict[str, Any]], x_tr: np.ndarray, y_tr: np.ndarray,
+                  x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """Train, then write the outputs (:func:`write_outputs`, which evaluates the test set, once)
+    whatever the end: completed, diverged or interrupted (then re-raised)."""
+    trainer, out, ds, wall_start, extra = run
     try:
-        trainer.fit(x_tr, y_tr, x_val, y_val)  # the test set is evaluated once, by write_outputs
+        trainer.fit(x_tr, y_tr, x_val, y_val)
     except TrainingDiverged as e:
-        write_outputs(
-            out,
-            trainer,
-            ds,
-            "diverged",
-            time.perf_counter() - wall_start,
-            {**extra, "error": str(e)},
-        )
+        wall = time.perf_counter() - wall_start
+        write_outputs(out, trainer, ds, "diverged", wall, {**extra, "error": str(e)})
         raise
     except TrainingInterrupted:
         write_outputs(out, trainer, ds, "interrupted", time.perf_counter() - wall_start, extra)
         raise
     return write_outputs(out, trainer, ds, "completed", time.perf_counter() - wall_start, extra)
-
