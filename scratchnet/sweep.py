@@ -47,19 +47,13 @@ def sweep(
     """
     out = Path(out_dir)
     cfg = cfg or TrainConfig()
-    results, curves = [], {}
     log = kwargs.get("log", say)
     in_process = workers == 1 and scheduler is None
     job_kwargs = {**kwargs, "log": log if in_process else None}
     if not in_process:
         job_kwargs["progress"] = False
-    jobs = []
-    for lr in lrs:
-        run_kwargs = dict(job_kwargs)
-        if tensorboard is not None:
-            run_kwargs["tensorboard"] = str(Path(tensorboard) / f"lr_{lr:g}")
-        jobs.append({"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model,
-                     "cfg": replace(cfg, lr=lr), "kwargs": run_kwargs})  # fmt: skip
+    jobs = [{"dataset": dataset, "run_dir": str(out / f"lr_{lr:g}"), "model": model, "cfg": replace(cfg, lr=lr),
+             "kwargs": {**job_kwargs, **_tensorboard(tensorboard, f"lr_{lr:g}")}} for lr in lrs]  # fmt: skip
 
     def describe(m: dict[str, Any]) -> str:
         return f"{m['status']}, val {m.get('val_accuracy') or float('nan'):.4f}"
@@ -67,37 +61,63 @@ def sweep(
     names = [f"learning rate {lr:g}" for lr in lrs]
     progress = JobProgress(names, describe, log, bar=False if in_process else None)
     outcomes = run_jobs(training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress)
+    results, curves = _collect(lrs, jobs, outcomes)
+    ok = [r for r in results if r["status"] == "completed" and r["val_accuracy"] is not None]
+    best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
+    viz.plot_sweep(curves, out / "sweep.png", title=f"{dataset}: learning-rate sweep")
+    summary = "No run completed."
+    final = None
+    if best is not None:
+        summary = f"Best learning rate (highest validation accuracy): {best['lr']:g}"
+    if then_train and best is not None:
+        final = _then_train(dataset, out, model, replace(cfg, lr=best["lr"], epochs=then_train), log,
+                            {**kwargs, **_tensorboard(tensorboard, "best")})  # fmt: skip
+        summary += (f"\n\nThen trained for {then_train} epochs at {best['lr']:g} (folder best/): "
+                    f"{final['status']}, validation {_fmt(final['val_accuracy'], '.4f')}, "
+                    f"test {_fmt(final['test_accuracy'], '.4f')}, {_fmt(final['train_seconds'], '.0f')} s.")
+    table = _table(results, best)
+    atomic_write_bytes(out / "sweep.md", (table + f"\n\n{summary}\n").encode())
+    best_lr = best["lr"] if best else None
+    write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
+    if log:
+        log(table + "\n" + summary)
+    return results
+
+
+def _then_train(dataset: str, out: Path, model: str | None, cfg: TrainConfig, log: Any, kwargs: dict[str, Any]
+                ) -> dict[str, Any]:  # fmt: skip
+    """The recipe trained again at the best rate, for ``cfg.epochs`` (folder ``best/``)."""
+    if log:
+        log(f"--- training {cfg.epochs} epochs at the best learning rate {cfg.lr:g} (folder best/) ---")
+    m = training_job(dataset, str(out / "best"), model, cfg, kwargs)
+    return {"lr": cfg.lr, "epochs": cfg.epochs, "status": m["status"], "val_accuracy": m.get("val_accuracy"),
+            "test_accuracy": m.get("test_accuracy"), "train_seconds": m.get("train_seconds")}
+
+
+def _tensorboard(tensorboard: str | os.PathLike | None, name: str) -> dict[str, str]:
+    """A run's TensorBoard folder, under the sweep's (none without one)."""
+    return {} if tensorboard is None else {"tensorboard": str(Path(tensorboard) / name)}
+
+
+def _collect(lrs: Sequence[float], jobs: list[dict[str, Any]], outcomes: list[Any]
+             ) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[float]]]]:  # fmt: skip
+    """Each run's row of the table and its training curve (a failed job: status "failed")."""
+    results, curves = [], {}
     for lr, job, m in zip(lrs, jobs, outcomes, strict=True):
-        run_dir = Path(job["run_dir"])
         if isinstance(m, JobFailure):
             m = {"status": "failed", "error": m.error}
         status = m["status"]
         results.append({"lr": lr, "status": status, "val_accuracy": m.get("val_accuracy"),
                         "test_accuracy": m.get("test_accuracy"), "train_loss": m.get("train_loss"),
                         "train_seconds": m.get("train_seconds")})  # fmt: skip
-        hist = _read_history(run_dir / "history.csv")
+        hist = _read_history(Path(job["run_dir"]) / "history.csv")
         if hist["iteration"]:
             curves[f"lr = {lr:g}" + (" (diverged)" if status == "diverged" else "")] = hist
-    ok = [r for r in results if r["status"] == "completed" and r["val_accuracy"] is not None]
-    best = max(ok, key=lambda r: r["val_accuracy"]) if ok else None
-    viz.plot_sweep(curves, out / "sweep.png", title=f"{dataset}: learning-rate sweep")
-    summary = (
-        f"Best learning rate (highest validation accuracy): {best['lr']:g}" if best else "No run completed."
-    )
-    final = None
-    if then_train and best is not None:
-        if log:
-            log(f"--- training {then_train} epochs at the best learning rate {best['lr']:g} (folder best/) ---")
-        tb = {"tensorboard": str(Path(tensorboard) / "best")} if tensorboard is not None else {}
-        m = training_job(dataset, str(out / "best"), model, replace(cfg, lr=best["lr"], epochs=then_train),
-                          {**kwargs, **tb})  # fmt: skip
-        final = {"lr": best["lr"], "epochs": then_train, "status": m["status"],
-                 "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
-                 "train_seconds": m.get("train_seconds")}  # fmt: skip
-        summary += (f"\n\nThen trained for {then_train} epochs at {best['lr']:g} (folder best/): "
-                    f"{m['status']}, validation {_fmt(final['val_accuracy'], '.4f')}, "
-                    f"test {_fmt(final['test_accuracy'], '.4f')}, "
-                    f"{_fmt(final['train_seconds'], '.0f')} s.")  # fmt: skip
+    return results, curves
+
+
+def _table(results: list[dict[str, Any]], best: dict[str, Any] | None) -> str:
+    """``sweep.md``'s table, the best rate marked."""
     lines = ["| learning rate | status | final train loss | val accuracy | test accuracy | seconds |",
              "|---:|---|---:|---:|---:|---:|"]  # fmt: skip
     for r in results:
@@ -105,12 +125,7 @@ def sweep(
         lines.append(f"| {r['lr']:g}{mark} | {r['status']} | {_fmt(r['train_loss'], '.4f')} | "
                      f"{_fmt(r['val_accuracy'], '.4f')} | {_fmt(r['test_accuracy'], '.4f')} | "
                      f"{_fmt(r['train_seconds'], '.0f')} |")  # fmt: skip
-    atomic_write_bytes(out / "sweep.md", ("\n".join(lines) + f"\n\n{summary}\n").encode())
-    best_lr = best["lr"] if best else None
-    write_json(out / "sweep.json", {"runs": results, "best_lr": best_lr, "then_train": final})
-    if log:
-        log("\n".join(lines) + "\n" + summary)
-    return results
+    return "\n".join(lines)
 
 
 def _fmt(v: Any, fmt: str) -> str:
