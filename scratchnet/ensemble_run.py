@@ -107,28 +107,31 @@ def ensemble_run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     plan = member_plan(models, cfgs, members, seed)
-    _check_plan(
-        out,
-        {
-            "dataset": dataset,
-            "members": members,
-            "seed": seed,
-            "bagging": bagging,
-            "limit": limit,
-            "models": list(models),
-            "configs": {m: asdict(c) for m, c in cfgs.items()},
-        },
-    )
+    _check_plan(out, {"dataset": dataset, "members": members, "seed": seed, "bagging": bagging, "limit": limit,
+                      "models": list(models), "configs": {m: asdict(c) for m, c in cfgs.items()}})  # fmt: skip
     in_process = workers == 1 and scheduler is None
-    common = {
-        "data_dir": str(data_dir) if data_dir else None,
-        "limit": limit,
-        "split_seed": seed,
-        "bootstrap": bagging,
-        "progress": progress and in_process,
-        "log": log if in_process else None,
-    }
+    common = {"data_dir": str(data_dir) if data_dir else None, "limit": limit, "split_seed": seed,
+              "bootstrap": bagging, "progress": progress and in_process,
+              "log": log if in_process else None}  # fmt: skip
     run_dirs = [out / "runs" / f"member-{p['member']}" for p in plan]
+    jobs, todo = _member_jobs(dataset, plan, run_dirs, common, tensorboard, log)
+    if log and jobs:
+        where = f"on {scheduler}" if scheduler else f"with {workers} worker{'s' * (workers > 1)}"
+        log(f"training {len(jobs)} of {members} members {where}")
+    failures: dict[int, str] = {}
+    if jobs:
+        names = [f"member {k}" for k in todo]
+        progress_lines = JobProgress(names, _describe, log, bar=False if in_process else None)
+        outcomes = run_jobs(training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress_lines)
+        failures = {k: r.error for k, r in zip(todo, outcomes, strict=True) if isinstance(r, JobFailure)}
+    return _evaluate_members(dataset, out, plan, run_dirs, failures, voting, data_dir, limit, log, wall_start)
+
+
+def _member_jobs(dataset: str, plan: list[dict[str, Any]], run_dirs: list[Path], common: dict[str, Any],
+                 tensorboard: str | os.PathLike | None, log: Callable[[str], None] | None,
+                 ) -> tuple[list[dict[str, Any]], list[int]]:  # fmt: skip
+    """The trainings still to do (a member completed or diverged in an earlier run is reused, an
+    interrupted one continues from its checkpoint) and their member numbers."""
     jobs, todo = [], []
     for p, run_dir in zip(plan, run_dirs, strict=True):
         status = _run_metrics(run_dir).get("status")
@@ -141,26 +144,10 @@ def ensemble_run(
             kwargs["resume"] = str(run_dir / "checkpoint.npz")  # interrupted or crashed: continue
         if tensorboard is not None:
             kwargs["tensorboard"] = str(Path(tensorboard) / f"member-{p['member']}")
-        jobs.append(
-            {
-                "dataset": dataset,
-                "run_dir": str(run_dir),
-                "model": p["model"],
-                "cfg": p["cfg"],
-                "kwargs": kwargs,
-            }
-        )
+        jobs.append({"dataset": dataset, "run_dir": str(run_dir), "model": p["model"], "cfg": p["cfg"],
+                     "kwargs": kwargs})  # fmt: skip
         todo.append(p["member"])
-    if log and jobs:
-        where = f"on {scheduler}" if scheduler else f"with {workers} worker{'s' * (workers > 1)}"
-        log(f"training {len(jobs)} of {members} members {where}")
-    failures: dict[int, str] = {}
-    if jobs:
-        names = [f"member {k}" for k in todo]
-        progress_lines = JobProgress(names, _describe, log, bar=False if in_process else None)
-        outcomes = run_jobs(training_job, jobs, workers=workers, scheduler=scheduler, on_done=progress_lines)
-        failures = {k: r.error for k, r in zip(todo, outcomes, strict=True) if isinstance(r, JobFailure)}
-    return _evaluate_members(dataset, out, plan, run_dirs, failures, voting, data_dir, limit, log, wall_start)
+    return jobs, todo
 
 
 def _describe(m: dict[str, Any]) -> str:
@@ -181,21 +168,59 @@ def _evaluate_members(
     log: Callable[[str], None] | None,
     wall_start: float,
 ) -> dict[str, Any]:
+    rows, nets, norms, specs = _load_members(out, plan, run_dirs, failures, log)
+    if not nets:
+        write_json(out / "metrics.json", {"status": "failed", "dataset": dataset, "members": rows})
+        raise ValueError(f"no ensemble member finished; see {out}/metrics.json")
+    ds = prepare_data(dataset, data_dir, limit, progress=False)
+    cfg0 = plan[0]["cfg"]
+    _, (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg0.val_size, cfg0.seed)
+    kept = [r for r in rows if r["status"] == "completed"]
+    meta = {"dataset": ds.name, "limit": limit, "members": [r["member"] for r in kept]}
+    ens = Ensemble(nets, voting=voting, specs=specs, transform=norms, meta=meta)
+    test = ens.evaluate(ds.x_test, ds.y_test)  # the test set: evaluated once, here
+    val = ens.evaluate(x_val, y_val) if len(x_val) else {"accuracy": None}
+    for r, acc in zip(kept, test["member_accuracy"], strict=True):
+        r["test_accuracy"] = acc
+    cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
+    ens.save(out)
+    metrics = {
+        "status": "completed", "dataset": ds.name, "voting": voting, "members_planned": len(plan),
+        "members_used": len(kept), "members": rows, "test_accuracy": test["accuracy"],
+        "val_accuracy": val["accuracy"], "best_member_test_accuracy": test["best_member_accuracy"],
+        "mean_member_test_accuracy": float(np.mean(test["member_accuracy"])),
+        "gain_over_best_member": test["gain_over_best_member"],
+        "test_accuracy_by_size": test["accuracy_by_size"],
+        "confusion_matrix": cm.tolist(), "wall_seconds": round(time.perf_counter() - wall_start, 1),
+        "command": invocation(),
+    }  # fmt: skip
+    write_json(out / "metrics.json", metrics)
+    title = f"{ds.title}: ensemble of {len(kept)} ({voting} voting)"
+    labels = [f"member {r['member']}\n{r['model']}\nseed {r['seed']}" for r in kept]
+    viz.plot_ensemble(test["member_accuracy"], test["accuracy_by_size"], labels, out / "ensemble.png",
+                      title=title)  # fmt: skip
+    viz.plot_confusion(cm, ds.classes, out / "confusion.png",
+                       title=f"{title}: test accuracy {test['accuracy']:.4f}")  # fmt: skip
+    table = ensemble_table(metrics)
+    atomic_write_bytes(out / "ensemble.md", table.encode())
+    if log:
+        log(table)
+    return metrics
+
+
+def _load_members(out: Path, plan: list[dict[str, Any]], run_dirs: list[Path], failures: dict[int, str],
+                  log: Callable[[str], None] | None,
+                  ) -> tuple[list[dict[str, Any]], list, list, list]:  # fmt: skip
+    """Each member's row of the table, and the networks, input normalisations and specs of those
+    that completed (the others are left out, and said so)."""
     rows, nets, norms, specs = [], [], [], []
     for p, run_dir in zip(plan, run_dirs, strict=True):
         k = p["member"]
         m = _run_metrics(run_dir)
         status = "failed" if k in failures else m.get("status", "failed")
-        row = {
-            "member": k,
-            "model": p["model"],
-            "seed": p["seed"],
-            "status": status,
-            "val_accuracy": m.get("val_accuracy"),
-            "test_accuracy": m.get("test_accuracy"),
-            "train_seconds": m.get("train_seconds"),
-            "run": str(run_dir.relative_to(out)),
-        }
+        row = {"member": k, "model": p["model"], "seed": p["seed"], "status": status,
+               "val_accuracy": m.get("val_accuracy"), "test_accuracy": m.get("test_accuracy"),
+               "train_seconds": m.get("train_seconds"), "run": str(run_dir.relative_to(out))}  # fmt: skip
         if status != "completed":
             row["error"] = failures.get(k) or m.get("error") or "see the member's folder"
             if log:
@@ -205,58 +230,7 @@ def _evaluate_members(
             nets.append(net), norms.append(norm)
             specs.append({"name": meta["model"]["name"], "kwargs": meta["model"]["kwargs"]})
         rows.append(row)
-    if not nets:
-        write_json(out / "metrics.json", {"status": "failed", "dataset": dataset, "members": rows})
-        raise ValueError(f"no ensemble member finished; see {out}/metrics.json")
-    ds = prepare_data(dataset, data_dir, limit, progress=False)
-    cfg0 = plan[0]["cfg"]
-    _, (x_val, y_val) = train_val_split(ds.x_train, ds.y_train, cfg0.val_size, cfg0.seed)
-    kept = [r for r in rows if r["status"] == "completed"]
-    ens = Ensemble(
-        nets,
-        voting=voting,
-        specs=specs,
-        transform=norms,
-        meta={"dataset": ds.name, "limit": limit, "members": [r["member"] for r in kept]},
-    )
-    test = ens.evaluate(ds.x_test, ds.y_test)
-    val = ens.evaluate(x_val, y_val) if len(x_val) else {"accuracy": None}
-    for r, acc in zip(kept, test["member_accuracy"], strict=True):
-        r["test_accuracy"] = acc
-    cm = viz.confusion_matrix(ds.y_test, test["predictions"], ds.num_classes)
-    ens.save(out)
-    wall = time.perf_counter() - wall_start
-    metrics = {
-        "status": "completed",
-        "dataset": ds.name,
-        "voting": voting,
-        "members_planned": len(plan),
-        "members_used": len(kept),
-        "members": rows,
-        "test_accuracy": test["accuracy"],
-        "val_accuracy": val["accuracy"],
-        "best_member_test_accuracy": test["best_member_accuracy"],
-        "mean_member_test_accuracy": float(np.mean(test["member_accuracy"])),
-        "gain_over_best_member": test["gain_over_best_member"],
-        "test_accuracy_by_size": test["accuracy_by_size"],
-        "confusion_matrix": cm.tolist(),
-        "wall_seconds": round(wall, 1),
-        "command": invocation(),
-    }
-    write_json(out / "metrics.json", metrics)
-    title = f"{ds.title}: ensemble of {len(kept)} ({voting} voting)"
-    labels = [f"member {r['member']}\n{r['model']}\nseed {r['seed']}" for r in kept]
-    viz.plot_ensemble(
-        test["member_accuracy"], test["accuracy_by_size"], labels, out / "ensemble.png", title=title
-    )
-    viz.plot_confusion(
-        cm, ds.classes, out / "confusion.png", title=f"{title}: test accuracy {test['accuracy']:.4f}"
-    )
-    table = ensemble_table(metrics)
-    atomic_write_bytes(out / "ensemble.md", table.encode())
-    if log:
-        log(table)
-    return metrics
+    return rows, nets, norms, specs
 
 
 def ensemble_table(metrics: dict[str, Any]) -> str:
