@@ -27,7 +27,8 @@ afterwards.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,44 +122,18 @@ def gradcheck(
     """
     rng = np.random.default_rng(seed)
     layers = list(module.modules())
-    saved = [(m, dict(m.params), copy.deepcopy(m.buffers)) for m in layers]
-    rng_states = [(m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None]
-    try:
+    with _restored(layers) as rng_states:
         module.astype(np.float64)  # float64 copies of every parameter and buffer, tied ones still tied
         several = isinstance(x, tuple)
         xs = x if several else (x,)
         integer_input = np.issubdtype(np.asarray(xs[0]).dtype, np.integer)  # ids (an Embedding): no gradient
         x64 = tuple(np.array(a) if integer_input else np.array(a, dtype=np.float64) for a in xs)
         check_input = check_input and not integer_input
-        buffers64 = [copy.deepcopy(m.buffers) for m in layers]
-
-        def objective() -> float:
-            for m, state in rng_states:
-                m.rng.bit_generator.state = copy.deepcopy(state)
-            for m, b in zip(layers, buffers64, strict=True):
-                m.buffers.update(copy.deepcopy(b))
-            out = module.forward(*x64)
-            if loss is not None:
-                return loss.forward(out, targets)
-            outs = out if isinstance(out, tuple) else (out,)
-            return float(sum(np.sum(o * d) for o, d in zip(outs, douts, strict=True)))
-
-        douts: tuple = ()
-        if loss is None:
-            out = module.forward(*x64)
-            shapes = [o.shape for o in (out if isinstance(out, tuple) else (out,))]
-            if dout is None:
-                douts = tuple(rng.standard_normal(sh) for sh in shapes)
-            else:
-                douts = tuple(np.asarray(d, np.float64) for d in (dout if isinstance(dout, tuple) else (dout,)))
-        objective()
-        g = loss.backward() if loss is not None else (douts if len(douts) > 1 else douts[0])
+        objective, g = _objective(module, layers, rng_states, x64, loss, targets, dout, rng)
         dx = module.backward(g)
         names = [f"input.{i}" for i in range(len(xs))] if several else ["input"]
         analytic = dict(zip(names, dx if several else (dx,), strict=True)) if check_input else {}
-        for p in module.parameters():
-            analytic[p.name] = np.array(p.grad, dtype=np.float64)
-
+        analytic.update({p.name: np.array(p.grad, dtype=np.float64) for p in module.parameters()})
         tensors = dict(zip(names, x64, strict=True)) if check_input else {}
         tensors.update({p.name: p.value for p in module.parameters()})
         report = GradCheckReport()
@@ -172,6 +147,16 @@ def gradcheck(
             report.abs_errors[name] = float(np.max(np.abs(a - numeric), initial=0.0))
             report.checked[name] = int(idx.size)
         return report
+
+
+@contextmanager
+def _restored(layers: list[Layer]) -> Iterator[list[tuple[Layer, dict]]]:
+    """Every layer's parameters, buffers and random state as they were, whatever happens inside;
+    yields the random states (each evaluation of the objective starts from them)."""
+    saved = [(m, dict(m.params), copy.deepcopy(m.buffers)) for m in layers]
+    rng_states = [(m, copy.deepcopy(m.rng.bit_generator.state)) for m in layers if m.rng is not None]
+    try:
+        yield rng_states
     finally:
         for m, params, buffers in saved:
             m.params.clear()
@@ -181,3 +166,34 @@ def gradcheck(
             m.grads.clear()
         for m, state in rng_states:
             m.rng.bit_generator.state = state
+
+
+def _objective(module: Layer | Sequential, layers: list[Layer], rng_states: list, x64: tuple[np.ndarray, ...],
+               loss: Loss | None, targets: np.ndarray | None, dout: np.ndarray | tuple | None,
+               rng: np.random.Generator) -> tuple[Callable[[], float], object]:  # fmt: skip
+    """The scalar objective as a function of the current parameters and inputs (each evaluation
+    from the same buffers and random states: dropout's mask, batch norm's running averages), run
+    once; returns it and the upstream gradient of that run's output."""
+    buffers64 = [copy.deepcopy(m.buffers) for m in layers]
+    douts: tuple = ()
+    if loss is None:
+        out = module.forward(*x64)
+        shapes = [o.shape for o in (out if isinstance(out, tuple) else (out,))]
+        if dout is None:
+            douts = tuple(rng.standard_normal(sh) for sh in shapes)
+        else:
+            douts = tuple(np.asarray(d, np.float64) for d in (dout if isinstance(dout, tuple) else (dout,)))
+
+    def objective() -> float:
+        for m, state in rng_states:
+            m.rng.bit_generator.state = copy.deepcopy(state)
+        for m, b in zip(layers, buffers64, strict=True):
+            m.buffers.update(copy.deepcopy(b))
+        out = module.forward(*x64)
+        if loss is not None:
+            return loss.forward(out, targets)
+        outs = out if isinstance(out, tuple) else (out,)
+        return float(sum(np.sum(o * d) for o, d in zip(outs, douts, strict=True)))
+
+    objective()
+    return objective, loss.backward() if loss is not None else (douts if len(douts) > 1 else douts[0])
