@@ -205,6 +205,38 @@ def rnn_backward(
     return dx, dh, dWx, dWh, db
 
 
+def _lstm_gate_gradients(dh: np.ndarray, dc: np.ndarray, a: np.ndarray, tc: np.ndarray, c_prev: np.ndarray,
+                         d: np.ndarray, tmp: np.ndarray, tmp3: np.ndarray) -> np.ndarray:  # fmt: skip
+    r"""One step of :func:`lstm_backward`, feature-major: from ``dh`` and ``dc`` (which becomes
+    :math:`\delta c_{t-1}`, in place) to the gradients of the step's pre-activations, written into
+    ``d`` ``(4H, N)`` in the gate order ``[i, f, o, g]``; ``a`` holds the step's activated gates,
+    ``tc`` its :math:`\tanh c_t`, ``c_prev`` :math:`c_{t-1}`; ``tmp``, ``tmp3`` are scratch.
+
+    Equations (6)–(8) of ``docs/recurrent.md``.
+    """
+    H = dh.shape[0]
+    i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+    di, df, do, dg = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
+    np.multiply(dh, tc, out=do)  # (6): d o
+    np.multiply(tc, tc, out=tmp)  # (6): d c += dh * o * (1 - tanh^2 c)
+    np.subtract(1, tmp, out=tmp)
+    tmp *= o
+    tmp *= dh
+    dc += tmp
+    np.multiply(dc, g, out=di)  # (7)
+    np.multiply(dc, i, out=dg)
+    np.multiply(dc, c_prev, out=df)
+    dc *= f  # now d c_{t-1}
+    sig = a[: 3 * H]  # (8), the sigmoid gates i, f, o: d a = d s * s (1 - s)
+    np.subtract(1, sig, out=tmp3)
+    tmp3 *= sig
+    d[: 3 * H] *= tmp3
+    np.multiply(g, g, out=tmp)  # (8), the tanh gate: d a = d g * (1 - g^2)
+    np.subtract(1, tmp, out=tmp)
+    dg *= tmp
+    return d
+
+
 def lstm_backward(
     dhs: np.ndarray | None,
     dhT: np.ndarray | None,
@@ -240,26 +272,7 @@ def lstm_backward(
     for t in range(T - 1, -1, -1):
         if upstream is not None:
             dh += upstream[t]
-        a, d, tc = gates[t], da, tanh_c[t]
-        i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
-        di, df, do, dg = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
-        np.multiply(dh, tc, out=do)  # d o
-        np.multiply(tc, tc, out=tmp)  # d c += dh * o * (1 - tanh^2 c)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
-        dc += tmp
-        np.multiply(dc, g, out=di)
-        np.multiply(dc, i, out=dg)
-        np.multiply(dc, cs[t], out=df)
-        dc *= f  # now d c_{t-1}
-        sig = a[: 3 * H]  # the sigmoid gates i, f, o: d a = d s * s (1 - s)
-        np.subtract(1, sig, out=tmp3)
-        tmp3 *= sig
-        d[: 3 * H] *= tmp3
-        np.multiply(g, g, out=tmp)  # the tanh gate: d a = d g * (1 - g^2)
-        np.subtract(1, tmp, out=tmp)
-        dg *= tmp
+        d = _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], da, tmp, tmp3)
         dW += np.matmul(d, xs[t].T, out=dW_step)
         both = W_xh @ d  # (D + H, N): [dx_t; dh_{t-1}]
         dxs[t] = both[:D]
