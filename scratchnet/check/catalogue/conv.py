@@ -44,90 +44,97 @@ def _conv_backward(c: dict[str, Any], **mistake: Any) -> tuple[np.ndarray, np.nd
     return conv2d_backward_naive(c["dout"], c["x"], c["w"], c["stride"], c["pad"], **mistake)
 
 
-def _conv_mistakes() -> tuple[Mistake, ...]:
-    def flipped(c):
-        """A true convolution, out = corr(x, flip(w)), and its own gradients (a 1x1 kernel is its
-        own flip)."""
-        if c["w"].shape[2:] == (1, 1):
-            return {}
-        out = conv2d_naive(c["x"], c["w"], c["b"], c["stride"], c["pad"], flip=True)
-        dx, dw, _ = _conv_backward(c, flip=True)
-        return {"out": out, "dx": dx, "dw": dw}
+def _flipped(c):
+    """A true convolution, out = corr(x, flip(w)), and its own gradients (a 1x1 kernel is its
+    own flip)."""
+    if c["w"].shape[2:] == (1, 1):
+        return {}
+    out = conv2d_naive(c["x"], c["w"], c["b"], c["stride"], c["pad"], flip=True)
+    dx, dw, _ = _conv_backward(c, flip=True)
+    return {"out": out, "dx": dx, "dw": dw}
 
-    def padded_dx(c):
-        return {"dx": _conv_backward(c, keep_padding=True)[0]} if c["pad"] else {}
 
-    def no_stride(c):
-        if c["stride"] == 1:
-            return {}
-        dx, dw, _ = _conv_backward(c, backward_stride=1)
-        return {"dx": dx, "dw": dw}
+def _padded_dx(c):
+    return {"dx": _conv_backward(c, keep_padding=True)[0]} if c["pad"] else {}
 
-    def dw_transposed(c):
-        if c["w"].shape[2] == 1:
-            return {}
-        e = conv_expected(c)
-        return {"dw": e["dw"].transpose(0, 1, 3, 2)}
 
-    def dw_first_image(c):
-        one = dict(c, x=c["x"][:1], dout=c["dout"][:1])
-        return {"dw": conv_expected(one)["dw"]} if len(c["x"]) > 1 else {}
+def _no_stride(c):
+    if c["stride"] == 1:
+        return {}
+    dx, dw, _ = _conv_backward(c, backward_stride=1)
+    return {"dx": dx, "dw": dw}
 
-    def dw_mean(c):
-        return {"dw": conv_expected(c)["dw"] / len(c["x"])} if len(c["x"]) > 1 else {}
 
-    def db_not_summed(c):
-        return {"db": c["dout"][0].sum(axis=(1, 2))} if len(c["x"]) > 1 else {}
+def _dw_transposed(c):
+    if c["w"].shape[2] == 1:
+        return {}
+    e = conv_expected(c)
+    return {"dw": e["dw"].transpose(0, 1, 3, 2)}
 
-    def db_mean(c):
-        return {"db": c["dout"].sum(axis=(0, 2, 3)) / len(c["x"])} if len(c["x"]) > 1 else {}
 
-    return (
-        Mistake(
-            "flipped kernel",
-            "your {key} is that of a convolution with the flipped kernel "
-            "(w[:, :, ::-1, ::-1], a true convolution); the layer computes a cross-correlation: do not "
-            "flip w",
-            flipped,
-        ),
-        Mistake(
-            "padding left in dx",
-            "your dx still has the zero padding around it: return the centre, "
-            "dx_padded[:, :, pad:pad+H, pad:pad+W]",
-            padded_dx,
-        ),
-        Mistake(
-            "stride ignored in backward",
-            "your backward pass slides the windows by 1 instead of the "
-            "stride: the window of output (i, j) starts at (i*stride, j*stride)",
-            no_stride,
-        ),
-        Mistake(
-            "dW kernel axes transposed",
-            "your dW equals the true one with its two kernel axes swapped "
-            "(dW[f, c, j, i] where dW[f, c, i, j] was due)",
-            dw_transposed,
-        ),
-        Mistake(
-            "dW from the first image only",
-            "your dW comes from the first image only: sum the contributions of every image of the batch",
-            dw_first_image,
-        ),
-        Mistake(
-            "dW averaged over the batch",
-            "your dW is the true one divided by the batch size N: the "
-            "gradient sums over the images (the loss already carries any 1/N)",
-            dw_mean,
-        ),
-        Mistake(
-            "db not summed over the batch",
-            "your db comes from the first image only: sum dout over the batch and every output position",
-            db_not_summed,
-        ),
-        Mistake(
-            "db averaged over the batch", "your db is divided by N: db = dout.sum(axis=(0, 2, 3))", db_mean
-        ),
-    )
+def _dw_first_image(c):
+    one = dict(c, x=c["x"][:1], dout=c["dout"][:1])
+    return {"dw": conv_expected(one)["dw"]} if len(c["x"]) > 1 else {}
+
+
+def _dw_mean(c):
+    return {"dw": conv_expected(c)["dw"] / len(c["x"])} if len(c["x"]) > 1 else {}
+
+
+def _db_not_summed(c):
+    return {"db": c["dout"][0].sum(axis=(1, 2))} if len(c["x"]) > 1 else {}
+
+
+def _db_mean(c):
+    return {"db": c["dout"].sum(axis=(0, 2, 3)) / len(c["x"])} if len(c["x"]) > 1 else {}
+
+
+CONV_MISTAKES: tuple[Mistake, ...] = (
+    Mistake(
+        "flipped kernel",
+        "your {key} is that of a convolution with the flipped kernel "
+        "(w[:, :, ::-1, ::-1], a true convolution); the layer computes a cross-correlation: do not "
+        "flip w",
+        _flipped,
+    ),
+    Mistake(
+        "padding left in dx",
+        "your dx still has the zero padding around it: return the centre, "
+        "dx_padded[:, :, pad:pad+H, pad:pad+W]",
+        _padded_dx,
+    ),
+    Mistake(
+        "stride ignored in backward",
+        "your backward pass slides the windows by 1 instead of the "
+        "stride: the window of output (i, j) starts at (i*stride, j*stride)",
+        _no_stride,
+    ),
+    Mistake(
+        "dW kernel axes transposed",
+        "your dW equals the true one with its two kernel axes swapped "
+        "(dW[f, c, j, i] where dW[f, c, i, j] was due)",
+        _dw_transposed,
+    ),
+    Mistake(
+        "dW from the first image only",
+        "your dW comes from the first image only: sum the contributions of every image of the batch",
+        _dw_first_image,
+    ),
+    Mistake(
+        "dW averaged over the batch",
+        "your dW is the true one divided by the batch size N: the "
+        "gradient sums over the images (the loss already carries any 1/N)",
+        _dw_mean,
+    ),
+    Mistake(
+        "db not summed over the batch",
+        "your db comes from the first image only: sum dout over the batch and every output position",
+        _db_not_summed,
+    ),
+    Mistake(
+        "db averaged over the batch", "your db is divided by N: db = dout.sum(axis=(0, 2, 3))", _db_mean
+    ),
+)
 
 
 SPECS = (
@@ -148,6 +155,6 @@ SPECS = (
                   "its padding",
         doc="docs/conv.md",
         layer="Conv2D",
-        mistakes=_conv_mistakes(),
+        mistakes=CONV_MISTAKES,
     ),
 )  # fmt: skip
