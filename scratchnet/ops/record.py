@@ -88,14 +88,16 @@ def family_of(records: tuple[OpRecord, ...], layer: str) -> str | None:
 
 def docs_table(records: tuple[OpRecord, ...]) -> str:
     """The derivations table of ``docs/README.md`` (``python -m scratchnet.ops`` prints it):
-    one row per derivation page, in the order of :data:`FAMILIES`, with the topics of its ops and
-    the modules holding them (linked)."""
+    one row per derivation page, in the order of :data:`FAMILIES`, with the topics of its ops (and
+    the layers built on them) and the modules holding them (linked)."""
     ordered = sorted(records, key=lambda r: FAMILIES.index(r.family))
     rows = ["| topic | derivation | code |", "|---|---|---|"]
     for page in dict.fromkeys(r.docs for r in ordered):
         mine = [r for r in ordered if r.docs == page]
         modules = dict.fromkeys(r.forward.__module__.replace(".", "/") + ".py" for r in mine)
         code = ", ".join(f"[`{m}`](../{m})" for m in modules)
-        rows.append(f"| {'; '.join(r.topic for r in mine)} | [{page}]({page}) | {code} |")
+        topics = "; ".join(r.topic + (f" ({', '.join(f'`{n}`' for n in r.layers)})" if r.layers else "")
+                           for r in mine)  # fmt: skip
+        rows.append(f"| {topics} | [{page}]({page}) | {code} |")
     return "\n".join(rows)
 
