@@ -358,5 +358,14 @@ def test_a_note_when_the_submission_imports_a_library_with_gradients(tmp_path):
 
 
 def test_the_docs_carry_the_catalogue_and_the_ops_as_they_are():
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "checking.md").read_text()
+    """docs/checking.md's list of ops, catalogue and count of mistakes are the checker's
+    (``python site/checking.py`` writes them)."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "checking.md").read_text()
     assert catalogue_markdown() in doc and list_ops() in doc
+    sys.path.insert(0, str(root / "site"))
+    import checking
+
+    assert checking.refreshed(doc) == doc, "run: python site/checking.py"
