@@ -1,48 +1,20 @@
-"""Stateful layers: each owns ``params``/``grads`` and wraps a forward/backward pair of ops."""
+"""Stateful layers: each owns ``params``/``grads`` and wraps a forward/backward pair of ops.
 
-from .activations import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from .base import Layer, Parameter
-from .conv import Conv1D, Conv2D, ConvPool2D
-from .dense import Dense
-from .dropout import Dropout
-from .merge import Add, Concat
-from .norm import BatchNorm1D, BatchNorm2D, GroupNorm, LayerNorm
-from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from .recurrent import GRU, LSTM, RNN, Embedding
-from .residual import Residual
-from .shape import Flatten, Identity, Reshape
+Every public subclass of :class:`Layer` defined in a module of this package is exported here
+(``from scratchnet.layers import Conv2D``): the modules are found, not listed, so a new layer is
+written in its module and nothing else.
+"""
 
-__all__ = [
-    "ELU",
-    "GELU",
-    "GRU",
-    "LSTM",
-    "RNN",
-    "Add",
-    "AvgPool2D",
-    "BatchNorm1D",
-    "BatchNorm2D",
-    "Concat",
-    "Conv1D",
-    "Conv2D",
-    "ConvPool2D",
-    "Dense",
-    "Dropout",
-    "Embedding",
-    "Flatten",
-    "GlobalAvgPool2D",
-    "GroupNorm",
-    "Identity",
-    "Layer",
-    "LayerNorm",
-    "LeakyReLU",
-    "MaxPool2D",
-    "Parameter",
-    "ReLU",
-    "Reshape",
-    "Residual",
-    "SiLU",
-    "Sigmoid",
-    "Softmax",
-    "Tanh",
-]
+import importlib
+import pkgutil
+
+from .base import Layer
+from .base import Parameter as Parameter  # exported with the layers
+
+_MODULES = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)]
+_LAYERS = {name: obj for m in _MODULES for name, obj in vars(m).items()
+           if isinstance(obj, type) and issubclass(obj, Layer) and obj.__module__ == m.__name__
+           and not name.startswith("_")}  # fmt: skip
+globals().update(_LAYERS)
+
+__all__ = sorted({"Parameter", *_LAYERS})
