@@ -102,6 +102,7 @@ from scratchnet.layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
 from scratchnet.losses import MSE, BinaryCrossEntropy, MulticlassHinge, SoftmaxCrossEntropy
@@ -367,6 +368,9 @@ TABLE += [  # the peer courses' and libraries' ops (issue 16)
     OpInfo("ELU(0.5)", activation_sample(lambda: ELU(0.5), lambda: lambda t: F().elu(t, 0.5)),
            checks=LAYER_CHECKS),
     OpInfo("SiLU", activation_sample(SiLU, lambda: F().silu), layout=True, checks=LAYOUT_CHECKS),
+    OpInfo("Softplus", activation_sample(Softplus, lambda: F().softplus), layout=True, checks=LAYOUT_CHECKS),
+    OpInfo("Softplus(2.0)", activation_sample(lambda: Softplus(2.0), lambda: lambda t: F().softplus(t, 2.0)),
+           checks=LAYER_CHECKS),
     OpInfo("GlobalAvgPool2D", global_avgpool_sample, layout=True, checks=LAYOUT_CHECKS, bad_inputs=(
         BadInput(GlobalAvgPool2D, _zeros(2, 3, 4),
                  r"GlobalAvgPool2D\(\): expected input of shape \(N, C, H, W\), got \(2, 3, 4\)"),

@@ -78,6 +78,8 @@ BUGS: list[tuple[str, str, dict[str, str]]] = [
     ("relu", "upstream gradient missing", {"relu-dx": "return (cache > 0).astype(float)"}),
     ("sigmoid", "derivative taken on the input", {"sigmoid-forward": "return out, x"}),
     ("sigmoid", "upstream gradient missing", {"sigmoid-dx": "return s * (1 - s)"}),
+    ("softplus", "derivative of the sigmoid used", {"softplus-dx": "return dout * s * (1 - s)"}),
+    ("softplus", "upstream gradient missing", {"softplus-dx": "return s"}),
     ("tanh", "derivative taken on the input", {"tanh-forward": "return out, x"}),
     ("tanh", "upstream gradient missing", {"tanh-dx": "return 1 - t**2"}),
     ("dense", "dW transposed", {"affine-dw": "dw = dout.T @ x.reshape(len(x), -1)"}),

@@ -80,6 +80,19 @@ class SiLU(_Elementwise):
     _bwd = staticmethod(act.silu_backward)
 
 
+class Softplus(_Elementwise):
+    r""":math:`y = \tfrac1\beta\log(1 + e^{\beta x})` (PyTorch's ``Softplus``, linear where
+    :math:`\beta x > 20`); backward :math:`g\,\sigma(\beta x)`."""
+
+    _fwd = staticmethod(act.softplus_forward)
+    _bwd = staticmethod(act.softplus_backward)
+    _option = "beta"
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = float(beta)
+
+
 class GELU(_Elementwise):
     r""":math:`y = x\,\Phi(x)`, :math:`\Phi` the standard normal CDF; ``approximate="tanh"``:
     :math:`\tfrac x2(1 + \tanh(\sqrt{2/\pi}(x + 0.044715x^3)))`. Backward

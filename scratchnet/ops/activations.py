@@ -128,6 +128,32 @@ def silu_backward(dout: np.ndarray, cache: tuple, ws: Workspace | None = None) -
     return dout * (s * (1 + x * (1 - s)))
 
 
+_SOFTPLUS_THRESHOLD = 20.0  # PyTorch's: above it (in beta * x) softplus is x itself
+
+
+def softplus_forward(x: np.ndarray, beta: float = 1.0, ws: Workspace | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    r"""``y = log(1 + exp(beta x)) / beta``, a smooth ReLU; as PyTorch's ``Softplus(beta)``,
+    ``y = x`` where ``beta x > 20``. Computed as :math:`\max(x, 0) + \log(1 + e^{-\beta|x|})/\beta`
+    (the same value; ``exp`` never overflows). The cache is ``dy/dx = sigmoid(beta x)`` (1 in the
+    linear part).
+
+    Equation (9) of ``docs/activations.md``.
+    """
+    bx = x * beta
+    y = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(bx))) / beta
+    linear = bx > _SOFTPLUS_THRESHOLD
+    return np.where(linear, x, y), np.where(linear, 1, sigmoid(bx)).astype(x.dtype, copy=False)
+
+
+def softplus_backward(dout: np.ndarray, cache: np.ndarray, ws: Workspace | None = None) -> np.ndarray:
+    """``dx = dout * sigmoid(beta x)``.
+
+    Equation (10) of ``docs/activations.md``.
+    """
+    return dout * cache
+
+
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 _GELU_CUBIC = 0.044715
 _SQRT_HALF = float(np.sqrt(0.5))
@@ -276,6 +302,8 @@ RECORDS = (
              docs="activations.md", topic="ELU"),
     OpRecord(name="silu", forward=silu_forward, backward=silu_backward, layers=("SiLU",), family="activation",
              docs="activations.md", topic="SiLU"),
+    OpRecord(name="softplus", forward=softplus_forward, backward=softplus_backward, layers=("Softplus",),
+             family="activation", docs="activations.md", topic="softplus"),
     OpRecord(name="gelu", forward=gelu_forward, backward=gelu_backward, layers=("GELU",), family="activation",
              docs="activations.md", topic="GELU (exact and tanh form)"),
     OpRecord(name="softmax", forward=softmax_forward, backward=softmax_backward, layers=("Softmax",),

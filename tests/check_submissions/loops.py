@@ -122,6 +122,16 @@ def tanh_backward(dout, cache):
     return dout * (1 - t**2)  # tanh-dx
 
 
+def softplus_forward(x):
+    out = np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))  # log(1 + e^x), without overflow
+    return out, x
+
+
+def softplus_backward(dout, cache):
+    s = 1 / (1 + np.exp(-cache))  # softplus-sigmoid
+    return dout * s  # softplus-dx
+
+
 def affine_forward(x, w, b):
     return x.reshape(len(x), -1) @ w + b, (x, w, b)
 

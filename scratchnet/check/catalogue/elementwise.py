@@ -1,4 +1,4 @@
-"""The element-wise activations ReLU, sigmoid and tanh."""
+"""The element-wise activations ReLU, sigmoid, tanh and softplus."""
 
 from __future__ import annotations
 
@@ -74,5 +74,23 @@ SPECS = (
         mistakes=(Mistake("derivative taken on the input", "your dx is dout * (1 - x**2): the derivative is "
                  "1 - tanh(x)**2, on the output", _tanh_input),
                  missing_upstream(lambda x: 1 - np.tanh(x) ** 2)),
+    ),
+    OpSpec(
+        name="softplus",
+        about="softplus, a smooth ReLU (beta = 1)",
+        forward="softplus_forward",
+        backward="softplus_backward",
+        convention="relu",  # called as any element-wise op: out, cache = f(x); dx = g(dout, cache)
+        results=("out", "dx"),
+        cases=elementwise_cases,
+        expected=activation_expected(layers.Softplus),
+        signature="out, cache = softplus_forward(x)\ndx = softplus_backward(dout, cache)",
+        equations="out = log(1 + exp(x)) (computed as max(x, 0) + log(1 + exp(-|x|))); dx = dout * sigmoid(x)",
+        doc="docs/activations.md",
+        layer="Softplus",
+        mistakes=(Mistake("derivative of the sigmoid used", "your dx is dout * s * (1 - s) with s = "
+                          "sigmoid(x): that is the sigmoid's derivative; softplus's derivative is the sigmoid",
+                          lambda c: {"dx": c["dout"] * sigmoid(c["x"]) * (1 - sigmoid(c["x"]))}),
+                  missing_upstream(sigmoid)),
     ),
 )  # fmt: skip
