@@ -34,63 +34,43 @@ def _tanh_input(c):
     return {"dx": c["dout"] * (1 - c["x"] ** 2)}
 
 
+def elementwise(name: str, *, about: str, equations: str, mistakes: tuple[Mistake, ...], **more: Any) -> OpSpec:
+    """The spec of an element-wise activation: ``out, cache = NAME_forward(x)``,
+    ``dx = NAME_backward(dout, cache)``, checked on the shapes of :func:`elementwise_cases` against
+    the library's layer ``more["layer"]`` (default: the name capitalised)."""
+    layer = more.pop("layer", name.capitalize())
+    return OpSpec(name=name, about=about, results=("out", "dx"), cases=elementwise_cases,
+                  expected=activation_expected(getattr(layers, layer)),
+                  signature=f"out, cache = {name}_forward(x)\ndx = {name}_backward(dout, cache)",
+                  equations=equations, doc="docs/activations.md", layer=layer, mistakes=mistakes,
+                  **more)  # fmt: skip
+
+
+SIGMOID_ON_INPUT = Mistake("derivative taken on the input", "your dx is dout * x * (1 - x): the derivative "
+                           "is sigma(x) * (1 - sigma(x)), on the output, not on the input",
+                           _sig_input)  # fmt: skip
+TANH_ON_INPUT = Mistake("derivative taken on the input", "your dx is dout * (1 - x**2): the derivative is "
+                        "1 - tanh(x)**2, on the output", _tanh_input)  # fmt: skip
+def _sigmoid_derivative(c):
+    return {"dx": c["dout"] * sigmoid(c["x"]) * (1 - sigmoid(c["x"]))}
+
+
+SOFTPLUS_AS_SIGMOID = Mistake("derivative of the sigmoid used", "your dx is dout * s * (1 - s) with "
+                              "s = sigmoid(x), the sigmoid's derivative: softplus's derivative is the sigmoid "
+                              "itself", _sigmoid_derivative)  # fmt: skip
+
 SPECS = (
-    OpSpec(
-        name="relu",
-        about="ReLU",
-        results=("out", "dx"),
-        cases=elementwise_cases,
-        expected=activation_expected(layers.ReLU),
-        signature="out, cache = relu_forward(x)\ndx = relu_backward(dout, cache)",
-        equations="out = max(x, 0); dx = dout * (x > 0)",
-        doc="docs/activations.md",
-        layer="ReLU",
-        mistakes=(missing_upstream(lambda x: (x > 0).astype(float)),),
-    ),
-    OpSpec(
-        name="sigmoid",
-        about="the logistic sigmoid",
-        results=("out", "dx"),
-        cases=elementwise_cases,
-        expected=activation_expected(layers.Sigmoid),
-        signature="out, cache = sigmoid_forward(x)\ndx = sigmoid_backward(dout, cache)",
-        equations="out = 1 / (1 + exp(-x)); dx = dout * out * (1 - out)",
-        doc="docs/activations.md",
-        layer="Sigmoid",
-        mistakes=(Mistake("derivative taken on the input", "your dx is dout * x * (1 - x): the derivative is "
-                 "sigma(x) * (1 - sigma(x)), on the output, not on the input", _sig_input),
-                 missing_upstream(lambda x: sigmoid(x) * (1 - sigmoid(x)))),
-    ),
-    OpSpec(
-        name="tanh",
-        about="tanh",
-        results=("out", "dx"),
-        cases=elementwise_cases,
-        expected=activation_expected(layers.Tanh),
-        signature="out, cache = tanh_forward(x)\ndx = tanh_backward(dout, cache)",
-        equations="out = tanh(x); dx = dout * (1 - out**2)",
-        doc="docs/activations.md",
-        layer="Tanh",
-        mistakes=(Mistake("derivative taken on the input", "your dx is dout * (1 - x**2): the derivative is "
-                 "1 - tanh(x)**2, on the output", _tanh_input),
-                 missing_upstream(lambda x: 1 - np.tanh(x) ** 2)),
-    ),
-    OpSpec(
-        name="softplus",
-        about="softplus, a smooth ReLU (beta = 1)",
-        forward="softplus_forward",
-        backward="softplus_backward",
-        convention="relu",  # called as any element-wise op: out, cache = f(x); dx = g(dout, cache)
-        results=("out", "dx"),
-        cases=elementwise_cases,
-        expected=activation_expected(layers.Softplus),
-        signature="out, cache = softplus_forward(x)\ndx = softplus_backward(dout, cache)",
-        equations="out = log(1 + exp(x)) (computed as max(x, 0) + log(1 + exp(-|x|))); dx = dout * sigmoid(x)",
-        doc="docs/activations.md",
-        layer="Softplus",
-        mistakes=(Mistake("derivative of the sigmoid used", "your dx is dout * s * (1 - s) with s = "
-                          "sigmoid(x): that is the sigmoid's derivative; softplus's derivative is the sigmoid",
-                          lambda c: {"dx": c["dout"] * sigmoid(c["x"]) * (1 - sigmoid(c["x"]))}),
-                  missing_upstream(sigmoid)),
-    ),
+    elementwise("relu", about="ReLU", equations="out = max(x, 0); dx = dout * (x > 0)", layer="ReLU",
+                mistakes=(missing_upstream(lambda x: (x > 0).astype(float)),)),
+    elementwise("sigmoid", about="the logistic sigmoid",
+                equations="out = 1 / (1 + exp(-x)); dx = dout * out * (1 - out)",
+                mistakes=(SIGMOID_ON_INPUT, missing_upstream(lambda x: sigmoid(x) * (1 - sigmoid(x))))),
+    elementwise("tanh", about="tanh", equations="out = tanh(x); dx = dout * (1 - out**2)",
+                mistakes=(TANH_ON_INPUT, missing_upstream(lambda x: 1 - np.tanh(x) ** 2))),
+    # an op the courses do not name: called as any element-wise op (the relu convention), by its names
+    elementwise("softplus", about="softplus, a smooth ReLU (beta = 1)",
+                equations="out = log(1 + exp(x)) (computed as max(x, 0) + log(1 + exp(-|x|))); "
+                          "dx = dout * sigmoid(x)",
+                mistakes=(SOFTPLUS_AS_SIGMOID, missing_upstream(sigmoid)), convention="relu",
+                forward="softplus_forward", backward="softplus_backward"),
 )  # fmt: skip

@@ -51,83 +51,59 @@ MSE_ = loss_expected(MSE)
 HINGE = loss_expected(MulticlassHinge)
 
 
+def loss(*, name: str, about: str, cases: Any, expected: Any, signature: str, equations: str, layer: str,
+         mistakes: tuple[Mistake, ...]) -> OpSpec:  # fmt: skip
+    """The spec of a loss: one call ``loss, dx = f(x, y)``, both results from it."""
+    return OpSpec(name=name, about=about, results=("loss", "dx"), cases=cases, expected=expected,
+                  signature=signature, equations=equations, doc="docs/losses.md", layer=layer,
+                  mistakes=mistakes, forward_results=2)  # fmt: skip
+
+
+def _per_batch(expected: Any) -> tuple[Mistake, Mistake]:
+    """The two mistakes of a loss averaged over the batch: dx not divided, loss summed."""
+    return (Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean over the "
+                    "batch, so dx = (p - onehot(y)) / N" if expected is SOFTMAX else "your dx is N times too "
+                    "large: the loss is a mean over the batch", times("dx", lambda c: len(c["x"]), expected)),
+            Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is expected",
+                    times("loss", lambda c: len(c["x"]), expected)))  # fmt: skip
+
+
+def _bce_without_sigmoid(c):
+    return {"dx": (c["x"] - c["y"]) / c["x"].size}
+
+
 SPECS = (
-    OpSpec(
-        name="softmax-ce",
-        about="softmax cross-entropy, mean over the batch",
-        results=("loss", "dx"),
-        cases=softmax_cases,
-        expected=SOFTMAX,
-        signature="loss, dx = softmax_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
-        equations="p = softmax(x) (subtract each row's max first); loss = -mean(log p[n, y[n]]); "
-                  "dx = (p - onehot(y)) / N",
-        doc="docs/losses.md",
-        layer="SoftmaxCrossEntropy",
-        mistakes=(Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean "
-                                                       "over the "
-                 "batch, so dx = (p - onehot(y)) / N", times("dx", lambda c: len(c["x"]), SOFTMAX)),
-                 Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is "
-                                                      "expected",
-                 times("loss", lambda c: len(c["x"]), SOFTMAX))),
-        forward_results=2,
-    ),
-    OpSpec(
-        name="bce",
-        about="binary cross-entropy on logits (sigmoid inside), mean over all elements",
-        results=("loss", "dx"),
-        cases=binary_cases,
-        expected=BCE,
-        signature="loss, dx = bce_loss(x, y)    # x logits of any shape, y targets in [0, 1] of the same shape",
-        equations="loss = mean(max(x, 0) - x*y + log(1 + exp(-|x|))); dx = (sigmoid(x) - y) / x.size",
-        doc="docs/losses.md",
-        layer="BinaryCrossEntropy",
-        mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
-                                                                            "large: "
-                 "dx = (sigmoid(x) - y) / x.size", times("dx", lambda c: c["x"].size, BCE)),
-                 Mistake("sigmoid left out of the gradient", "your dx is (x - y) / x.size: the logits go "
-                                                             "through "
-                 "the sigmoid, dx = (sigmoid(x) - y) / x.size",
-                 lambda c: {"dx": (c["x"] - c["y"]) / c["x"].size})),
-        forward_results=2,
-    ),
-    OpSpec(
-        name="mse",
-        about="mean squared error over all elements",
-        results=("loss", "dx"),
-        cases=regression_cases,
-        expected=MSE_,
-        signature="loss, dx = mse_loss(x, y)    # x predictions, y targets, same shape",
-        equations="loss = mean((x - y)**2); dx = 2 * (x - y) / x.size",
-        doc="docs/losses.md",
-        layer="MSE",
-        mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
-                                                                            "large: "
-                 "dx = 2 (x - y) / x.size", times("dx", lambda c: c["x"].size, MSE_)),
-                 Mistake("factor 2 missing", "your dx is half the gradient: d/dx (x - y)**2 = 2 (x - y) "
-                                             "(if your "
-                 "course's loss has a 1/2 in front, it is the loss that should have it)",
-                 times("dx", lambda c: 0.5, MSE_))),
-        forward_results=2,
-    ),
-    OpSpec(
-        name="hinge",
-        about="the multiclass SVM (hinge) loss, margin 1, mean over the batch",
-        results=("loss", "dx"),
-        cases=softmax_cases,
-        expected=HINGE,
-        signature="loss, dx = svm_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
-        equations="margins = max(0, x - x[n, y[n]] + 1) for j != y[n]; loss = margins.sum() / N; "
-                  "dx[n, j] = (margin > 0) / N, dx[n, y[n]] = -(number of positive margins) / N",
-        doc="docs/losses.md",
-        layer="MulticlassHinge",
-        mistakes=(Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean "
-                                                       "over the batch",
-                 times("dx", lambda c: len(c["x"]), HINGE)),
-                 Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is "
-                                                      "expected",
-                 times("loss", lambda c: len(c["x"]), HINGE)),
-                 Mistake("the correct class counted", "your loss is 1 higher: the sum runs over j != y[n] (the "
-                 "correct class's own margin is always 1)", _hinge_counted_correct)),
-        forward_results=2,
-    ),
+    loss(name="softmax-ce", about="softmax cross-entropy, mean over the batch", cases=softmax_cases,
+         expected=SOFTMAX,
+         signature="loss, dx = softmax_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
+         equations="p = softmax(x) (subtract each row's max first); loss = -mean(log p[n, y[n]]); "
+                   "dx = (p - onehot(y)) / N",
+         layer="SoftmaxCrossEntropy", mistakes=_per_batch(SOFTMAX)),
+    loss(name="bce", about="binary cross-entropy on logits (sigmoid inside), mean over all elements",
+         cases=binary_cases, expected=BCE,
+         signature="loss, dx = bce_loss(x, y)    # x logits of any shape, y targets in [0, 1] of the "
+                   "same shape",
+         equations="loss = mean(max(x, 0) - x*y + log(1 + exp(-|x|))); dx = (sigmoid(x) - y) / x.size",
+         layer="BinaryCrossEntropy",
+         mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
+                           "large: dx = (sigmoid(x) - y) / x.size", times("dx", lambda c: c["x"].size, BCE)),
+                   Mistake("sigmoid left out of the gradient", "your dx is (x - y) / x.size: the logits go "
+                           "through the sigmoid, dx = (sigmoid(x) - y) / x.size", _bce_without_sigmoid))),
+    loss(name="mse", about="mean squared error over all elements", cases=regression_cases, expected=MSE_,
+         signature="loss, dx = mse_loss(x, y)    # x predictions, y targets, same shape",
+         equations="loss = mean((x - y)**2); dx = 2 * (x - y) / x.size", layer="MSE",
+         mistakes=(Mistake("gradient not divided by the number of elements", "your dx is x.size times too "
+                           "large: dx = 2 (x - y) / x.size", times("dx", lambda c: c["x"].size, MSE_)),
+                   Mistake("factor 2 missing", "your dx is half the gradient: d/dx (x - y)**2 = 2 (x - y) (if "
+                           "your course's loss has a 1/2 in front, it is the loss that should have it)",
+                           times("dx", lambda c: 0.5, MSE_)))),
+    loss(name="hinge", about="the multiclass SVM (hinge) loss, margin 1, mean over the batch",
+         cases=softmax_cases, expected=HINGE,
+         signature="loss, dx = svm_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
+         equations="margins = max(0, x - x[n, y[n]] + 1) for j != y[n]; loss = margins.sum() / N; "
+                   "dx[n, j] = (margin > 0) / N, dx[n, y[n]] = -(number of positive margins) / N",
+         layer="MulticlassHinge",
+         mistakes=(*_per_batch(HINGE), Mistake("the correct class counted", "your loss is 1 higher: the sum "
+                   "runs over j != y[n] (the correct class's own margin is always 1)",
+                   _hinge_counted_correct))),
 )  # fmt: skip
