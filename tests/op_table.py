@@ -14,7 +14,8 @@ reference, tolerances, its slow loop twin if it has one, and the inputs it must 
 * ``errors``: each bad input raises a ``ValueError`` naming the layer and the expected shape,
   and ``backward`` before ``forward`` is a clear ``RuntimeError``.
 
-A new op is one entry in ``TABLE``; so is a composed model (``tests/composed_samples.py``).
+A new op is one entry in ``TABLE`` (what it *is* is its op record, ``scratchnet/ops/record.py``); so
+is a composed model (``tests/composed_samples.py``).
 """
 
 from __future__ import annotations
