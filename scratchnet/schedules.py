@@ -92,11 +92,12 @@ class LRScheduler:
             ...; opt.step(); sched.step()
 
     ``schedule``: a :class:`Schedule`, or the name of one (``SCHEDULES``) with ``total`` and its
-    other fields as keywords (``warmup=``, ``pct=``, ...). The ``Trainer`` does the same from its
-    ``cfg.schedule``."""
+    other fields as keywords (``warmup=``, ``pct=``, ...). ``base_lr`` and ``start``: the rate to
+    scale and the step to start at, for a run that continues (default: the optimizer's rate, 0).
+    The ``Trainer`` steps one from its ``cfg.schedule``."""
 
-    def __init__(self, optimizer: object, schedule: Schedule | str, total: int | None = None, **fields: object
-                 ) -> None:  # fmt: skip
+    def __init__(self, optimizer: object, schedule: Schedule | str, total: int | None = None, *,
+                 base_lr: float | None = None, start: int = 0, **fields: object) -> None:  # fmt: skip
         if isinstance(schedule, str):
             if total is None:
                 raise ValueError(f"LRScheduler: schedule {schedule!r} needs total= (the number of steps)")
@@ -104,9 +105,9 @@ class LRScheduler:
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"LRScheduler: {optimizer!r} has no learning rate (lr) to schedule")
         self.optimizer, self.schedule = optimizer, schedule
-        self.base_lr = float(optimizer.lr)  # type: ignore[attr-defined]
-        self.t = 0
-        optimizer.lr = self.base_lr * schedule.factor(0)  # type: ignore[attr-defined]
+        self.base_lr = float(optimizer.lr if base_lr is None else base_lr)  # type: ignore[attr-defined]
+        self.t = start
+        optimizer.lr = self.base_lr * schedule.factor(start)  # type: ignore[attr-defined]
 
     def step(self) -> float:
         """Move to the next step's rate; returns it."""

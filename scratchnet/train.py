@@ -48,7 +48,7 @@ from .losses import LOSSES, Loss, Objective
 from .model import Sequential
 from .optim import Lookahead, Optimizer
 from .runtime import say
-from .schedules import Schedule
+from .schedules import LRScheduler, Schedule
 
 CHECKPOINT_FORMAT = 1
 
@@ -284,15 +284,16 @@ class Trainer:
             cb.on_fit_begin(self)
         try:
             with graceful_interrupt(self.request_stop):
+                scheduler = LRScheduler(self.optimizer, schedule, base_lr=self.base_lr, start=self.iteration)
                 while self.epoch < cfg.epochs and not self.stopped_early:
-                    self._run_epoch(x_train, y_train, schedule, callbacks)
+                    self._run_epoch(x_train, y_train, scheduler, callbacks)
             completed = True
         finally:
             for cb in callbacks:
                 cb.on_fit_end(self, completed)
         return self.history
 
-    def _run_epoch(self, x_train: np.ndarray, y_train: np.ndarray, schedule: Schedule,
+    def _run_epoch(self, x_train: np.ndarray, y_train: np.ndarray, scheduler: LRScheduler,
                    callbacks: list[Callback]) -> None:  # fmt: skip
         cfg, bs = self.cfg, self.cfg.batch_size
         order = epoch_order(len(x_train), cfg.seed, self.epoch)
@@ -304,11 +305,12 @@ class Trainer:
             cb.on_epoch_begin(self)
         while self.batch < self.batches_per_epoch:
             idx = np.sort(order[self.batch * bs : (self.batch + 1) * bs])
-            self.optimizer.lr = self.base_lr * schedule.factor(self.iteration)
             rng = np.random.default_rng([cfg.seed, self.epoch, self.batch, 1])
             flips = flip_plan[idx] if flip_plan is not None else None
+            lr = self.optimizer.lr  # this step's rate (the scheduler set it after the last step)
             loss, acc = self.train_step(x_train[idx], y_train[idx], rng, flips)
-            logs = {"loss": loss, "accuracy": acc, "lr": self.optimizer.lr}
+            scheduler.step()
+            logs = {"loss": loss, "accuracy": acc, "lr": lr}
             self.history.add_iteration(epoch=self.epoch, iteration=self.iteration, **logs)
             self.batch += 1
             self.iteration += 1
