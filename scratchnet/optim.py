@@ -82,10 +82,10 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient (clipped first if asked)."""
         self.t += 1
-        grads = [p.grad if p.trainable else None for p in self.params]
+        grads = [p.grad if p.trainable else None for p in self.params]  # a frozen layer's: none, unchanged
         scale = self._clip_scale([g for g in grads if g is not None])
         for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            if g is not None and p.trainable:  # a frozen layer's parameters stay as they are
+            if g is not None:
                 self._update(i, p.value, g if scale is None else g * np.asarray(scale, dtype=g.dtype))
 
     def _clip_scale(self, grads: list[np.ndarray]) -> float | None:
