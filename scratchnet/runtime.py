@@ -1,5 +1,5 @@
-"""How the process runs: how many threads it may keep busy (via ``threadpoolctl``) and where
-output goes.
+"""How the process runs: how many threads it may keep busy (via ``threadpoolctl``), where output
+goes, and what a Ctrl-C does (:func:`graceful_interrupt`).
 
 ``SCRATCHNET_NUM_THREADS`` (or the CLI's ``--threads``) caps the BLAS thread pool that NumPy's
 matrix products use; unset, BLAS keeps its own default (one thread per core). That limit is also
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +95,23 @@ def say(message: str) -> None:
     """Print one line and flush it at once: a log file or a pipe shows each line when it happens
     (``print`` alone would hold them in a buffer until the process ends)."""
     print(message, flush=True)
+
+
+@contextlib.contextmanager
+def graceful_interrupt(on_first: Callable[[], None]) -> Iterator[None]:
+    """First Ctrl-C calls ``on_first`` (the loop stops after the current step); a second one
+    raises ``KeyboardInterrupt`` at once. Only in the main thread (elsewhere: no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, previous)
+        on_first()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

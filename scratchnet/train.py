@@ -23,14 +23,11 @@ Ctrl-C during ``fit`` finishes the current step, writes a checkpoint and raises
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +44,7 @@ from .layers.base import Layer
 from .losses import LOSSES, Loss, Objective
 from .model import Sequential
 from .optim import Lookahead, Optimizer
-from .runtime import say
+from .runtime import graceful_interrupt, say
 from .schedules import LRScheduler, Schedule
 
 CHECKPOINT_FORMAT = 1
@@ -88,26 +85,6 @@ class History:
 
 def _rng_states(model: Sequential) -> dict[str, Any]:
     return {n: m.rng.bit_generator.state for n, m in model.named_modules() if m.rng is not None}
-
-
-@contextlib.contextmanager
-def graceful_interrupt(on_first: Callable[[], None]) -> Iterator[None]:
-    """First Ctrl-C calls ``on_first`` (the loop stops after the current step); a second one
-    raises ``KeyboardInterrupt`` at once. Only in the main thread (elsewhere: no change)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        signal.signal(signal.SIGINT, previous)
-        on_first()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
