@@ -117,3 +117,16 @@ def test_the_diagram_colours_a_layer_by_its_op_s_family():
     assert diagram.box_colour(conv) == diagram.FAMILY_COLOURS["conv"]
     assert diagram.box_colour(lstm) == diagram.FAMILY_COLOURS["recurrent"]
     assert diagram.box_colour(flat) == "#f7f7f7"
+
+
+def test_the_checker_s_ops_agree_with_the_records():
+    """An op students can check names the library's layer it is graded against and its derivation
+    page; both are the record's of that layer (the checker's catalogue is keyed by the courses' op
+    names, ``softmax-ce`` or ``lstm-step``, so it keeps its own table, held to the records here)."""
+    from scratchnet.check import OPS
+
+    for name, spec in OPS.items():
+        if spec.layer is None:  # the step functions of the courses, no layer of ours
+            continue
+        record = next(r for r in RECORDS if spec.layer in r.layers)
+        assert spec.doc == f"docs/{record.docs}", (name, spec.doc, record.docs)
