@@ -227,12 +227,13 @@ def l_embedding(cls, c):
 class Convention:
     """How a submission for one op is found and called.
 
-    Attributes:
-        names: the names the courses give the forward function (a loss's one function), the
-            first the template's; the checker takes the first one a submission defines, and the
-            backward function's names are these with ``_forward`` -> ``_backward``.
-        functional: the adapter of the functional convention.
-        layer: the adapter of the layer convention, if the op can be handed in as a class.
+    Fields (given by keyword):
+
+    * ``names``: the names the courses give the forward function (a loss's one function), the
+      first the template's; the checker takes the first one a submission defines, and the
+      backward function's names are these with ``_forward`` -> ``_backward``.
+    * ``functional``: the adapter of the functional convention.
+    * ``layer``: the adapter of the layer convention, if the op can be handed in as a class.
     """
 
     names: tuple[str, ...]

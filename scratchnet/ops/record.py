@@ -33,16 +33,17 @@ FAMILIES = ("conv", "pool", "activation", "dense", "dropout", "norm", "recurrent
 class OpRecord:
     """One op: a forward/backward pair of pure functions and what is built on it.
 
-    Attributes:
-        name: the op's name (``"conv2d"``), as the checker and the docs call it.
-        forward, backward: the pair (``forward(x, ...) -> (y, cache)``, ``backward(dout, cache)``).
-        layers: the classes that wrap it, by name, in :mod:`scratchnet.layers` or
-            :mod:`scratchnet.losses` (``("BatchNorm2D", "BatchNorm1D")``); empty for an op used only
-            inside others (the 2x2 tournament).
-        family: one of :data:`FAMILIES` (the diagram's colour, the docs table's row).
-        docs: its derivation page in ``docs/`` (``"conv.md"``).
-        topic: a few words for the docs table (``"2-D convolution: stride, padding, dilation"``).
-        helpers: other public functions of the op (``im2col``, ``col2im``), exported with it.
+    Fields (given by keyword):
+
+    * ``name``: the op's name (``"conv2d"``), as the checker and the docs call it.
+    * ``forward``, ``backward``: the pair (``forward(x, ...) -> (y, cache)``, ``backward(dout, cache)``).
+    * ``layers``: the classes that wrap it, by name, in :mod:`scratchnet.layers` or
+      :mod:`scratchnet.losses` (``("BatchNorm2D", "BatchNorm1D")``); empty for an op used only
+      inside others (the 2x2 tournament).
+    * ``family``: one of :data:`FAMILIES` (the diagram's colour, the docs table's row).
+    * ``docs``: its derivation page in ``docs/`` (``"conv.md"``).
+    * ``topic``: a few words for the docs table (``"2-D convolution: stride, padding, dilation"``).
+    * ``helpers``: other public functions of the op (``im2col``, ``col2im``), exported with it.
     """
 
     name: str
