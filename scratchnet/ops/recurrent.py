@@ -205,6 +205,12 @@ def rnn_backward(
     return dx, dh, dWx, dWh, db
 
 
+# the largest (4H, D + H + 1) weight gradient the LSTM's backward pass accumulates step by step;
+# above it, one GEMM after the loop (bench/bench_lstm.py on the 2-core EPYC: char-lstm's 4.7 MB
+# backward 420 -> 260 ms; lstm-rows' 0.3 MB was 5% slower that way)
+_ACCUMULATE_BYTES = 1 << 20
+
+
 def _lstm_gate_gradients(dh: np.ndarray, dc: np.ndarray, a: np.ndarray, tc: np.ndarray, c_prev: np.ndarray,
                          d: np.ndarray, tmp: np.ndarray, tmp3: np.ndarray) -> np.ndarray:  # fmt: skip
     r"""One step of :func:`lstm_backward`, feature-major: from ``dh`` and ``dc`` (which becomes
@@ -260,10 +266,14 @@ def lstm_backward(
     D = F - H - 1
     dt = hs.dtype
     W_xh = np.concatenate([Wx, Wh])  # (D + H, 4H): one GEMM per step gives dx_t and dh_{t-1}
-    dW = np.zeros((4 * H, F), dt)  # sum_t da_t [x_t; h_{t-1}; 1]^T, accumulated while da_t is hot
-    dW_step = scratch(ws, "dW_step", (4 * H, F), dt)
     dxs = scratch(ws, "dxs", (T, D, N), dt)
-    da = scratch(ws, "da", (4 * H, N), dt)  # gradients of one step's pre-activations, [i, f, o, g]
+    # (3), sum_t da_t [x_t; h_{t-1}; 1]^T: while that (4H, F) sum fits in the CPU's cache it is
+    # accumulated step by step (da_t still hot); a larger one is one GEMM over all T N columns after
+    # the loop, from every step's da kept (T thin GEMMs adding T large matrices cost more)
+    batched = 4 * H * F * np.dtype(dt).itemsize > _ACCUMULATE_BYTES
+    das = scratch(ws, "das", (T if batched else 1, 4 * H, N), dt)  # pre-activation gradients, [i, f, o, g]
+    dW = None if batched else np.zeros((4 * H, F), dt)
+    dW_step = None if batched else scratch(ws, "dW_step", (4 * H, F), dt)
     tmp = scratch(ws, "tmp", (H, N), dt)
     tmp3 = scratch(ws, "tmp3", (3 * H, N), dt)
     upstream = None if dhs is None else np.ascontiguousarray(dhs.transpose(1, 2, 0), dtype=dt)  # (T, H, N)
@@ -272,11 +282,14 @@ def lstm_backward(
     for t in range(T - 1, -1, -1):
         if upstream is not None:
             dh += upstream[t]
-        d = _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], da, tmp, tmp3)
-        dW += np.matmul(d, xs[t].T, out=dW_step)
+        d = _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], das[t if batched else 0], tmp, tmp3)
+        if not batched:
+            dW += np.matmul(d, xs[t].T, out=dW_step)
         both = W_xh @ d  # (D + H, N): [dx_t; dh_{t-1}]
         dxs[t] = both[:D]
         dh = both[D:]
+    if batched:
+        dW = np.tensordot(das, xs[:T], axes=([0, 2], [0, 2]))
     dWx, dWh, db = dW[:, :D].T, dW[:, D : D + H].T, dW[:, D + H]
     dx = dxs.transpose(2, 0, 1)  # (N, T, D)
     back = np.argsort(_ifog(H))  # to PyTorch's order
