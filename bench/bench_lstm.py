@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -56,11 +57,12 @@ def worker(model_name: str, threads: int, rounds: int, block: int, warmup: int) 
     return out
 
 
-def markdown(runs: list[dict]) -> str:
+def markdown(runs: list[dict], host: str) -> str:
     lines = [
         "# Benchmark: recurrent training steps, scratchnet vs torch.nn.LSTM / torch.nn.GRU (CPU)",
         "",
-        "Adam, float32, random inputs; alternating blocks of steps in one process per thread count.",
+        f"Host: {host}. Adam, float32, random inputs; alternating blocks of steps in one process per "
+        "thread count.",
         "Ratio = scratchnet / PyTorch step time (lower is better for scratchnet).",
         "Reproduce: `python bench/bench_lstm.py`",
         "",
@@ -103,7 +105,10 @@ def main() -> None:
             print(f"{model}, {t} thread(s) ...", file=sys.stderr)
             settings = [str(args.rounds), str(args.block), str(args.warmup)]
             runs.append(run_worker_script(HERE / "bench_lstm.py", [model, str(t), *settings]))
-    md = markdown(runs)
+    from common import cpu_name
+
+    host = f"{cpu_name()}, {os.cpu_count()} cores"
+    md = markdown(runs, host)
     print(md)
     if not args.no_write:
         (HERE / "RESULTS-lstm.json").write_text(json.dumps(runs, indent=2) + "\n")
