@@ -176,22 +176,18 @@ def train_run(
     """
     wall_start = time.perf_counter()
     out = Path(out_dir)  # created once data and model are ready: a run that fails at start leaves nothing
-    state = None
+    state, model_kwargs = None, None
     if resume is not None:
         state, spec, cfg = resumed(resume, cfg)
         dataset, model, limit = spec["dataset"], spec["name"], spec.get("limit")
         split_seed, bootstrap = spec.get("split_seed"), spec.get("bootstrap", False)
         model_kwargs = spec["kwargs"]
-    else:
-        cfg = cfg or TrainConfig()
-        model = model or dataset_defaults(dataset)["model"]
+    cfg = cfg or TrainConfig()
+    model = model or dataset_defaults(dataset)["model"]
     ds = prepare_data(dataset, data_dir, limit, progress)
     (x_tr, y_tr), (x_val, y_val) = training_split(ds, cfg, limit, split_seed, bootstrap)
-    if resume is None:
-        model_kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes}
-        model_kwargs.update(model_options or {})
-        if dropout is not None:
-            model_kwargs["dropout"] = dropout
+    if model_kwargs is None:  # a new network
+        model_kwargs = model_arguments(ds, model_options, dropout)
     net = zoo.build(model, rng=cfg.seed, **model_kwargs)
     transform = Normalizer.fit(x_tr) if ds.kind == "images" else None
     if resume is None:
@@ -207,6 +203,13 @@ def train_run(
         log(announcement(ds, len(x_tr), len(x_val), model, net.num_parameters(), out, limit))
     run = (trainer, out, ds, wall_start, {"command": invocation(), **(extra or {})})
     return fit_and_write(run, x_tr, y_tr, x_val, y_val)
+
+
+def model_arguments(ds: Dataset, options: dict[str, Any] | None, dropout: float | None) -> dict[str, Any]:
+    """The zoo builder's arguments of a new network (saved with its checkpoint): the data's input
+    shape and classes, the caller's ``options``, and ``dropout`` if given."""
+    kwargs = {"in_shape": list(ds.input_shape), "num_classes": ds.num_classes, **(options or {})}
+    return kwargs if dropout is None else {**kwargs, "dropout": dropout}
 
 
 def announcement(ds: Dataset, n_train: int, n_val: int, model: str, params: int, out: Path,

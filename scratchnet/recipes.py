@@ -91,4 +91,4 @@ def resolve(dataset: str, model: str | None = None, overrides: dict[str, Any] | 
     if not augment:
         merged["crop_padding"], merged["flip"] = 0, False
     names = {f.name for f in fields(TrainConfig)}
-    return model or merged["model"], TrainConfig(**{k: v for k, v in merged.items() if k in names})
+    return merged["model"], TrainConfig(**{k: v for k, v in merged.items() if k in names})

@@ -7,7 +7,7 @@ no import cycles. Every module must be placed in a layer: a new module has to sa
 from __future__ import annotations
 
 import ast
-import re
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
@@ -16,9 +16,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scratchnet"
 # the rule enforced: one home); a subpackage's name stands for all of its modules, and the
 # package's own __init__ and __main__ are entry points, its _version a foundation
 def _layers() -> list[tuple[str, set[str]]]:
-    readme = (PACKAGE.parent / "docs" / "README.md").read_text()
-    rows = re.findall(r"^\| \d\. ([^|]+) \| ([^|]+) \|", readme, re.M)
-    layers = [(title.strip(), set(re.findall(r"`([^`]+)`", members))) for title, members in rows]
+    sys.path.insert(0, str(PACKAGE.parent / "site"))
+    import modules  # site/modules.py: the one reader of that table (the API index and docs/modules.md use it)
+
+    layers = [(title, set(members)) for title, members in modules.layers(PACKAGE.parent)]
     layers[0][1].add("_version")  # the version string, imported by anything
     layers[-1][1].update({"__main__", "__init__"})
     return layers

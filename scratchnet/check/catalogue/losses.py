@@ -59,11 +59,11 @@ def loss(*, name: str, about: str, cases: Any, expected: Any, signature: str, eq
                   mistakes=mistakes, forward_results=2)  # fmt: skip
 
 
-def _per_batch(expected: Any) -> tuple[Mistake, Mistake]:
-    """The two mistakes of a loss averaged over the batch: dx not divided, loss summed."""
+def _per_batch(expected: Any, dx_says: str = "") -> tuple[Mistake, Mistake]:
+    """The two mistakes of a loss averaged over the batch: dx not divided (``dx_says``: what the
+    message adds), loss summed."""
     return (Mistake("gradient not divided by N", "your dx is N times too large: the loss is a mean over the "
-                    "batch, so dx = (p - onehot(y)) / N" if expected is SOFTMAX else "your dx is N times too "
-                    "large: the loss is a mean over the batch", times("dx", lambda c: len(c["x"]), expected)),
+                    "batch" + dx_says, times("dx", lambda c: len(c["x"]), expected)),
             Mistake("loss summed, not averaged", "your loss is the sum over the batch: the mean is expected",
                     times("loss", lambda c: len(c["x"]), expected)))  # fmt: skip
 
@@ -78,7 +78,7 @@ SPECS = (
          signature="loss, dx = softmax_loss(x, y)    # x (N, C) scores, y (N,) integer labels",
          equations="p = softmax(x) (subtract each row's max first); loss = -mean(log p[n, y[n]]); "
                    "dx = (p - onehot(y)) / N",
-         layer="SoftmaxCrossEntropy", mistakes=_per_batch(SOFTMAX)),
+         layer="SoftmaxCrossEntropy", mistakes=_per_batch(SOFTMAX, ", so dx = (p - onehot(y)) / N")),
     loss(name="bce", about="binary cross-entropy on logits (sigmoid inside), mean over all elements",
          cases=binary_cases, expected=BCE,
          signature="loss, dx = bce_loss(x, y)    # x logits of any shape, y targets in [0, 1] of the "
