@@ -7,6 +7,7 @@ import numpy as np
 from op_table import away_from_zero
 
 import scratchnet as sn
+from scratchnet.gradcheck import central_differences
 from scratchnet.layers import (
     AvgPool2D,
     BatchNorm2D,
@@ -58,6 +59,44 @@ def test_gradcheck_detects_a_wrong_gradient():
     x = away_from_zero((3, 4), np.random.default_rng(0))
     assert sn.gradcheck(ReLU(), x).max_error < TOL
     assert sn.gradcheck(BrokenReLU(), x).max_error > 1e-3
+
+
+def test_a_kink_crossed_by_the_step_is_measured_again():
+    """ReLU input 3e-6 with L = sum(relu(x)): the step h = 1e-5 crosses zero, so the central difference
+    there is (relu(1.3e-5) - relu(-7e-6)) / 2e-5 = 0.65 instead of ReLU's slope 1. The step h/10 = 1e-6
+    does not cross: measured again, it agrees exactly. A backward pass 1% off is still caught there."""
+    x, ones = np.array([[3e-6, -0.7, 1.2]]), np.ones((1, 3))
+    assert abs(central_differences(lambda: float(np.maximum(x, 0).sum()), x, 1e-5)[0, 0] - 0.65) < 1e-9
+    report = sn.gradcheck(ReLU(), x, dout=ones)
+    assert report.max_error < 1e-9 and report.kinks == {"input": 0}, str(report)
+    assert report.checked == {"input": 3}
+
+    class BrokenReLU(ReLU):
+        def backward(self, dout, *, need_dx=True):
+            return super().backward(dout) * 1.01
+
+    assert abs(sn.gradcheck(BrokenReLU(), x, dout=ones).max_error - 0.01 / 1.01) < 1e-6
+
+
+def test_a_kink_at_the_point_itself_is_counted_not_compared():
+    """ReLU input exactly 0: one-sided derivatives 1 (right) and 0 (left). ReLU's backward gives 0, a
+    valid subgradient: counted as a kink and left out of the error; the other two entries are compared.
+    A backward pass giving 3 there (outside [0, 1]) is an error, not a kink."""
+    x, ones = np.array([[0.0, -0.7, 1.2]]), np.ones((1, 3))
+    report = sn.gradcheck(ReLU(), x, dout=ones)
+    assert report.kinks == {"input": 1} and report.checked == {"input": 2} and report.max_error < 1e-9
+    assert str(report).splitlines()[0].endswith("at kinks") and str(report).split()[-1] == "1"
+
+    class WrongAtZero(ReLU):
+        def forward(self, x):
+            self.seen = x
+            return super().forward(x)
+
+        def backward(self, dout, *, need_dx=True):
+            return super().backward(dout) + 3.0 * dout * (self.seen == 0)
+
+    report = sn.gradcheck(WrongAtZero(), x, dout=ones)
+    assert report.kinks == {"input": 0} and abs(report.max_error - 2.5 / 3) < 1e-6, str(report)
 
 
 def test_zero_gradients_are_zero():
