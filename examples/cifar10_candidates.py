@@ -84,7 +84,7 @@ def table(results: dict[str, Any]) -> str:
              "alone on the 2-core machine; seconds per epoch of 45,000 images, validation on the 5,000 "
              "held out, test on the 10,000.", "",
              "Reproduce: `python examples/cifar10_candidates.py --only NAME`. The default itself, three "
-             "seeds timed alone and its PyTorch twin: `bench/RESULTS-time-to-accuracy-cifar10.md`.", "",
+             "seeds timed alone and its PyTorch twin: `bench/RESULTS-time-to-accuracy.md`.", "",
              "| candidate | change | params | s / epoch | epochs | val | test | wall |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     notes = []

@@ -19,19 +19,19 @@ not blow up on single entries that are exactly zero). A tensor whose *whole* gra
 (e.g. a conv bias right before batch norm) has only round-off :math:`n` and thus a relative error
 near 1: judge it by the absolute error, which the report also gives.
 
-**Kinks.** ReLU, max-pooling and hinge losses are not differentiable everywhere: when a
-perturbation :math:`\pm h` carries a pre-activation across zero, the central difference is off by
-half the change of slope, although the backward pass is right. Each entry whose difference misses
-the analytic gradient by more than :math:`10^{-7}` of the tensor's scale is measured again with
-:math:`h/10`, then :math:`h/100` (a kink at distance :math:`d` is crossed only when
-:math:`d < h`), and the measurement nearest the analytic value is kept: a wrong backward pass is
-off at every step, a crossed kink only at the larger ones. An entry still missed is judged by its one-sided differences
+**Kinks.** ReLU, max-pooling and hinge losses are not differentiable everywhere: when a perturbation
+:math:`\pm h` carries a pre-activation across zero, the central difference is off by half the change
+of slope, although the backward pass is right. Each entry whose difference misses the analytic
+gradient by more than :math:`10^{-7}` of the tensor's scale is measured again with :math:`h/10`,
+then :math:`h/100` (a kink at distance :math:`d` is crossed only when :math:`d < h`), and the
+measurement nearest the analytic value is kept: a wrong backward pass is off at every step, a
+crossed kink only at the larger ones. An entry still missed is judged by its one-sided differences
 :math:`D^+ = (L(\theta + h e_k) - L(\theta)) / h` and :math:`D^-`: if they differ and the analytic
 value lies between them, the objective has a kink at :math:`\theta` itself (a tie of a max-pool
 window, a ReLU input of exactly 0), where any value between the one-sided derivatives is a valid
-subgradient. Such entries are counted in the report (``kinks``) and left out of its errors;
-every other entry is compared. A wrong backward pass of a smooth function has
-:math:`D^+ \approx D^-` and so is never taken for a kink.
+subgradient. Such entries are counted in the report (``kinks``) and left out of its errors; every
+other entry is compared. A wrong backward pass of a smooth function has :math:`D^+ \approx D^-` and
+so is never taken for a kink.
 
 Layers with random state (dropout) are replayed with the same random state at every evaluation;
 buffers (batch-norm running statistics), the parameter arrays and their dtypes are restored
