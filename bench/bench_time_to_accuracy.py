@@ -245,21 +245,36 @@ def recipe_table(recipe: str, entry: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """The table of every host kind against every recipe, then each host kind's runs."""
-    lines = ["# Time to accuracy: every default recipe against the same recipe in PyTorch", "",
-             "Each cell: the time ratio scratchnet / PyTorch of the whole command (median over the seeds run "
-             "in both, each pair one after the other on the same machine; below 1: scratchnet faster), then "
-             "the two median wall times. One row per host kind the project has run on; the runs under it. How: "
-             "`bench/bench_time_to_accuracy.py`.", "",
-             "| host kind | " + " | ".join(f"`{r}`" for r in RECIPES) + " |",
-             "|---|" + "---:|" * len(RECIPES)]  # fmt: skip
-    for host, entries in results["hosts"].items():
+def summary_table(results: dict[str, Any]) -> list[str]:
+    """A row per recipe, a column per host kind: the time ratio, the result and both wall times
+    (the README shows this very table between its ``time-to-accuracy`` markers)."""
+    hosts = list(results["hosts"])
+    lines = ["| recipe | " + " | ".join(hosts) + " |", "|---|" + "---|" * len(hosts)]
+    for recipe, (dataset, model) in RECIPES.items():
         cells = []
-        for recipe in RECIPES:
-            m = medians(entries[recipe]) if recipe in entries else None
-            cells.append(f"**{m['ratio']:.2f}** ({m['ours']:.0f} / {m['theirs']:.0f} s)" if m else "–")
-        lines.append(f"| {host} | " + " | ".join(cells) + " |")
+        for host in hosts:
+            entry = results["hosts"][host].get(recipe)
+            m = medians(entry) if entry else None
+            if m is None:
+                cells.append("–")
+                continue
+            ours = [r["scratchnet"] for r in entry["runs"]]
+            key = "val_loss" if "val_loss" in ours[0] else "test_accuracy"
+            result = result_text({key: float(np.median([r[key] for r in ours]))})  # the median over the seeds
+            cells.append(f"**{m['ratio']:.2f}** ({result}; {m['ours']:.0f} s vs {m['theirs']:.0f} s)")
+        command = f"`--dataset {dataset}" + (f" --model {model}`" if model else "`")
+        lines.append(f"| {command} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The table of every recipe on every host kind, then each host kind's runs."""
+    lines = ["# Time to accuracy: every default recipe against the same recipe in PyTorch", "",
+             "Each cell: the time ratio scratchnet / PyTorch of the whole command `scratchnet train ...` "
+             "(median over the seeds run in both, each pair one after the other on the same machine; below 1: "
+             "scratchnet faster), scratchnet's median result and the two median wall times. A column per host "
+             "kind the project has run on; the runs under it. How: `bench/bench_time_to_accuracy.py`.", "",
+             *summary_table(results)]  # fmt: skip
     for host, entries in results["hosts"].items():
         lines += ["", f"## {host}", ""]
         for recipe in (r for r in RECIPES if r in entries):
@@ -269,11 +284,29 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+README = ROOT / "README.md"
+MARKERS = ("<!-- time-to-accuracy: bench/bench_time_to_accuracy.py writes this table -->",
+           "<!-- /time-to-accuracy -->")  # fmt: skip
+
+
+def with_summary(readme: str, results: dict[str, Any]) -> str:
+    """``readme`` with :func:`summary_table` between its markers (the README quotes, the JSON is the source)."""
+    start, end = readme.index(MARKERS[0]) + len(MARKERS[0]), readme.index(MARKERS[1])
+    return readme[:start] + "\n" + "\n".join(summary_table(results)) + "\n" + readme[end:]
+
+
+def write_reports(results: dict[str, Any]) -> None:
+    """The JSON, its Markdown and the README's table, each written whole (atomically)."""
+    from scratchnet.io import atomic_write_bytes, write_json
+
+    write_json(STEM.with_suffix(".json"), results)
+    atomic_write_bytes(STEM.with_suffix(".md"), markdown(results).encode())
+    atomic_write_bytes(README, with_summary(README.read_text(), results).encode())
+
+
 def run_recipe(recipe: str, args: argparse.Namespace, results: dict[str, Any], host: str,
                software: str) -> None:  # fmt: skip
     """Every seed of ``recipe`` (the PyTorch twin after each), written after every seed."""
-    from scratchnet.io import atomic_write_bytes, write_json
-
     entries = results["hosts"].setdefault(host, {})
     entry = entries.get(recipe) if args.merge else None
     entry = {"runs": [], **(entry or {}), "threads": args.threads, "date": time.strftime("%Y-%m-%d"),
@@ -291,8 +324,7 @@ def run_recipe(recipe: str, args: argparse.Namespace, results: dict[str, Any], h
             print(f"  {row['torch']}", file=sys.stderr)
         entry["runs"] = sorted([r for r in entry["runs"] if r["seed"] != seed] + [row], key=lambda r: r["seed"])
         if not args.no_write and not args.no_torch:  # after every seed: a cut-off run keeps what it measured
-            write_json(STEM.with_suffix(".json"), results)
-            atomic_write_bytes(STEM.with_suffix(".md"), markdown(results).encode())
+            write_reports(results)
 
 
 def main() -> None:
@@ -310,7 +342,8 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true",
                     help="add these seeds to this host kind's results of the recipe (a long run in parts)")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--markdown", action="store_true", help="only rewrite the .md from the .json")
+    ap.add_argument("--markdown", action="store_true",
+                    help="only rewrite the .md and the README's table from the .json")  # fmt: skip
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from common import cpu_name, machine
@@ -318,7 +351,7 @@ def main() -> None:
     path = STEM.with_suffix(".json")
     results = json.loads(path.read_text()) if path.exists() else {"hosts": {}}
     if args.markdown:
-        STEM.with_suffix(".md").write_text(markdown(results))
+        write_reports(results)
         return
     m = machine()
     host = f"{cpu_name()}, {os.cpu_count()} cores"

@@ -4,9 +4,11 @@ snake_case functions. (So that text about removed code cannot survive a refactor
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,6 +167,24 @@ def test_the_readme_stays_short():
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 150, len(lines)
     assert lines[0] == "# scratchnet" and "scratchnet train --dataset fashion-mnist" in "\n".join(lines[:12])
+
+
+def test_the_readme_s_results_table_is_the_benchmark_s(monkeypatch):
+    """The README's results table is what ``bench/bench_time_to_accuracy.py`` makes of its JSON, the
+    one home of those figures: a figure typed by hand, or a run not carried over, fails here."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    bench = importlib.import_module("bench_time_to_accuracy")
+    results = json.loads((ROOT / "bench" / "RESULTS-time-to-accuracy.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert bench.with_summary(readme, results) == readme, "python bench/bench_time_to_accuracy.py --markdown"
+    assert len(bench.summary_table(results)) == 2 + len(bench.RECIPES)
+    # the headline's figures too: accuracy, seconds and ratio of the Fashion-MNIST default on the CPU it names
+    headline = r"\(([\d.]+)% test accuracy in (\d+) s on a\s+(\d+)-core (.+?), ([\d.]+)x PyTorch's time"
+    m = re.search(headline, readme)
+    entry = results["hosts"][f"{m[4]}, {m[3]} cores"]["fashion-mnist"]
+    figures = bench.medians(entry)
+    accuracy = np.median([r["scratchnet"]["test_accuracy"] for r in entry["runs"]])
+    assert (m[1], m[2], m[5]) == (f"{100 * accuracy:.2f}", f"{figures['ours']:.0f}", f"{figures['ratio']:.2f}")
 
 
 def test_the_counts_the_correctness_page_states_are_the_op_table_s():
