@@ -19,8 +19,10 @@ For each seed, one after the other (never two at once):
   input pipeline is scratchnet's (NumPy) for both. Wall time of the whole process.
 
 Results are kept per **host kind** (CPU model, widest vector extension, cores): a run on a host
-kind replaces that kind's row of its recipe and leaves the others, so a change is judged on every
-kind of CPU the project has met. ``bench/RESULTS-time-to-accuracy.{json,md}`` (unless ``--no-write``).
+kind replaces that kind's entry for its recipe and leaves the others, so a change is judged on
+every kind of CPU the project has met. Written after every seed (unless ``--no-write``):
+``bench/RESULTS-time-to-accuracy.{json,md}`` and the README's results table (``--markdown``:
+only these, from the JSON).
 """
 
 from __future__ import annotations
@@ -270,7 +272,7 @@ def summary_table(results: dict[str, Any]) -> list[str]:
 def markdown(results: dict[str, Any]) -> str:
     """The table of every recipe on every host kind, then each host kind's runs."""
     lines = ["# Time to accuracy: every default recipe against the same recipe in PyTorch", "",
-             "Each cell: the time ratio scratchnet / PyTorch of the whole command `scratchnet train ...` "
+             "Each entry: the time ratio scratchnet / PyTorch of the whole command `scratchnet train ...` "
              "(median over the seeds run in both, each pair one after the other on the same machine; below 1: "
              "scratchnet faster), scratchnet's median result and the two median wall times. A column per host "
              "kind the project has run on; the runs under it. How: `bench/bench_time_to_accuracy.py`.", "",
