@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -105,10 +104,9 @@ def main() -> None:
             print(f"{model}, {t} thread(s) ...", file=sys.stderr)
             settings = [str(args.rounds), str(args.block), str(args.warmup)]
             runs.append(run_worker_script(HERE / "bench_lstm.py", [model, str(t), *settings]))
-    from common import cpu_name
+    from common import host_kind
 
-    host = f"{cpu_name()}, {os.cpu_count()} cores"
-    md = markdown(runs, host)
+    md = markdown(runs, host_kind())
     print(md)
     if not args.no_write:
         (HERE / "RESULTS-lstm.json").write_text(json.dumps(runs, indent=2) + "\n")

@@ -348,7 +348,7 @@ def main() -> None:
                     help="only rewrite the .md and the README's table from the .json")  # fmt: skip
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
-    from common import cpu_name, machine
+    from common import host_kind, machine
 
     path = STEM.with_suffix(".json")
     results = json.loads(path.read_text()) if path.exists() else {"hosts": {}}
@@ -356,7 +356,7 @@ def main() -> None:
         write_reports(results)
         return
     m = machine()
-    host = f"{cpu_name()}, {os.cpu_count()} cores"
+    host = host_kind()
     software = f"NumPy {m['numpy']} / {m['blas']}, PyTorch {m['torch']}"
     for recipe in RECIPES if args.recipe == "all" else [args.recipe]:
         run_recipe(recipe, args, results, host, software)

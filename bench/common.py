@@ -57,6 +57,12 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def host_kind() -> str:
+    """What results are kept by: the CPU's model, its widest vector extension and the cores,
+    ``AMD EPYC (AVX-512), 2 cores``."""
+    return f"{cpu_name()}, {os.cpu_count()} cores"
+
+
 def machine() -> dict[str, Any]:
     import torch
     from threadpoolctl import threadpool_info
