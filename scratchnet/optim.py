@@ -16,7 +16,8 @@ Adam (``betas`` :math:`\beta_1, \beta_2`, step :math:`t = 1, 2, \dots`)
 
 .. math::
     g' = g + \lambda w,\quad m \leftarrow \beta_1 m + (1-\beta_1) g',\quad
-    v \leftarrow \beta_2 v + (1-\beta_2) g'^2,\quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g'^2,
+
     w \leftarrow w - \frac{\eta}{1-\beta_1^t}\,\frac{m}{\sqrt{v/(1-\beta_2^t)} + \epsilon}
 
 AdamW (decoupled weight decay, Loshchilov & Hutter): :math:`g' = g` and, before the Adam step,
@@ -27,7 +28,9 @@ RMSprop (``alpha`` :math:`\alpha`, running mean of squares :math:`s`, optional m
 
 .. math::
     g' = g + \lambda w,\quad s \leftarrow \alpha s + (1-\alpha) g'^2,\quad
-    u = \frac{g'}{\sqrt s + \epsilon},\quad b \leftarrow \mu b + u,\quad
+    u = \frac{g'}{\sqrt s + \epsilon},
+
+    b \leftarrow \mu b + u,\quad
     w \leftarrow w - \eta\,(b \text{ if } \mu > 0 \text{ else } u)
 
 Adagrad (sum of squares :math:`S`, starting at 0)

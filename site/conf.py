@@ -134,6 +134,19 @@ def _number_equations(app, doctree, docname: str) -> None:
             node.parent.insert(node.parent.index(node) + 1, line)
 
 
+def _stack_equations(app, doctree) -> None:
+    """A ``.. math::`` directive may hold several equations separated by blank lines; Sphinx's own
+    renderers put each on a line of its own, sphinxcontrib-katex writes them all on one line (the
+    GRU's backward step was 1,794 px wide). Here they become the rows of one ``gathered``."""
+    from docutils import nodes
+
+    for node in list(doctree.findall(nodes.math_block)):
+        parts = [p.strip() for p in re.split(r"\n\s*\n", node.astext()) if p.strip()]
+        if len(parts) > 1 and not node.get("nowrap"):
+            stacked = "\\begin{gathered}\n" + " \\\\\n".join(parts) + "\n\\end{gathered}"
+            node.children = [nodes.Text(stacked)]
+
+
 def _read_claims(app) -> None:
     import scratchnet
 
@@ -143,6 +156,7 @@ def _read_claims(app) -> None:
 def setup(app) -> None:
     app.connect("builder-inited", _read_claims)
     app.connect("autodoc-process-docstring", _link_derivations)
+    app.connect("doctree-read", _stack_equations)
     app.connect("doctree-resolved", _number_equations)
 
 

@@ -54,8 +54,9 @@ Each weight $W_{a,b}$ is used by every output $z_{i,j}$, with the factor $X_{i+a
 ($\partial z_{i,j}/\partial W_{a,b} = X_{i+a,j+b}$: differentiate the sum term by term; only the term
 $(a,b)$ contains $W_{a,b}$). The chain rule sums over all of them:
 
-$$\boxed{dW_{a,b} = \sum_{i=0}^{n_z-1}\sum_{j=0}^{n_z-1} dz_{i,j}\;X_{i+a,\,j+b}}
-\qquad\text{i.e. } dW = X * dz \text{ (the valid correlation of the input with the upstream gradient).}$$
+$$\boxed{dW_{a,b} = \sum_{i=0}^{n_z-1}\sum_{j=0}^{n_z-1} dz_{i,j}\;X_{i+a,\,j+b}}$$
+
+i.e. $dW = X * dz$, the valid correlation of the input with the upstream gradient.
 
 For $n_x = 3$, $n_k = 2$ ($n_z = 2$), written out entry by entry:
 
@@ -72,8 +73,10 @@ $y_{n,f,i,j} = b_f + \sum_{c,u,v}W_{f,c,u,v}\,\tilde x_{n,c,si+u,sj+v}$, a weigh
 products of every output it produces with the input under it, and an input pixel collects from
 every output whose window covers it:
 
-$$dW_{f,c,u,v} = \sum_{n,i,j} g_{n,f,i,j}\,\tilde x_{n,c,si+u,sj+v},\qquad
-db_f = \sum_{n,i,j} g_{n,f,i,j},\qquad d\tilde x_{n,c,si+u,sj+v} \mathrel{+}= \sum_f g_{n,f,i,j}\,W_{f,c,u,v}$$
+$$\begin{aligned}
+dW_{f,c,u,v} &= \sum_{n,i,j} g_{n,f,i,j}\,\tilde x_{n,c,si+u,sj+v}, & db_f &= \sum_{n,i,j} g_{n,f,i,j},\\
+d\tilde x_{n,c,si+u,sj+v} &\mathrel{+}= \sum_f g_{n,f,i,j}\,W_{f,c,u,v} & &
+\end{aligned}$$
 
 ($dx$ is the centre of $d\tilde x$: the padding is a constant). **The implementation (im2col).**
 Every receptive field becomes a row of a matrix $X_{\text{col}}$ of shape

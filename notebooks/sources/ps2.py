@@ -39,8 +39,10 @@ are $k_1 = k_2 = 1$: $i + 1 \le 5$ and $j + 1 \le 4$, so $i \in \{0,\dots,4\}$ a
 
 **(c)–(e) Its values.** Writing the four terms out, with this kernel
 
-$$Z[i,j] = X[i,j] - X[i,j+1] + X[i+1,j] - X[i+1,j+1]
-= \underbrace{(X[i,j] + X[i+1,j])}_{S[i,j]} - \underbrace{(X[i,j+1] + X[i+1,j+1])}_{S[i,j+1]},$$
+$$\begin{aligned}
+Z[i,j] &= X[i,j] - X[i,j+1] + X[i+1,j] - X[i+1,j+1]\\
+&= \underbrace{(X[i,j] + X[i+1,j])}_{S[i,j]} - \underbrace{(X[i,j+1] + X[i+1,j+1])}_{S[i,j+1]},
+\end{aligned}$$
 
 the difference of two neighbouring column sums $S[i,j] = X[i,j] + X[i+1,j]$ of rows $i, i+1$: a
 vertical-edge detector (positive where the image gets darker to the right). Row by row:
@@ -109,8 +111,10 @@ term:
 $\frac{\partial J}{\partial Z[i,j,m]} = \frac{\partial J}{\partial U[i,j,m]}\,\frac{\partial U[i,j,m]}{\partial Z[i,j,m]}$.
 The sigmoid's derivative, from $\sigma(z) = (1+e^{-z})^{-1}$ and the chain rule:
 
-$$\sigma'(z) = -(1+e^{-z})^{-2}\cdot(-e^{-z}) = \frac{e^{-z}}{(1+e^{-z})^2}
-= \frac{1}{1+e^{-z}}\cdot\frac{(1+e^{-z}) - 1}{1+e^{-z}} = \sigma(z)\,(1 - \sigma(z)).$$
+$$\begin{aligned}
+\sigma'(z) &= -(1+e^{-z})^{-2}\cdot(-e^{-z}) = \frac{e^{-z}}{(1+e^{-z})^2}\\
+&= \frac{1}{1+e^{-z}}\cdot\frac{(1+e^{-z}) - 1}{1+e^{-z}} = \sigma(z)\,(1 - \sigma(z)).
+\end{aligned}$$
 
 Hence $\boxed{\dfrac{\partial J}{\partial Z[i,j,m]} = \dfrac{\partial J}{\partial U[i,j,m]}\;U[i,j,m]\,\big(1 - U[i,j,m]\big)}$:
 only the layer's output is needed.
@@ -131,8 +135,11 @@ gradient (and $\partial J/\partial b[m] = \sum_{i,j}\partial J/\partial Z[i,j,m]
 k_1$ and $q = j + k_2$ for some kernel position, with the factor $W[k_1,k_2,n,m]$; for every output
 channel $m$. So
 
-$$\frac{\partial J}{\partial X[p,q,n]} = \sum_{m}\sum_{k_1}\sum_{k_2}\frac{\partial J}{\partial Z[p-k_1,\,q-k_2,\,m]}\,W[k_1,k_2,n,m],
-\qquad\boxed{\frac{\partial J}{\partial X[i,j,n]} = \sum_{m}\sum_{k_1}\sum_{k_2}\frac{\partial J}{\partial Z[i-k_1,j-k_2,m]}\,W[k_1,k_2,n,m]}$$
+$$\frac{\partial J}{\partial X[p,q,n]} = \sum_{m}\sum_{k_1}\sum_{k_2}\frac{\partial J}{\partial Z[p-k_1,\,q-k_2,\,m]}\,W[k_1,k_2,n,m],$$
+
+that is, with the input position named $(i, j)$:
+
+$$\boxed{\frac{\partial J}{\partial X[i,j,n]} = \sum_{m}\sum_{k_1}\sum_{k_2}\frac{\partial J}{\partial Z[i-k_1,j-k_2,m]}\,W[k_1,k_2,n,m]}$$
 
 where the terms whose output position $(i-k_1, j-k_2)$ falls outside the valid output are zero
 (those outputs do not exist). It is a *full* convolution of $\partial J/\partial Z$ with the kernel

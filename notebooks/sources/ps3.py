@@ -86,8 +86,10 @@ $\mathbf x\in\mathbb R^d$, $\delta$ the gradient of $L$ with respect to the func
 The quotient rule with $u = e^x - e^{-x}$ ($u' = e^x + e^{-x}$) and $v = e^x + e^{-x}$
 ($v' = e^x - e^{-x}$):
 
-$$\frac{d}{dx}\tanh x = \frac{u'v - uv'}{v^2} = \frac{(e^x + e^{-x})^2 - (e^x - e^{-x})^2}{(e^x + e^{-x})^2}
-= 1 - \left(\frac{e^x - e^{-x}}{e^x + e^{-x}}\right)^2 = 1 - \tanh^2 x$$
+$$\begin{aligned}
+\frac{d}{dx}\tanh x &= \frac{u'v - uv'}{v^2} = \frac{(e^x + e^{-x})^2 - (e^x - e^{-x})^2}{(e^x + e^{-x})^2}\\
+&= 1 - \left(\frac{e^x - e^{-x}}{e^x + e^{-x}}\right)^2 = 1 - \tanh^2 x
+\end{aligned}$$
 
 (the numerator also equals $4$, so $\tanh' x = 4/(e^x + e^{-x})^2$). Output $i$ depends on $x_i$
 only (the Jacobian is diagonal), hence

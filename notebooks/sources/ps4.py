@@ -40,9 +40,12 @@ $$\frac{\partial L_{CE}}{\partial f} = -\frac{y}{f} + \frac{1-y}{1-f} = \frac{-y
 
 The sigmoid's derivative, step by step: $\sigma(a) = (1 + e^{-a})^{-1}$, so by the chain rule
 
-$$\frac{\partial f}{\partial a} = -(1 + e^{-a})^{-2}\cdot\frac{\partial(1 + e^{-a})}{\partial a}
-= -(1 + e^{-a})^{-2}\cdot(-e^{-a}) = \frac{e^{-a}}{(1 + e^{-a})^2}
-= \frac{1}{1 + e^{-a}}\cdot\frac{e^{-a}}{1 + e^{-a}},$$
+$$\begin{aligned}
+\frac{\partial f}{\partial a} &= -(1 + e^{-a})^{-2}\cdot\frac{\partial(1 + e^{-a})}{\partial a}
+= -(1 + e^{-a})^{-2}\cdot(-e^{-a})\\
+&= \frac{e^{-a}}{(1 + e^{-a})^2}
+= \frac{1}{1 + e^{-a}}\cdot\frac{e^{-a}}{1 + e^{-a}},
+\end{aligned}$$
 
 and since $\frac{e^{-a}}{1 + e^{-a}} = \frac{(1 + e^{-a}) - 1}{1 + e^{-a}} = 1 - \sigma(a)$,
 
@@ -185,9 +188,11 @@ $\boxed{S(\mathbf x) = S([0, y_1, \dots, y_{K-1}]^\top) \text{ with } y_i = x_{i
 e^{x_k}$; then $\partial u/\partial x_j = [i = j]\,e^{x_i}$ and $\partial v/\partial x_j = e^{x_j}$, and the
 quotient rule $(u/v)' = (u'v - uv')/v^2$ gives
 
-$$\frac{\partial S_i}{\partial x_j} = \frac{[i=j]\,e^{x_i}\sum_k e^{x_k} - e^{x_i}e^{x_j}}{\left(\sum_k e^{x_k}\right)^2}
-= [i=j]\frac{e^{x_i}}{\sum_k e^{x_k}} - \frac{e^{x_i}}{\sum_k e^{x_k}}\cdot\frac{e^{x_j}}{\sum_k e^{x_k}}
-= [i=j]\,S_i - S_i S_j .$$
+$$\begin{aligned}
+\frac{\partial S_i}{\partial x_j} &= \frac{[i=j]\,e^{x_i}\sum_k e^{x_k} - e^{x_i}e^{x_j}}{\left(\sum_k e^{x_k}\right)^2}\\
+&= [i=j]\frac{e^{x_i}}{\sum_k e^{x_k}} - \frac{e^{x_i}}{\sum_k e^{x_k}}\cdot\frac{e^{x_j}}{\sum_k e^{x_k}}
+= [i=j]\,S_i - S_i S_j .
+\end{aligned}$$
 
 In matrix form, with $\mathbf p = S(\mathbf x)$: the first term is the diagonal matrix of $\mathbf p$,
 the second the outer product, so $\boxed{J_{\text{softmax}}(\mathbf x) = \operatorname{Diag}(\mathbf p) - \mathbf p\mathbf p^\top}$."""),
@@ -218,9 +223,11 @@ Solved for the sigmoid, with $x = t/2$: $\boxed{\sigma(t) = \tfrac12\big(\tanh(t
 
 **The parameters.** Substitute in each hidden unit, with $t_j = \sum_i\omega^{(1)}_{ji}x_i + \omega^{(1)}_{j0}$:
 
-$$y_k = \sum_j \omega^{(2)}_{kj}\,\tfrac12\Big(\tanh\big(\tfrac{t_j}{2}\big) + 1\Big) + \omega^{(2)}_{k0}
-= \sum_j \frac{\omega^{(2)}_{kj}}{2}\tanh\Big(\sum_i\frac{\omega^{(1)}_{ji}}{2}x_i + \frac{\omega^{(1)}_{j0}}{2}\Big)
-+ \Big(\omega^{(2)}_{k0} + \sum_j\frac{\omega^{(2)}_{kj}}{2}\Big).$$
+$$\begin{aligned}
+y_k &= \sum_j \omega^{(2)}_{kj}\,\tfrac12\Big(\tanh\big(\tfrac{t_j}{2}\big) + 1\Big) + \omega^{(2)}_{k0}\\
+&= \sum_j \frac{\omega^{(2)}_{kj}}{2}\tanh\Big(\sum_i\frac{\omega^{(1)}_{ji}}{2}x_i + \frac{\omega^{(1)}_{j0}}{2}\Big)
++ \Big(\omega^{(2)}_{k0} + \sum_j\frac{\omega^{(2)}_{kj}}{2}\Big).
+\end{aligned}$$
 
 This is the tanh network with $\boxed{\tilde\omega^{(1)}_{ji} = \tfrac12\omega^{(1)}_{ji},\
 \tilde\omega^{(1)}_{j0} = \tfrac12\omega^{(1)}_{j0},\ \tilde\omega^{(2)}_{kj} = \tfrac12\omega^{(2)}_{kj},\
@@ -328,9 +335,11 @@ condition $i + j - k_2 = n$: the starting expression should be $\sum_j h^1_{i+j-
 **5.6 $\nabla_{\mathbf h^1}L = \nabla_{\mathbf a^2}L * \operatorname{flip}(\mathbf w^2)$ (valid).** With 5.5 only
 $i = n, \dots, n + k_2 - 1$ contribute:
 
-$$(\nabla_{\mathbf h^1}L)_n = \sum_{i=n}^{n+k_2-1}(\nabla_{\mathbf a^2}L)_i\,w^2_{n-i+k_2}
-\overset{j = i - n + 1}{=} \sum_{j=1}^{k_2}(\nabla_{\mathbf a^2}L)_{n+j-1}\,w^2_{k_2-j+1}
-= \sum_{j=1}^{k_2}(\nabla_{\mathbf a^2}L)_{n+j-1}\operatorname{flip}(\mathbf w^2)_j = \boxed{\big(\nabla_{\mathbf a^2}L * \operatorname{flip}(\mathbf w^2)\big)_n},$$
+$$\begin{aligned}
+(\nabla_{\mathbf h^1}L)_n &= \sum_{i=n}^{n+k_2-1}(\nabla_{\mathbf a^2}L)_i\,w^2_{n-i+k_2}
+\overset{j = i - n + 1}{=} \sum_{j=1}^{k_2}(\nabla_{\mathbf a^2}L)_{n+j-1}\,w^2_{k_2-j+1}\\
+&= \sum_{j=1}^{k_2}(\nabla_{\mathbf a^2}L)_{n+j-1}\operatorname{flip}(\mathbf w^2)_j = \boxed{\big(\nabla_{\mathbf a^2}L * \operatorname{flip}(\mathbf w^2)\big)_n},
+\end{aligned}$$
 
 the valid convolution (1). (In general: the gradient of a valid convolution is a full
 convolution with the flipped kernel, and of a full one a valid convolution with the flipped

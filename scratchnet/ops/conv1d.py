@@ -17,7 +17,8 @@ Backward, with :math:`g` the upstream gradient placed back into a zero :math:`g^
 
 .. math::
     \frac{\partial L}{\partial \tilde x_m} = \sum_j g^{full}_{m-j} w_j \quad (\text{a full
-    convolution of } g^{full} \text{ with } w),\qquad
+    convolution of } g^{full} \text{ with } w),
+
     \frac{\partial L}{\partial w_j} = \sum_i g^{full}_i \tilde x_{i+j} \quad(\text{a valid
     cross-correlation of } \tilde x \text{ with } g^{full}),
 

@@ -10,7 +10,8 @@ Forward, step :math:`t` (:math:`p = x_t W_x + b_x`, :math:`q = h_{t-1} W_h + b_h
 its ``r``, ``z``, ``n`` blocks):
 
 .. math::
-    r = \sigma(p_r + q_r),\quad z = \sigma(p_z + q_z),\quad n = \tanh(p_n + r\odot q_n),\quad
+    r = \sigma(p_r + q_r),\quad z = \sigma(p_z + q_z),\quad n = \tanh(p_n + r\odot q_n),
+
     h_t = (1 - z)\odot n + z\odot h_{t-1}.
 
 Backward, step :math:`t` from :math:`T` down to 1, with :math:`\delta h_t` the gradient reaching

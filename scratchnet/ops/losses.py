@@ -27,7 +27,8 @@ Mean squared error, mean over all :math:`M` elements:
 Multiclass hinge (the SVM loss of the courses), margin :math:`\Delta`, mean over the batch:
 
 .. math::
-    L = \frac1N\sum_n\sum_{j\ne y_n}\max(0,\ s_{nj} - s_{ny_n} + \Delta),\qquad
+    L = \frac1N\sum_n\sum_{j\ne y_n}\max(0,\ s_{nj} - s_{ny_n} + \Delta),
+
     \frac{\partial L}{\partial s_{nj}} = \frac{[m_{nj} > 0]}{N}\ (j \ne y_n),\quad
     \frac{\partial L}{\partial s_{ny_n}} = -\frac1N\sum_{j\ne y_n}[m_{nj} > 0]
 

@@ -7,7 +7,8 @@ Windows may overlap (``s < k``) or leave gaps (``s > k``).
 Max pooling
 
 .. math::
-    y_{n,c,i,j} = \max_{u,v}\; x_{n,c,\,s_H i+u,\,s_W j+v}, \qquad
+    y_{n,c,i,j} = \max_{u,v}\; x_{n,c,\,s_H i+u,\,s_W j+v},
+
     \frac{\partial L}{\partial x_{n,c,h,w}} = \sum_{i,j} \frac{\partial L}{\partial y_{n,c,i,j}}
     \,[\,(h,w) = \operatorname{argmax}_{(i,j)}\,]
 
@@ -19,7 +20,8 @@ arg-max of several windows and then collects all their gradients.
 Average pooling
 
 .. math::
-    y_{n,c,i,j} = \frac{1}{k_H k_W}\sum_{u,v} x_{n,c,\,s_H i+u,\,s_W j+v}, \qquad
+    y_{n,c,i,j} = \frac{1}{k_H k_W}\sum_{u,v} x_{n,c,\,s_H i+u,\,s_W j+v},
+
     \frac{\partial L}{\partial x_{n,c,h,w}} = \frac{1}{k_H k_W}
     \sum_{(i,j)\,:\,(h,w)\in\text{window}(i,j)} \frac{\partial L}{\partial y_{n,c,i,j}}
 

@@ -14,7 +14,8 @@ from step :math:`t+1`): :math:`\delta a_t = \delta h_t \odot (1 - h_t^2)`,
 **LSTM** (gate by gate; :math:`\sigma` the logistic function):
 
 .. math::
-    [a^i, a^f, a^g, a^o] = x_t W_x + h_{t-1} W_h + b,\quad
+    [a^i, a^f, a^g, a^o] = x_t W_x + h_{t-1} W_h + b,
+
     i = \sigma(a^i),\ f = \sigma(a^f),\ g = \tanh(a^g),\ o = \sigma(a^o),
 
     c_t = f \odot c_{t-1} + i \odot g,\qquad h_t = o \odot \tanh(c_t).
@@ -30,7 +31,8 @@ Backward, step :math:`t` from :math:`T` down to 1, with :math:`\delta h_t` as ab
     \delta f = \delta c_t \odot c_{t-1},\quad \delta c_{t-1} = \delta c_t \odot f,
 
     \delta a^{i,f,o} = \delta\{i,f,o\} \odot \sigma(1-\sigma),\quad
-    \delta a^g = \delta g \odot (1 - g^2),\quad
+    \delta a^g = \delta g \odot (1 - g^2),
+
     \delta h_{t-1} \mathrel{+}= \delta a_t W_h^\top .
 
 Then, summed over time: :math:`\partial L/\partial W_h = \sum_t h_{t-1}^\top \delta a_t`,

@@ -3,8 +3,9 @@ r"""The 2x2 max-pool as a two-level tournament that records its winners (written
 For the window :math:`\begin{bmatrix} a & b \\ c & d \end{bmatrix}`:
 
 .. math::
-    t = \max(a, b),\ r_t = [b > a];\quad u = \max(c, d),\ r_b = [d > c];\quad
-    y = \max(t, u),\ r = [u > t].
+    t = \max(a, b),\quad u = \max(c, d),\quad y = \max(t, u),
+
+    r_t = [b > a],\quad r_b = [d > c],\quad r = [u > t].
 
 Strict comparisons keep the earlier element on ties, so the winner is the first maximum in
 row-major order (PyTorch's rule). A window holding a NaN outputs NaN and its winner is its *last*
