@@ -200,7 +200,8 @@ def assemble(src: Path) -> int:
 
 
 def katex_assets(dest: Path) -> None:
-    """KaTeX's CSS and fonts from the npm registry (``npm pack``, cached) into ``dest``."""
+    """KaTeX's CSS, fonts and script (with which the search page draws its snippets' equations)
+    from the npm registry (``npm pack``, cached) into ``dest``."""
     cache = ROOT / "build" / "katex"
     tarball = cache / f"katex-{KATEX_VERSION}.tgz"
     if not tarball.exists():
@@ -208,7 +209,7 @@ def katex_assets(dest: Path) -> None:
         subprocess.run(["npm", "pack", f"katex@{KATEX_VERSION}", "--silent"], cwd=cache, check=True,
                        capture_output=True)  # fmt: skip
     with tarfile.open(tarball) as tar:
-        wanted = ("package/dist/fonts/", "package/dist/katex.min.css")
+        wanted = ("package/dist/fonts/", "package/dist/katex.min.css", "package/dist/katex.min.js")
         members = [m for m in tar.getmembers() if m.name.startswith(wanted)]
         tar.extractall(cache / "extracted", members=members, filter="data")
     shutil.rmtree(dest, ignore_errors=True)

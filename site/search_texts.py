@@ -5,7 +5,7 @@ Sphinx's search shows a snippet under each result by fetching the result's page,
 refuses for a site opened from its files (``file://``), and whose text, taken as it is, repeats
 every equation three times (KaTeX's MathML, its TeX annotation and its HTML). Here each page's
 main content is reduced once, at build time, to its prose with each equation as its TeX source
-between dollars; ``site/search_offline.js`` hands these texts to the search instead of the pages.
+between dollars (a dollar of the prose, such as ``$SCRATCHNET_DATA``, written ``\\$``); ``site/search_offline.js`` hands these texts to the search instead of the pages.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class _Prose(HTMLParser):
         if self.tex:
             self.out.append(f" ${data.strip()}$ ")
         elif not self.mathml:
-            self.out.append(data)
+            self.out.append(data.replace("$", "\\$"))  # a dollar of the prose is not a delimiter
 
     def text(self) -> str:
         return " ".join("".join(self.out).split())

@@ -305,12 +305,50 @@ def test_no_equation_number_covers_its_formula(width):
     assert not problems, "\n".join(problems[:30])
 
 
+# every table of the page at this width: its columns, whether it is wider than the column, and
+# whether it then sits in a box that scrolls
+TABLES = """
+const col = document.querySelector('article').clientWidth;
+return Array.from(document.querySelectorAll('article table')).map((t, k) => {
+  const box = t.closest('.table-wrapper') || t.parentElement;
+  return {k: k, columns: t.rows[0] ? t.rows[0].cells.length : 0, wide: t.scrollWidth > col + 1,
+          scrolls: ['auto', 'scroll'].includes(getComputedStyle(box).overflowX)};
+});
+"""
+
+
+@needs_site
+def test_tables_on_a_phone():
+    """At 400 px a table of two columns (the API index, the module list, the general index) is
+    read as a list and fits; a wider table (the results) scrolls in its own box."""
+    browser = _browser()
+    browser.set_window_size(400, 1000)
+    problems, seen = [], 0
+    try:
+        for page in pages():
+            if "<table" not in page.read_text(errors="replace"):
+                continue
+            browser.get(page.as_uri())
+            name = page.relative_to(SITE).as_posix()
+            for t in browser.execute_script(TABLES):
+                seen += 1
+                if t["wide"] and (t["columns"] <= 2 or not t["scrolls"]):
+                    problems.append(f"{name}: table {t['k']} ({t['columns']} columns) wider than the screen")
+    finally:
+        browser.quit()
+    assert seen >= 50, seen
+    assert not problems, "\n".join(problems[:20])
+
+
 SEARCH_RESULTS = """
 // the pages found (an API object's result carries its description instead of a snippet)
 const items = Array.from(document.querySelectorAll('#search-results li'))
   .filter(li => !li.querySelector(':scope > span'));
-return {results: items.length,
-        snippets: items.map(li => li.querySelector('p.context')).filter(p => p).map(p => p.textContent)};
+const contexts = items.map(li => li.querySelector('p.context')).filter(p => p);
+const prose = contexts.map(p => { const c = p.cloneNode(true); c.querySelectorAll('.katex').forEach(k => k.remove());
+                                   return c.textContent; });
+return {results: items.length, snippets: contexts.map(p => p.textContent), prose: prose,
+        drawn: contexts.reduce((n, p) => n + p.querySelectorAll('.katex').length, 0)};
 """
 
 
@@ -318,18 +356,21 @@ return {results: items.length,
 @pytest.mark.parametrize("query", ["im2col", "softmax Jacobian", "LSTM cell"])
 def test_search_from_the_files_gives_results_with_snippets(query):
     """The site opened from its files (``file://``, the offline case): a search returns results,
-    each with a snippet of its page's text, equations once (their TeX), not three times."""
-    import time
+    each with a snippet of its page's text, equations once and drawn (no TeX left in the prose)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def complete(driver):
+        found = driver.execute_script(SEARCH_RESULTS)
+        return found if found["results"] and len(found["snippets"]) == found["results"] else None
 
     browser = _browser(file_access=False)
     try:
         browser.get((SITE / "search.html").as_uri() + "?q=" + query.replace(" ", "+"))
-        deadline, found = time.monotonic() + 30, {"results": 0, "snippets": []}
-        while time.monotonic() < deadline:
+        try:
+            found = WebDriverWait(browser, 30).until(complete)
+        except TimeoutException:
             found = browser.execute_script(SEARCH_RESULTS)
-            if found["results"] and len(found["snippets"]) == found["results"]:
-                break
-            time.sleep(0.2)
         errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     finally:
         browser.quit()
@@ -337,6 +378,10 @@ def test_search_from_the_files_gives_results_with_snippets(query):
     assert len(found["snippets"]) == found["results"], f"results without a snippet: {found}"
     words = query.lower().split()
     assert any(all(w in s.lower() for w in words[:1]) for s in found["snippets"]), found["snippets"][:3]
+    raw = [s for s in found["prose"] if any(t in s for t in RAW_TEX) or re.search(r"\$[^$]*\\[a-z]", s)]
+    assert not raw, f"TeX left in snippets: {raw[:2]}"
+    if query == "softmax Jacobian":  # its derivations' snippets hold equations
+        assert found["drawn"] >= 1, found["snippets"][:3]
     assert not errors, errors
 
 
