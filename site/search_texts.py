@@ -5,7 +5,9 @@ Sphinx's search shows a snippet under each result by fetching the result's page,
 refuses for a site opened from its files (``file://``), and whose text, taken as it is, repeats
 every equation three times (KaTeX's MathML, its TeX annotation and its HTML). Here each page's
 main content is reduced once, at build time, to its prose with each equation as its TeX source
-between dollars (a dollar of the prose, such as ``$SCRATCHNET_DATA``, written ``\\$``); ``site/search_offline.js`` hands these texts to the search instead of the pages.
+between dollars (a dollar of the prose, such as ``$SCRATCHNET_DATA``, written ``\\$``);
+``site/search_offline.js`` hands these texts to the search instead of the pages, and draws the
+equations of each snippet.
 """
 
 from __future__ import annotations

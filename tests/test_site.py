@@ -345,8 +345,11 @@ SEARCH_RESULTS = """
 const items = Array.from(document.querySelectorAll('#search-results li'))
   .filter(li => !li.querySelector(':scope > span'));
 const contexts = items.map(li => li.querySelector('p.context')).filter(p => p);
-const prose = contexts.map(p => { const c = p.cloneNode(true); c.querySelectorAll('.katex').forEach(k => k.remove());
-                                   return c.textContent; });
+const prose = contexts.map(p => {
+  const c = p.cloneNode(true);
+  c.querySelectorAll('.katex').forEach(k => k.remove());
+  return c.textContent;
+});
 return {results: items.length, snippets: contexts.map(p => p.textContent), prose: prose,
         drawn: contexts.reduce((n, p) => n + p.querySelectorAll('.katex').length, 0)};
 """
