@@ -113,6 +113,27 @@ def conv_sample(rng: np.random.Generator, check: str, fused: bool = False) -> Sa
     return Sample(layer.astype(np.float64), x, ref)
 
 
+def winograd_sample(rng: np.random.Generator, check: str) -> Sample:
+    """A fused 3x3, stride-1 convolution with enough input channels for the Winograd path
+    (``scratchnet.ops.winograd``): any padding, odd and even sizes, with or without bias."""
+    from scratchnet.ops.winograd import WINOGRAD_MIN_CHANNELS
+
+    small = check == "gradcheck"
+    p = int(rng.integers(0, 3))
+    C, Co = WINOGRAD_MIN_CHANNELS + int(rng.integers(0, 2)), int(rng.integers(1, 3 if small else 9))
+    H, W = (int(v) for v in rng.integers(4 - 2 * p if p < 2 else 1, 7 if small else 12, 2))
+    H, W = max(H, 4 - 2 * p), max(W, 4 - 2 * p)  # the conv's output holds a 2x2 window
+    conv = Conv2D(C, Co, 3, 1, p, bias=bool(rng.integers(0, 2)), rng=rng)
+    x = _nchw(rng, C, H, W, N=1 if small else None)
+    if small:
+        x = distinct_values(x.shape, rng) + rng.standard_normal(x.shape) * 1e-3
+
+    def ref(x, W, b=None):
+        return F().max_pool2d(F().conv2d(x, W, b, padding=p), 2)
+
+    return Sample(ConvPool2D.from_conv(conv).astype(np.float64), x, ref)
+
+
 def conv_reference(s: Sample, dout: np.ndarray) -> tuple:
     layer, p = s.layer, s.layer.params
     y = slow.conv2d_naive(s.x, p["W"], p.get("b"), layer.stride, layer.padding, layer.dilation)

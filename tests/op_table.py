@@ -75,6 +75,7 @@ from op_samples import (  # noqa: F401  (Sample and the helpers are re-exported 
     residual_sample,
     sequence_cross_entropy_sample,
     shape_sample,
+    winograd_sample,
 )
 
 from scratchnet.layers import (
@@ -192,6 +193,8 @@ TABLE: list[OpInfo] = [
             ),
         ),
     ),
+    OpInfo("ConvPool2D-winograd", winograd_sample, layout=True, reference=convpool_reference, checks=ALL,
+           fd_cases=8),
     pool_entry(MaxPool2D, "max"),
     OpInfo("MaxPool2D-ties", pool_ties_sample, cases=3, checks=frozenset({"parity"})),
     pool_entry(AvgPool2D, "avg"),

@@ -125,7 +125,8 @@ def test_zoo_builds_fused_models_with_the_same_function():
     plain, fused = zoo.build("reference-cnn", rng=0, fuse=False), zoo.build("reference-cnn", rng=0)
     assert sum(isinstance(m, ConvPool2D) for m in fused.modules()) == 2
     assert plain.num_parameters() == fused.num_parameters()
-    np.testing.assert_allclose(fused.forward(x), plain.forward(x), rtol=1e-5, atol=1e-6)
+    want = plain.forward(x)  # the second block's Winograd path rounds relative to the tensor's scale
+    np.testing.assert_allclose(fused.forward(x), want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
 
 
 def test_model_outputs_do_not_alias_reused_buffers():
@@ -142,3 +143,63 @@ def test_model_outputs_do_not_alias_reused_buffers():
     model.forward(x * 2)
     model.backward(np.full_like(y1, 3.0))
     np.testing.assert_array_equal(dx1, kept)
+
+
+# --- Winograd F(2x2, 3x3) for the fused 3x3 convolution -----------------------------------------
+@pytest.mark.parametrize("padding", [0, 1, 2])
+@pytest.mark.parametrize("H, W", [(8, 8), (9, 7), (4, 5)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_winograd_path_equals_the_im2col_path(monkeypatch, H, W, padding, bias):
+    """The Winograd path (16 input channels: it applies) and the im2col path (forced by raising
+    the threshold) give the same pooled output and gradients in float64, at odd sizes (the last
+    row or column outside every window), any padding, with and without bias, channels-last or not,
+    and for a first layer (no dx) and a frozen one (no dw)."""
+    from scratchnet.ops import convpool, winograd
+    from scratchnet.ops.workspace import Workspace
+
+    rng = np.random.default_rng(H * 10 + W + padding)
+    C, Co = winograd.WINOGRAD_MIN_CHANNELS, 5
+    x = rng.standard_normal((3, C, H, W))
+    if padding == 1:
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last memory
+    w, b = rng.standard_normal((Co, C, 3, 3)), (rng.standard_normal(Co) if bias else None)
+    assert winograd.winograd_applies(w.shape, (1, 1), (1, 1))
+
+    def run(ws):
+        z, cache = convpool.convpool2d_forward(x, w, b, 1, padding, ws)
+        dout = np.cos(np.arange(z.size)).reshape(z.shape)
+        full = convpool.convpool2d_backward(dout, cache, True, ws)
+        no_dx = convpool.convpool2d_backward(dout, cache, False, ws)
+        no_dw = convpool.convpool2d_backward(dout, cache, True, ws, need_dw=False)
+        return type(cache.conv).__name__, [None if a is None else np.array(a) for a in (z, *full)], no_dx, no_dw
+
+    kind, fast, no_dx, no_dw = run(Workspace())
+    monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", C + 1)
+    kind_ref, ref, _, _ = run(None)
+    assert (kind, kind_ref) == ("WinogradCache", "ConvCache")
+    for got, want in zip(fast, ref, strict=True):
+        if want is None:
+            assert got is None
+            continue
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert no_dx[0] is None and no_dx[1] is not None
+    assert no_dw[1] is None and no_dw[2] is None and no_dw[0] is not None
+
+
+def test_winograd_transforms_by_hand():
+    """F(2x2, 3x3) on one tile, worked by hand. Input patch d = [[1,2,0,1],[0,1,3,0],[2,0,1,1],
+    [1,1,0,2]], filter g = all ones: each output is the sum of a 3x3 window of d,
+    y00 = 1+2+0 + 0+1+3 + 2+0+1 = 10, y01 = 2+0+1 + 1+3+0 + 0+1+1 = 9,
+    y10 = 0+1+3 + 2+0+1 + 1+1+0 = 9, y11 = 1+3+0 + 0+1+1 + 1+0+2 = 9; pooled: 10."""
+    from scratchnet.ops import winograd
+
+    d = np.array([[1, 2, 0, 1], [0, 1, 3, 0], [2, 0, 1, 1], [1, 1, 0, 2]], float)
+    C = winograd.WINOGRAD_MIN_CHANNELS
+    x = np.zeros((1, C, 4, 4))
+    x[0, 0] = d  # one channel carries the patch, the others are zero
+    w = np.zeros((1, C, 3, 3))
+    w[0, 0] = 1.0
+    Y, _ = winograd.winograd_tiles(x, w, False, (0, 0), None)
+    assert Y[:, 0, 0].tolist() == [10.0, 9.0, 9.0, 9.0]
+    z, _ = sn.ops.convpool2d_forward(x, w, None, 1, 0)
+    assert z.ravel().tolist() == [10.0]

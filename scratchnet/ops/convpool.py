@@ -12,6 +12,10 @@ What it computes is exactly ``maxpool2d(conv2d(x), 2)``: the pooled output
 rows, and the max-pool becomes the tournament of :mod:`scratchnet.ops.tournament` on those blocks
 (contiguous streaming passes instead of strided gathers over a 4x larger tensor).
 
+A 3x3 convolution of stride 1 with enough input channels is computed instead by Winograd's
+F(2x2, 3x3) (:mod:`scratchnet.ops.winograd`), whose 2x2 output tiles are the pool's windows: the
+same four blocks, 2.25x fewer multiplications.
+
 Backward: the tournament routes :math:`\partial L/\partial z` to the winning rows (zeros
 elsewhere), giving :math:`G = \partial L/\partial Y` in the same row order as the im2col matrix;
 from there :func:`scratchnet.ops.conv.conv_rows_backward` is the plain convolution backward pass
@@ -32,14 +36,15 @@ from ._util import nhwc, pair
 from .conv import ConvCache, conv_rows, conv_rows_backward
 from .record import OpRecord
 from .tournament import Winners, tournament_backward, tournament_forward
+from .winograd import WinogradCache, winograd_applies, winograd_gradients, winograd_tiles
 from .workspace import Workspace, scratch
 
 
 class ConvPoolCache(NamedTuple):
-    """The convolution's cache (its im2col matrix in phase order) and the tournament's winners;
-    both alias the layer's workspace when one was given."""
+    """The convolution's cache (its im2col matrix in phase order, or its Winograd tiles) and the
+    tournament's winners; both alias the layer's workspace when one was given."""
 
-    conv: ConvCache
+    conv: ConvCache | WinogradCache
     winners: Winners
 
 
@@ -65,15 +70,22 @@ def convpool2d_forward(
 
     Equation (8) of ``docs/conv.md``.
     """
-    y, conv_cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 2, ws, output=False,
-                              dilation=pair(dilation, "dilation"))  # fmt: skip
+    stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     Co = w.shape[0]
+    conv_cache: ConvCache | WinogradCache
+    if winograd_applies(w.shape, stride, dilation):
+        y, conv_cache = winograd_tiles(x, w, b is not None, padding, ws)  # bias added after the pool
+        Hp, Wp = conv_cache.tiles
+    else:
+        y, conv_cache = conv_rows(x, w, b, stride, padding, 2, ws, output=False, dilation=dilation)
+        Hp, Wp = conv_cache.out_hw[0] // 2, conv_cache.out_hw[1] // 2
     a, b_, c, d = y.reshape(4, -1, Co)  # the four window elements, contiguous blocks
     pooled = scratch(ws, "pooled", a.shape, y.dtype, output=True)
     bottom_max = scratch(ws, "bottom_max", a.shape, y.dtype)
     winners = Winners(*(scratch(ws, f"winner_{i}", a.shape, bool) for i in range(3)))
     tournament_forward(a, b_, c, d, pooled, bottom_max, winners)
-    Hp, Wp = conv_cache.out_hw[0] // 2, conv_cache.out_hw[1] // 2
+    if isinstance(conv_cache, WinogradCache) and b is not None:
+        pooled += b  # max(y + b) = max(y) + b: one pass over the pooled output, not four
     return pooled.reshape(x.shape[0], Hp, Wp, Co).transpose(0, 3, 1, 2), ConvPoolCache(conv_cache, winners)
 
 
@@ -90,12 +102,16 @@ def convpool2d_backward(
 
     Equation (8) of ``docs/conv.md``.
     """
-    Co = cache.conv.w.shape[0]
+    Co = dout.shape[1]
     g = nhwc(dout).reshape(-1, Co)  # (M/4, C_out); free when dout is channels-last
     g_rows = scratch(ws, "g_rows", (4, *g.shape), g.dtype)  # the conv's rows, in phase order
     g_top = scratch(ws, "g_top", g.shape, g.dtype)
     g_bottom = scratch(ws, "g_bottom", g.shape, g.dtype)
     tournament_backward(g, cache.winners, *g_rows, g_top, g_bottom)
+    if isinstance(cache.conv, WinogradCache):
+        dx, dw = winograd_gradients(g_rows, cache.conv, need_dx, need_dw, ws)
+        db = g.sum(axis=0) if need_dw and cache.conv.has_bias else None
+        return dx, dw, db
     return conv_rows_backward(g_rows.reshape(-1, Co), cache.conv, need_dx, ws, need_dw)
 
 

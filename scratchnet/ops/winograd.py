@@ -1,0 +1,163 @@
+r"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution of stride 1 on 2x2 output tiles.
+
+A tile of output :math:`Y` (2x2) needs a 4x4 patch :math:`d` of the padded input; with the
+constant matrices
+
+.. math::
+    B^\top = \begin{bmatrix}1&0&-1&0\\0&1&1&0\\0&-1&1&0\\0&1&0&-1\end{bmatrix},\quad
+    G = \begin{bmatrix}1&0&0\\ \tfrac12&\tfrac12&\tfrac12\\ \tfrac12&-\tfrac12&\tfrac12\\0&0&1
+    \end{bmatrix},\quad
+    A^\top = \begin{bmatrix}1&1&1&0\\0&1&-1&-1\end{bmatrix}
+
+the tile of a filter :math:`g` (3x3) summed over input channels :math:`c` is
+
+.. math::
+    Y_o = A^\top\Big[\sum_c (G g_{o,c} G^\top)\odot(B^\top d_c B)\Big]A .
+
+Written for all 16 positions :math:`\xi` of the 4x4 transformed tile at once (the Kronecker
+products :math:`B^\top\otimes B^\top` (16x16), :math:`G\otimes G` (16x9), :math:`A^\top\otimes
+A^\top` (4x16) act on a tile flattened row by row), the sum over channels is one product per
+position: :math:`U_\xi = [(G\otimes G)\,g]_\xi \in \mathbb R^{C\times C_o}`, :math:`V_\xi =
+[(B^\top\otimes B^\top)\,d]_\xi \in \mathbb R^{P\times C}` over the :math:`P` tiles, and
+
+.. math::
+    M_\xi = V_\xi U_\xi,\qquad Y = (A^\top\otimes A^\top)\,M .
+
+That is 16 GEMMs with :math:`16 P C C_o` multiplications where im2col's one GEMM has
+:math:`36 P C C_o` (2.25x fewer), and a 4x4 input patch per tile where im2col copies 9 values
+per output (16/4 = 4 per output).
+
+Backward: every step is linear, so each adjoint is the transpose,
+
+.. math::
+    \delta M = (A^\top\otimes A^\top)^\top\,\delta Y,\quad
+    \delta U_\xi = V_\xi^\top\,\delta M_\xi,\quad \delta V_\xi = \delta M_\xi U_\xi^\top,
+
+    \delta g = (G\otimes G)^\top\,\delta U,\qquad
+    \delta d = (B^\top\otimes B^\top)^\top\,\delta V,
+
+and :math:`\partial L/\partial x` adds each tile's :math:`\delta d` back onto the 4x4 patch it came
+from (neighbouring patches overlap by two rows or columns). The transforms are exact in exact
+arithmetic (``tests/test_fusion.py`` compares with the im2col path to 1e-12 in float64); in float32
+they add rounding of the order of the GEMM's own, relative to the tensor's largest values.
+
+Here the tiles are the windows of a following 2x2 max-pool (:func:`scratchnet.ops.convpool.
+convpool2d_forward`): :math:`Y` comes out as the four window elements in four blocks, the order
+:func:`scratchnet.ops.conv.im2col` gives with ``phases=2``, and an odd last output row or column,
+which no window holds, is never computed. It pays from :data:`WINOGRAD_MIN_CHANNELS` input channels:
+a shard's forward and backward pass takes 0.73-0.80x the im2col path's time with 64 or 128 input
+channels, 0.96-1.05x with 16 or 32 (the transforms then cost what the multiplications save), 1.13x
+with 8 (``docs/speed.md``).
+
+Equations (11)-(13) of ``docs/conv.md``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .conv import _padded
+from .workspace import Workspace, scratch
+
+WINOGRAD_MIN_CHANNELS = 64  # with fewer input channels the im2col path is as fast or faster
+
+_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+_KRON = {"B": np.kron(_BT, _BT), "G": np.kron(_G, _G), "A": np.kron(_AT, _AT)}  # (16,16), (16,9), (4,16)
+
+
+def _kron(name: str, dtype: np.dtype) -> np.ndarray:
+    return _KRON[name].astype(dtype, copy=False)
+
+
+class WinogradCache(NamedTuple):
+    """What the backward pass needs: the transformed input tiles ``V`` ``(16, P, C)`` and weights
+    ``U`` ``(16, C, C_out)`` (``V`` in the layer's workspace when one is given)."""
+
+    x_shape: tuple[int, ...]  # (N, C, H, W)
+    V: np.ndarray
+    U: np.ndarray
+    padding: tuple[int, int]
+    tiles: tuple[int, int]  # tile rows and columns per image: the pooled output's size
+    has_bias: bool
+
+
+def winograd_applies(w_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """A 3x3 kernel, stride 1, no dilation and at least :data:`WINOGRAD_MIN_CHANNELS` inputs."""
+    _, C, kh, kw = w_shape
+    return (kh, kw) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and C >= WINOGRAD_MIN_CHANNELS
+
+
+def transform_weights(w: np.ndarray) -> np.ndarray:
+    """:math:`U = (G\\otimes G)\\,g`: weights ``(C_out, C, 3, 3)`` to ``(16, C, C_out)``."""
+    Co, C = w.shape[:2]
+    flat = np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(9, C * Co)
+    return (_kron("G", w.dtype) @ flat).reshape(16, C, Co)
+
+
+def winograd_tiles(
+    x: np.ndarray, w: np.ndarray, has_bias: bool, padding: tuple[int, int], ws: Workspace | None
+) -> tuple[np.ndarray, WinogradCache]:
+    """The convolution (no bias) at the positions of the 2x2 pooling windows, ``(4, P, C_out)``:
+    block ``2a + b`` holds window element ``(a, b)`` of every window, windows in ``(n, i, j)`` order.
+
+    Equations (11) and (12) of ``docs/conv.md``.
+    """
+    N, C, H, W = x.shape
+    Co = w.shape[0]
+    ph, pw = padding
+    th, tw = (H + 2 * ph - 2) // 2, (W + 2 * pw - 2) // 2  # tiles = pooling windows
+    P, dt = N * th * tw, np.result_type(x, w)
+    xp = _padded(x.astype(dt, copy=False), ph, pw, channels_last=True, ws=ws)  # (N, Hp, Wp, C)
+    s = xp.strides  # the 4x4 patch of tile (i, j) starts at row 2i, column 2j
+    strides = (s[1], s[2], s[0], 2 * s[1], 2 * s[2], s[3])
+    patches = as_strided(xp, (4, 4, N, th, tw, C), strides, writeable=False)
+    d = scratch(ws, "wino_d", (16, P * C), dt)
+    np.copyto(d.reshape(4, 4, N, th, tw, C), patches)
+    V = scratch(ws, "wino_V", (16, P, C), dt)
+    np.matmul(_kron("B", dt), d, out=V.reshape(16, P * C))
+    U = transform_weights(w.astype(dt, copy=False))
+    M = scratch(ws, "wino_M", (16, P, Co), dt)
+    np.matmul(V, U, out=M)
+    Y = scratch(ws, "wino_Y", (4, P, Co), dt)
+    np.matmul(_kron("A", dt), M.reshape(16, P * Co), out=Y.reshape(4, P * Co))
+    return Y, WinogradCache(x.shape, V, U, (ph, pw), (th, tw), has_bias)
+
+
+def winograd_gradients(
+    g: np.ndarray, cache: WinogradCache, need_dx: bool, need_dw: bool, ws: Workspace | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(dx, dw)`` from ``g`` ``(4, P, C_out)``, the gradient of :func:`winograd_tiles`'s output;
+    ``dx`` logical ``(N, C, H, W)``, channels-last in memory.
+
+    Equations (11) and (13) of ``docs/conv.md``.
+    """
+    N, C, H, W = cache.x_shape
+    (ph, pw), (th, tw) = cache.padding, cache.tiles
+    _, P, Co = g.shape
+    dt = g.dtype
+    dM = scratch(ws, "wino_dM", (16, P, Co), dt)
+    np.matmul(_kron("A", dt).T, g.reshape(4, P * Co), out=dM.reshape(16, P * Co))
+    dw = dx = None
+    if need_dw:
+        dU = np.matmul(cache.V.transpose(0, 2, 1), dM)  # (16, C, C_out)
+        flat = _kron("G", dt).T @ dU.reshape(16, C * Co)  # (9, C * C_out)
+        dw = np.ascontiguousarray(flat.reshape(3, 3, C, Co).transpose(3, 2, 0, 1))
+    if need_dx:
+        dV = scratch(ws, "wino_dV", (16, P, C), dt)
+        np.matmul(dM, cache.U.transpose(0, 2, 1), out=dV)
+        dd = scratch(ws, "wino_d", (16, P * C), dt)  # the forward's patches are no longer needed
+        np.matmul(_kron("B", dt).T, dV.reshape(16, P * C), out=dd)
+        patches = dd.reshape(4, 4, N, th, tw, C)
+        dxp = scratch(ws, "wino_dxp", (N, H + 2 * ph, W + 2 * pw, C), dt, init="zeros")
+        for k in range(4):  # patches overlap: one strided add per position in the patch
+            for j in range(4):
+                dxp[:, k : k + 2 * th : 2, j : j + 2 * tw : 2] += patches[k, j]
+        dx_nhwc = scratch(ws, "dx", (N, H, W, C), dt, output=True)
+        np.copyto(dx_nhwc, dxp[:, ph : ph + H, pw : pw + W])
+        dx = dx_nhwc.transpose(0, 3, 1, 2)
+    return dx, dw
