@@ -113,25 +113,28 @@ def conv_sample(rng: np.random.Generator, check: str, fused: bool = False) -> Sa
     return Sample(layer.astype(np.float64), x, ref)
 
 
-def winograd_sample(rng: np.random.Generator, check: str) -> Sample:
-    """A fused 3x3, stride-1 convolution with enough input channels for the Winograd path
-    (``scratchnet.ops.winograd``): any padding, odd and even sizes, with or without bias."""
+def winograd_sample(rng: np.random.Generator, check: str, fused: bool) -> Sample:
+    """A 3x3, stride-1 convolution with enough input channels for the Winograd path
+    (``scratchnet.ops.winograd``), any padding, with or without bias: fused with its pool (odd and
+    even sizes) or alone (an even output, which the path needs)."""
     from scratchnet.ops.winograd import WINOGRAD_MIN_CHANNELS
 
     small = check == "gradcheck"
     p = int(rng.integers(0, 3))
     C, Co = WINOGRAD_MIN_CHANNELS + int(rng.integers(0, 2)), int(rng.integers(1, 3 if small else 9))
-    H, W = (int(v) for v in rng.integers(4 - 2 * p if p < 2 else 1, 7 if small else 12, 2))
-    H, W = max(H, 4 - 2 * p), max(W, 4 - 2 * p)  # the conv's output holds a 2x2 window
+    H, W = (max(int(v), 4 - 2 * p) for v in rng.integers(1, 7 if small else 12, 2))  # output 2x2 or more
+    if not fused:
+        H, W = H + H % 2, W + W % 2  # H + 2p - 2 even
     conv = Conv2D(C, Co, 3, 1, p, bias=bool(rng.integers(0, 2)), rng=rng)
     x = _nchw(rng, C, H, W, N=1 if small else None)
-    if small:
+    if small and fused:
         x = distinct_values(x.shape, rng) + rng.standard_normal(x.shape) * 1e-3
 
     def ref(x, W, b=None):
-        return F().max_pool2d(F().conv2d(x, W, b, padding=p), 2)
+        y = F().conv2d(x, W, b, padding=p)
+        return F().max_pool2d(y, 2) if fused else y
 
-    return Sample(ConvPool2D.from_conv(conv).astype(np.float64), x, ref)
+    return Sample((ConvPool2D.from_conv(conv) if fused else conv).astype(np.float64), x, ref)
 
 
 def conv_reference(s: Sample, dout: np.ndarray) -> tuple:

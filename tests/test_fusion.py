@@ -150,11 +150,13 @@ def test_model_outputs_do_not_alias_reused_buffers():
 @pytest.mark.parametrize("H, W", [(8, 8), (9, 7), (4, 5)])
 @pytest.mark.parametrize("bias", [True, False])
 def test_winograd_path_equals_the_im2col_path(monkeypatch, H, W, padding, bias):
-    """The Winograd path (16 input channels: it applies) and the im2col path (forced by raising
-    the threshold) give the same pooled output and gradients in float64, at odd sizes (the last
-    row or column outside every window), any padding, with and without bias, channels-last or not,
-    and for a first layer (no dx) and a frozen one (no dw)."""
-    from scratchnet.ops import convpool, winograd
+    """The Winograd path (at the threshold's channel count: it applies) and the im2col path
+    (forced by raising the threshold) give the same output and gradients in float64, fused with
+    the pool at odd sizes (the last row or column outside every window) or alone (an even output),
+    any padding,
+    with and without bias, channels-last or not, and for a first layer (no dx) and a frozen one
+    (no dw)."""
+    from scratchnet.ops import conv, convpool, winograd
     from scratchnet.ops.workspace import Workspace
 
     rng = np.random.default_rng(H * 10 + W + padding)
@@ -165,18 +167,30 @@ def test_winograd_path_equals_the_im2col_path(monkeypatch, H, W, padding, bias):
     w, b = rng.standard_normal((Co, C, 3, 3)), (rng.standard_normal(Co) if bias else None)
     assert winograd.winograd_applies(w.shape, (1, 1), (1, 1))
 
-    def run(ws):
-        z, cache = convpool.convpool2d_forward(x, w, b, 1, padding, ws)
-        dout = np.cos(np.arange(z.size)).reshape(z.shape)
-        full = convpool.convpool2d_backward(dout, cache, True, ws)
-        no_dx = convpool.convpool2d_backward(dout, cache, False, ws)
-        no_dw = convpool.convpool2d_backward(dout, cache, True, ws, need_dw=False)
-        return type(cache.conv).__name__, [None if a is None else np.array(a) for a in (z, *full)], no_dx, no_dw
+    # the fused op at any size; the plain convolution where its output is even (else: im2col)
+    ops = [(convpool.convpool2d_forward, convpool.convpool2d_backward, lambda c: c.conv)]
+    if (H + 2 * padding) % 2 == (W + 2 * padding) % 2 == 0:
+        ops.append((conv.conv2d_forward, conv.conv2d_backward, lambda c: c))
 
-    kind, fast, no_dx, no_dw = run(Workspace())
-    monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", C + 1)
-    kind_ref, ref, _, _ = run(None)
-    assert (kind, kind_ref) == ("WinogradCache", "ConvCache")
+    def run(forward, backward, inner, ws):
+        z, cache = forward(x, w, b, 1, padding, ws)
+        dout = np.cos(np.arange(z.size)).reshape(z.shape)
+        full = backward(dout, cache, True, ws)
+        no_dx = backward(dout, cache, False, ws)
+        no_dw = backward(dout, cache, True, ws, need_dw=False)
+        arrays = [None if a is None else np.array(a) for a in (z, *full)]
+        return type(inner(cache)).__name__, arrays, no_dx, no_dw
+
+    for op in ops:
+        monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", C)
+        kind, fast, no_dx, no_dw = run(*op, Workspace())
+        monkeypatch.setattr(winograd, "WINOGRAD_MIN_CHANNELS", C + 1)
+        kind_ref, ref, _, _ = run(*op, None)
+        assert (kind, kind_ref) == ("WinogradCache", "ConvCache")
+        _same(fast, ref, no_dx, no_dw)
+
+
+def _same(fast, ref, no_dx, no_dw):
     for got, want in zip(fast, ref, strict=True):
         if want is None:
             assert got is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .workspace import Workspace, scratch
+
 
 def pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
     """Return ``value`` as an ``(h, w)`` pair of ints (an int ``k`` means ``(k, k)``)."""
@@ -75,3 +77,20 @@ def channel_sum(x: np.ndarray) -> np.ndarray:
         rows = nhwc(x).reshape(-1, x.shape[1])
         return np.ones(rows.shape[0], dtype=x.dtype) @ rows
     return x.sum(axis=(0, 2, 3))
+
+
+def padded_copy(x: np.ndarray, ph: int, pw: int, channels_last: bool, ws: Workspace | None) -> np.ndarray:
+    """Zero-padded copy of ``x`` in a reusable buffer (NHWC or NCHW memory), or ``x`` itself."""
+    N, C, H, W = x.shape
+    if channels_last:
+        src = x.transpose(0, 2, 3, 1)
+        if ph == 0 and pw == 0:
+            return np.ascontiguousarray(src)
+        xp = scratch(ws, "xpad_nhwc", (N, H + 2 * ph, W + 2 * pw, C), x.dtype, init="zeros-once")
+        xp[:, ph : ph + H, pw : pw + W, :] = src  # the border stays zero
+        return xp
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(x)
+    xp = scratch(ws, "xpad_nchw", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, init="zeros-once")
+    xp[:, :, ph : ph + H, pw : pw + W] = x
+    return xp

@@ -62,8 +62,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import batch_chunks, conv_output_size, nhwc, pair
+from ._util import batch_chunks, conv_output_size, nhwc, padded_copy, pair
 from .record import OpRecord
+from .winograd import WinogradCache, winograd_applies, winograd_conv2d, winograd_conv2d_gradients
 from .workspace import Workspace, scratch
 
 KMAJOR_MAX_CHANNELS = 8  # inputs with fewer channels use the K-major im2col layout
@@ -99,23 +100,6 @@ class ConvCache(NamedTuple):
 def uses_kmajor(in_channels: int) -> bool:
     """Whether an input with ``in_channels`` channels gets the K-major im2col layout."""
     return in_channels < KMAJOR_MAX_CHANNELS
-
-
-def _padded(x: np.ndarray, ph: int, pw: int, channels_last: bool, ws: Workspace | None) -> np.ndarray:
-    """Zero-padded copy of ``x`` in a reusable buffer (NHWC or NCHW memory), or ``x`` itself."""
-    N, C, H, W = x.shape
-    if channels_last:
-        src = x.transpose(0, 2, 3, 1)
-        if ph == 0 and pw == 0:
-            return np.ascontiguousarray(src)
-        xp = scratch(ws, "xpad_nhwc", (N, H + 2 * ph, W + 2 * pw, C), x.dtype, init="zeros-once")
-        xp[:, ph : ph + H, pw : pw + W, :] = src  # the border stays zero
-        return xp
-    if ph == 0 and pw == 0:
-        return np.ascontiguousarray(x)
-    xp = scratch(ws, "xpad_nchw", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, init="zeros-once")
-    xp[:, :, ph : ph + H, pw : pw + W] = x
-    return xp
 
 
 def pooled_grid(out_hw: tuple[int, int], phases: int) -> tuple[int, int]:
@@ -161,7 +145,7 @@ def im2col(
     out_hw = conv_output_size(H, dilated(kh, dh), sh, ph), conv_output_size(W, dilated(kw, dw), sw, pw)
     Hg, Wg = pooled_grid(out_hw, P)
     K, M = C * kh * kw, P * P * N * Hg * Wg
-    xp = _padded(x, ph, pw, channels_last=not kmajor, ws=ws)
+    xp = padded_copy(x, ph, pw, channels_last=not kmajor, ws=ws)
     s = xp.strides
     if kmajor:  # xp is (N, C, Hp, Wp); view (C, kh, kw, P, P, N, Hg, Wg)
         shape = (C, kh, kw, P, P, N, Hg, Wg)
@@ -291,7 +275,7 @@ def conv2d_forward(
     padding: int | tuple[int, int] = 0,
     ws: Workspace | None = None,
     dilation: int | tuple[int, int] = 1,
-) -> tuple[np.ndarray, ConvCache]:
+) -> tuple[np.ndarray, ConvCache | WinogradCache]:
     """Convolution forward pass (cross-correlation, zero padding, optional dilation).
 
     Args:
@@ -304,10 +288,18 @@ def conv2d_forward(
         ``(y, cache)``; ``y`` has logical shape ``(N, C_out, H_out, W_out)`` and is
         channels-last in memory.
 
+    A 3x3 kernel of stride 1 with an even output size and enough input channels takes the Winograd path
+    (:func:`scratchnet.ops.winograd.winograd_conv2d`); its cache is then a
+    :class:`~scratchnet.ops.winograd.WinogradCache`.
+
     Equations (4) and (9) of ``docs/conv.md``.
     """
-    y, cache = conv_rows(x, w, b, pair(stride, "stride"), pair(padding, "padding"), 1, ws, output=True,
-                         dilation=pair(dilation, "dilation"))  # fmt: skip
+    stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
+    H, W = x.shape[2:]
+    even = (H + 2 * padding[0]) % 2 == (W + 2 * padding[1]) % 2 == 0  # the output, H + 2p - 2, is even
+    if winograd_applies(w.shape, stride, dilation) and even:
+        return winograd_conv2d(x, w, b, padding, ws)
+    y, cache = conv_rows(x, w, b, stride, padding, 1, ws, output=True, dilation=dilation)
     Ho, Wo = cache.out_hw
     return y.reshape(x.shape[0], Ho, Wo, w.shape[0]).transpose(0, 3, 1, 2), cache
 
@@ -371,7 +363,11 @@ def conv_rows_backward(
 
 
 def conv2d_backward(
-    dout: np.ndarray, cache: ConvCache, need_dx: bool = True, ws: Workspace | None = None, need_dw: bool = True
+    dout: np.ndarray,
+    cache: ConvCache | WinogradCache,
+    need_dx: bool = True,
+    ws: Workspace | None = None,
+    need_dw: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Convolution backward pass.
 
@@ -384,6 +380,8 @@ def conv2d_backward(
         ``(dx, dw, db)``: logical ``(N, C_in, H, W)`` channels-last (or ``None``),
         ``(C_out, C_in, kH, kW)`` (or ``None``), ``(C_out,)`` (or ``None`` without bias).
     """
+    if isinstance(cache, WinogradCache):
+        return winograd_conv2d_gradients(dout, cache, need_dx, ws, need_dw)
     g = nhwc(dout).reshape(-1, cache.w.shape[0])  # (M, C_out); free when dout is channels-last
     return conv_rows_backward(g, cache, need_dx, ws, need_dw)
 

@@ -45,9 +45,9 @@ Here the tiles are the windows of a following 2x2 max-pool (:func:`scratchnet.op
 convpool2d_forward`): :math:`Y` comes out as the four window elements in four blocks, the order
 :func:`scratchnet.ops.conv.im2col` gives with ``phases=2``, and an odd last output row or column,
 which no window holds, is never computed. It pays from :data:`WINOGRAD_MIN_CHANNELS` input channels:
-a shard's forward and backward pass takes 0.73-0.80x the im2col path's time with 64 or 128 input
-channels, 0.96-1.05x with 16 or 32 (the transforms then cost what the multiplications save), 1.13x
-with 8 (``docs/speed.md``).
+a shard's forward and backward pass (1 thread) takes 0.73-0.80x the im2col path's time with 64
+or 128 input channels and 0.91x with 48; with 16-32 it is 0.92-1.05x and with 8 1.13x (the
+transforms then cost what the multiplications save), measured in ``docs/speed.md``.
 
 Equations (11)-(13) of ``docs/conv.md``.
 """
@@ -59,10 +59,10 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .conv import _padded
+from ._util import nhwc, padded_copy
 from .workspace import Workspace, scratch
 
-WINOGRAD_MIN_CHANNELS = 64  # with fewer input channels the im2col path is as fast or faster
+WINOGRAD_MIN_CHANNELS = 48  # with fewer input channels the im2col path is as fast or faster
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -102,17 +102,18 @@ def transform_weights(w: np.ndarray) -> np.ndarray:
 def winograd_tiles(
     x: np.ndarray, w: np.ndarray, has_bias: bool, padding: tuple[int, int], ws: Workspace | None
 ) -> tuple[np.ndarray, WinogradCache]:
-    """The convolution (no bias) at the positions of the 2x2 pooling windows, ``(4, P, C_out)``:
-    block ``2a + b`` holds window element ``(a, b)`` of every window, windows in ``(n, i, j)`` order.
+    """The convolution (no bias) on 2x2 tiles, ``(4, P, C_out)``: block ``2a + b`` holds element
+    ``(a, b)`` of every tile, tiles in ``(n, i, j)`` order. The tiles are the 2x2 pooling windows
+    (an odd last output row or column is left out).
 
     Equations (11) and (12) of ``docs/conv.md``.
     """
     N, C, H, W = x.shape
     Co = w.shape[0]
     ph, pw = padding
-    th, tw = (H + 2 * ph - 2) // 2, (W + 2 * pw - 2) // 2  # tiles = pooling windows
+    th, tw = (H + 2 * ph - 2) // 2, (W + 2 * pw - 2) // 2
     P, dt = N * th * tw, np.result_type(x, w)
-    xp = _padded(x.astype(dt, copy=False), ph, pw, channels_last=True, ws=ws)  # (N, Hp, Wp, C)
+    xp = padded_copy(x.astype(dt, copy=False), ph, pw, channels_last=True, ws=ws)  # (N, Hp, Wp, C)
     s = xp.strides  # the 4x4 patch of tile (i, j) starts at row 2i, column 2j
     strides = (s[1], s[2], s[0], 2 * s[1], 2 * s[2], s[3])
     patches = as_strided(xp, (4, 4, N, th, tw, C), strides, writeable=False)
@@ -161,3 +162,40 @@ def winograd_gradients(
         np.copyto(dx_nhwc, dxp[:, ph : ph + H, pw : pw + W])
         dx = dx_nhwc.transpose(0, 3, 1, 2)
     return dx, dw
+
+
+def winograd_conv2d(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: tuple[int, int], ws: Workspace | None
+) -> tuple[np.ndarray, WinogradCache]:
+    """The whole convolution of an even output size (the tiles cover it), ``y`` logical
+    ``(N, C_out, H_out, W_out)``, channels-last in memory: :func:`winograd_tiles`' blocks put back
+    in place. What :func:`scratchnet.ops.conv.conv2d_forward` returns when the path applies (an odd
+    output would need a row or column of tiles more: 14-78% more work on the sizes measured, which
+    the path does not win back).
+
+    Equations (11) and (12) of ``docs/conv.md``.
+    """
+    Y, cache = winograd_tiles(x, w, b is not None, padding, ws)
+    N, (th, tw), Co = x.shape[0], cache.tiles, w.shape[0]
+    y = scratch(ws, "y_rows", (N, 2 * th, 2 * tw, Co), Y.dtype, output=True)
+    np.copyto(y.reshape(N, th, 2, tw, 2, Co), Y.reshape(2, 2, N, th, tw, Co).transpose(2, 3, 0, 4, 1, 5))
+    if b is not None:
+        y += b
+    return y.transpose(0, 3, 1, 2), cache
+
+
+def winograd_conv2d_gradients(
+    dout: np.ndarray, cache: WinogradCache, need_dx: bool, ws: Workspace | None, need_dw: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """``(dx, dw, db)`` of :func:`winograd_conv2d`, as :func:`scratchnet.ops.conv.conv2d_backward`
+    returns them.
+
+    Equations (11) and (13) of ``docs/conv.md``.
+    """
+    N, (th, tw), Co = cache.x_shape[0], cache.tiles, cache.U.shape[2]
+    g = nhwc(dout)  # (N, H_out, W_out, C_out)
+    g_rows = scratch(ws, "wino_g", (4, N * th * tw, Co), g.dtype)
+    np.copyto(g_rows.reshape(2, 2, N, th, tw, Co), g.reshape(N, th, 2, tw, 2, Co).transpose(2, 4, 0, 1, 3, 5))
+    dx, dw = winograd_gradients(g_rows, cache, need_dx, need_dw, ws)
+    db = g.reshape(-1, Co).sum(axis=0) if need_dw and cache.has_bias else None
+    return dx, dw, db
