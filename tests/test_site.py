@@ -277,6 +277,20 @@ return out;
 """
 
 
+def _measured(width: int, marker: str, script: str):
+    """``(page name, what script returns)`` for every page whose HTML holds ``marker``, opened in
+    a browser window ``width`` px wide."""
+    browser = _browser()
+    browser.set_window_size(width, 1000)
+    try:
+        for page in pages():
+            if marker in page.read_text(errors="replace"):
+                browser.get(page.as_uri())
+                yield page.relative_to(SITE).as_posix(), browser.execute_script(script)
+    finally:
+        browser.quit()
+
+
 @needs_site
 @pytest.mark.parametrize("width", [1280, 400])
 def test_no_equation_number_covers_its_formula(width):
@@ -284,23 +298,13 @@ def test_no_equation_number_covers_its_formula(width):
     number's box meets its formula's, and a display wider than the column scrolls in its own box.
     At a laptop's width no display needs that box: a long one is broken into lines at the source
     (an ``aligned`` or ``gathered`` environment; a docstring's blank line, site/conf.py)."""
-    browser = _browser()
-    browser.set_window_size(width, 1000)
     problems, numbered = [], 0
-    try:
-        for page in pages():
-            if "katex-display" not in page.read_text(errors="replace"):
-                continue
-            browser.get(page.as_uri())
-            found = browser.execute_script(DISPLAYS)
-            numbered += found["numbered"]
-            name = page.relative_to(SITE).as_posix()
-            problems += [f"{name}: number over its formula, display {o}" for o in found["overlaps"]]
-            problems += [f"{name}: display {c} wider than the column and clipped" for c in found["clipped"]]
-            if width >= 1280:
-                problems += [f"{name}: display {w} wider than the column" for w in found["wide"]]
-    finally:
-        browser.quit()
+    for name, found in _measured(width, "katex-display", DISPLAYS):
+        numbered += found["numbered"]
+        problems += [f"{name}: number over its formula, display {o}" for o in found["overlaps"]]
+        problems += [f"{name}: display {c} wider than the column and clipped" for c in found["clipped"]]
+        if width >= 1280:
+            problems += [f"{name}: display {w} wider than the column" for w in found["wide"]]
     assert numbered >= 15, numbered  # the numbered displays of the derivation pages were measured
     assert not problems, "\n".join(problems[:30])
 
@@ -321,21 +325,12 @@ return Array.from(document.querySelectorAll('article table')).map((t, k) => {
 def test_tables_on_a_phone():
     """At 400 px a table of two columns (the API index, the module list, the general index) is
     read as a list and fits; a wider table (the results) scrolls in its own box."""
-    browser = _browser()
-    browser.set_window_size(400, 1000)
     problems, seen = [], 0
-    try:
-        for page in pages():
-            if "<table" not in page.read_text(errors="replace"):
-                continue
-            browser.get(page.as_uri())
-            name = page.relative_to(SITE).as_posix()
-            for t in browser.execute_script(TABLES):
-                seen += 1
-                if t["wide"] and (t["columns"] <= 2 or not t["scrolls"]):
-                    problems.append(f"{name}: table {t['k']} ({t['columns']} columns) wider than the screen")
-    finally:
-        browser.quit()
+    for name, tables in _measured(400, "<table", TABLES):
+        for t in tables:
+            seen += 1
+            if t["wide"] and (t["columns"] <= 2 or not t["scrolls"]):
+                problems.append(f"{name}: table {t['k']} ({t['columns']} columns) wider than the screen")
     assert seen >= 50, seen
     assert not problems, "\n".join(problems[:20])
 
