@@ -296,8 +296,7 @@ def conv2d_forward(
     """
     stride, padding, dilation = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     H, W = x.shape[2:]
-    even = (H + 2 * padding[0]) % 2 == (W + 2 * padding[1]) % 2 == 0  # the output, H + 2p - 2, is even
-    if winograd_applies(w.shape, stride, dilation) and even:
+    if winograd_applies(w.shape, stride, dilation, whole=(H + 2 * padding[0] - 2, W + 2 * padding[1] - 2)):
         return winograd_conv2d(x, w, b, padding, ws)
     y, cache = conv_rows(x, w, b, stride, padding, 1, ws, output=True, dilation=dilation)
     Ho, Wo = cache.out_hw

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._util import nhwc, pair
+from ._util import channel_sum, nhwc, pair
 from .conv import ConvCache, conv_rows, conv_rows_backward
 from .record import OpRecord
 from .tournament import Winners, tournament_backward, tournament_forward
@@ -110,7 +110,7 @@ def convpool2d_backward(
     tournament_backward(g, cache.winners, *g_rows, g_top, g_bottom)
     if isinstance(cache.conv, WinogradCache):
         dx, dw = winograd_gradients(g_rows, cache.conv, need_dx, need_dw, ws)
-        db = g.sum(axis=0) if need_dw and cache.conv.has_bias else None
+        db = channel_sum(dout) if need_dw and cache.conv.has_bias else None
         return dx, dw, db
     return conv_rows_backward(g_rows.reshape(-1, Co), cache.conv, need_dx, ws, need_dw)
 

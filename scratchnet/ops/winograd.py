@@ -59,7 +59,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import nhwc, padded_copy
+from ._util import channel_sum, nhwc, padded_copy
 from .workspace import Workspace, scratch
 
 WINOGRAD_MIN_CHANNELS = 48  # with fewer input channels the im2col path is as fast or faster
@@ -86,10 +86,17 @@ class WinogradCache(NamedTuple):
     has_bias: bool
 
 
-def winograd_applies(w_shape: tuple[int, ...], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
-    """A 3x3 kernel, stride 1, no dilation and at least :data:`WINOGRAD_MIN_CHANNELS` inputs."""
+def winograd_applies(
+    w_shape: tuple[int, ...],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    whole: tuple[int, int] | None = None,
+) -> bool:
+    """A 3x3 kernel, stride 1, no dilation and at least :data:`WINOGRAD_MIN_CHANNELS` inputs; for
+    a ``whole`` output of that size (not only the pool's windows), an even one, which the tiles cover."""
     _, C, kh, kw = w_shape
-    return (kh, kw) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and C >= WINOGRAD_MIN_CHANNELS
+    fits = (kh, kw) == (3, 3) and stride == (1, 1) and dilation == (1, 1) and C >= WINOGRAD_MIN_CHANNELS
+    return fits and (whole is None or whole[0] % 2 == whole[1] % 2 == 0)
 
 
 def transform_weights(w: np.ndarray) -> np.ndarray:
@@ -197,5 +204,5 @@ def winograd_conv2d_gradients(
     g_rows = scratch(ws, "wino_g", (4, N * th * tw, Co), g.dtype)
     np.copyto(g_rows.reshape(2, 2, N, th, tw, Co), g.reshape(N, th, 2, tw, 2, Co).transpose(2, 4, 0, 1, 3, 5))
     dx, dw = winograd_gradients(g_rows, cache, need_dx, need_dw, ws)
-    db = g.reshape(-1, Co).sum(axis=0) if need_dw and cache.has_bias else None
+    db = channel_sum(dout) if need_dw and cache.has_bias else None
     return dx, dw, db
