@@ -32,11 +32,18 @@ threads are also what keeps training fast on a *busy* machine: a GEMM split over
 waits at every synchronisation point for the slowest thread, and a thread that shares its core
 with another process's is always the slowest one (measured in ``bench/bench_busy_machine.py``),
 while shards meet only twice per step.
+
+Processes. Where every shard has a thread of its own (the default recipes: 2 shards on 2 cores),
+the shards after the first run in forked processes on Linux (:mod:`scratchnet.shard_processes`):
+threads of one interpreter hand its lock over at every NumPy call, which costs a step of short
+calls (a small CNN's, an LSTM's) 5-10% on two cores; processes do not share it. The
+arithmetic is the threads' exactly. ``DataParallel(..., processes=False)`` keeps threads.
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,6 +51,7 @@ import numpy as np
 
 from .layers.base import Layer
 from .runtime import compute_threads
+from .shard_processes import ShardWorker, StateLayout, processes_available, run_on_processes
 
 
 class DataParallel:
@@ -51,9 +59,16 @@ class DataParallel:
 
     ``forward``/``backward`` have the signatures of ``Layer``'s; after ``backward`` the
     gradients of ``model``'s layers hold the sums over the shards.
+
+    ``processes``: where every shard gets a thread of its own (``threads >= shards``), run the
+    shards after the first in forked processes instead of threads (:mod:`scratchnet.shard_processes`:
+    the same arithmetic, without the interpreter lock between them). ``None``, the default: on
+    Linux; ``True``: insist (an error where ``fork`` is not available); ``False``: threads.
+    :meth:`close` ends the threads or processes (the next pass starts them again).
     """
 
-    def __init__(self, model: Layer, shards: int = 2, threads: int | None = None) -> None:
+    def __init__(self, model: Layer, shards: int = 2, threads: int | None = None,
+                 processes: bool | None = None) -> None:  # fmt: skip
         if shards < 2:
             raise ValueError(f"DataParallel: needs at least 2 shards, got {shards}")
         self.model, self.shards = model, shards
@@ -62,12 +77,18 @@ class DataParallel:
             raise ValueError(f"DataParallel: threads must be >= 1, got {threads}")
         self.threads = min(shards, budget)  # shards running at once
         self.blas_threads = max(1, budget // self.threads)  # BLAS threads of each running shard
+        if processes and not processes_available():
+            raise ValueError("DataParallel: shards in processes need the 'fork' start method of Linux")
+        # every shard at once, one per process (the parent's first): where fork is available
+        wanted = processes_available() if processes is None else processes
+        self.processes = bool(wanted) and self.threads == shards
         self.replicas = [model] + [_replica(model) for _ in range(shards - 1)]
-        self._pool = (ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="scratchnet-shard")
-                      if self.threads > 1 else None)  # fmt: skip
+        self._pool: ThreadPoolExecutor | None = None  # the shards' threads, started at the first pass
         self._layers = [list(r.modules()) for r in self.replicas]
         self._controller = None
         self._used = 0  # shards of the last forward pass
+        self._workers: list[ShardWorker] = []  # started at the first forward pass (processes only)
+        self._finalizer: weakref.finalize | None = None
 
     def _shard_blas_threads(self):
         """A context in which BLAS uses each running shard's share of the threads."""
@@ -82,8 +103,10 @@ class DataParallel:
         (with the caller's floating-point error handling: ``np.errstate`` is per thread)."""
         replicas = self.replicas[: len(parts)]
         with self._shard_blas_threads():
-            if self._pool is None:
+            if self.threads == 1:
                 return [fn(r, part) for r, part in zip(replicas, parts, strict=True)]
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="scratchnet-shard")
             err = np.geterr()
 
             def run(replica: Layer, part: np.ndarray) -> object:
@@ -107,12 +130,54 @@ class DataParallel:
                     np.copyto(r.buffers[k], v)
                 if m.rng is not None and m.training:
                     r.rng = np.random.default_rng(m.rng.integers(2**63))
-                r.training = m.training
+                r.training, r.trainable = m.training, m.trainable
+
+    def _start_workers(self) -> list[ShardWorker]:
+        """The worker processes, started (forked) at the first pass, and again when the model's
+        parameters or buffers changed shape since (see :mod:`scratchnet.shard_processes`)."""
+        main = self._layers[0]
+        if self._workers and self._workers[0].layout.signature == StateLayout.signature_of(main):
+            return self._workers
+        self._stop_workers()
+        self._workers = [ShardWorker(r, StateLayout(main), self.blas_threads, f"scratchnet-shard-{s}")
+                         for s, r in enumerate(self.replicas[1:], start=1)]  # fmt: skip
+        self._finalizer = weakref.finalize(self, _stop_all, list(self._workers))
+        return self._workers
+
+    def _stop_workers(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # stops the workers, once
+        self._workers, self._finalizer = [], None
+
+    def _modes(self) -> list[list[tuple[bool, bool, int | None]]]:
+        """Per replica after the first: each layer's (training, trainable, dropout seed), the seeds
+        drawn from the model's generators in the order :meth:`_sync` draws them."""
+        main = self._layers[0]
+        return [[(m.training, m.trainable,
+                  int(m.rng.integers(2**63)) if m.rng is not None and m.training else None) for m in main]
+                for _ in self.replicas[1:]]  # fmt: skip
+
+    def _forward_processes(self, parts: list[np.ndarray]) -> list[np.ndarray]:
+        workers = self._start_workers()[: len(parts) - 1]
+        main = self._layers[0]
+        for w in workers:
+            w.layout.write_state(main)
+        args = [{"x": part, "modes": modes} for part, modes in zip(parts[1:], self._modes(), strict=False)]
+        with self._shard_blas_threads():
+            outs = run_on_processes(workers, "forward", lambda: self.model.forward(parts[0]), args)
+        if self.model.training:  # running statistics: the mean of the shards' updates (as in forward)
+            for j, (k, key) in enumerate(workers[0].layout.buffers):
+                v = main[k].buffers[key]
+                v += sum(w.layout.buffers_out[j] for w in workers)
+                v /= len(parts)
+        return outs
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._sync()
         parts = self._split(x)
         self._used = len(parts)
+        if self.processes and self._used > 1:
+            return np.concatenate(self._forward_processes(parts))
+        self._sync()
         outs = self._map(lambda r, part: r.forward(part), parts)
         if self.model.training and self._used > 1:  # running statistics: the mean of the shards' updates
             for k, m in enumerate(self._layers[0]):
@@ -129,11 +194,31 @@ class DataParallel:
             raise RuntimeError("DataParallel: backward() called before forward()")
         if len(parts) != self._used:
             raise ValueError(f"DataParallel: backward got a batch of {len(grad)}, smaller than the forward's")
-        dxs = self._map(lambda r, g: r.backward(g, need_dx=need_dx), parts)
-        for k, m in enumerate(self._layers[0]):
-            for key, g in m.grads.items():
-                m.grads[key] = g + sum(layers[k].grads[key] for layers in self._layers[1 : self._used])
+        if self.processes and self._used > 1:
+            dxs = self._backward_processes(parts, need_dx)
+        else:
+            dxs = self._map(lambda r, g: r.backward(g, need_dx=need_dx), parts)
+            for k, m in enumerate(self._layers[0]):
+                for key, g in m.grads.items():
+                    m.grads[key] = g + sum(layers[k].grads[key] for layers in self._layers[1 : self._used])
         return None if dxs[0] is None else np.concatenate(dxs)
+
+    def _backward_processes(self, parts: list[np.ndarray], need_dx: bool) -> list[np.ndarray | None]:
+        workers, main = self._workers[: len(parts) - 1], self._layers[0]
+        args = [{"grad": g, "need_dx": need_dx} for g in parts[1:]]
+        own = lambda: self.model.backward(parts[0], need_dx=need_dx)  # noqa: E731
+        with self._shard_blas_threads():
+            first, *replies = run_on_processes(workers, "backward", own, args)
+        layout = workers[0].layout
+        for i, (k, key) in enumerate(layout.params):  # the sums, in the order of backward's
+            if key not in main[k].grads:
+                continue
+            for w, (_, written) in zip(workers, replies, strict=True):
+                if i not in written:
+                    raise RuntimeError(f"DataParallel: the shard process {w.name} computed no gradient "
+                                       f"for {type(main[k]).__name__}.{key}")  # fmt: skip
+            main[k].grads[key] = main[k].grads[key] + sum(w.layout.grad_arrays[i] for w in workers)
+        return [first] + [dx for dx, _ in replies]
 
     def predict(self, x: np.ndarray, batch_size: int = 1000,
                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
@@ -150,8 +235,16 @@ class DataParallel:
         return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
     def close(self) -> None:
+        """Stop the shards' threads or processes (processes start again at the next pass)."""
         if self._pool is not None:
             self._pool.shutdown()
+            self._pool = None
+        self._stop_workers()
+
+
+def _stop_all(workers: list[ShardWorker]) -> None:
+    for w in workers:
+        w.stop()
 
 
 def _replica(model: Layer) -> Layer:

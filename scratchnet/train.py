@@ -268,6 +268,8 @@ class Trainer:
         finally:
             for cb in callbacks:
                 cb.on_fit_end(self, completed)
+            if isinstance(self.runner, DataParallel):  # its shard threads or processes end with the fit
+                self.runner.close()
         return self.history
 
     def _run_epoch(self, x_train: np.ndarray, y_train: np.ndarray, scheduler: LRScheduler,

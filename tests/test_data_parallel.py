@@ -4,13 +4,19 @@ batches); a seed fixes the run; the trainer runs on it."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from test_train import CFG, make_trainer, split
 
 from scratchnet import zoo
 from scratchnet.data_parallel import DataParallel
+from scratchnet.layers import Dense
 from scratchnet.losses import SoftmaxCrossEntropy
+from scratchnet.model import Sequential
+from scratchnet.shard_processes import processes_available
 from scratchnet.train import TrainConfig
 
 
@@ -49,10 +55,10 @@ def test_shards_on_one_thread_give_the_same_result_as_on_two():
     results = []
     for threads in (1, 2):
         model = zoo.build("fmnist-cnn", in_shape=(1, 12, 12), rng=0)
-        runner = DataParallel(model, 2, threads=threads)
+        runner = DataParallel(model, 2, threads=threads, processes=False)
         assert (runner.threads, runner.blas_threads) == ((1, 1) if threads == 1 else (2, 1))
-        assert (runner._pool is None) == (threads == 1)
         scores, grads, _ = step(runner, model, x.astype(np.float32), y)
+        assert (runner._pool is None) == (threads == 1)
         results.append((scores, grads, {k: v.copy() for k, v in model.state_dict().items()}))
     (s1, g1, st1), (s2, g2, st2) = results
     np.testing.assert_array_equal(s1, s2)
@@ -156,3 +162,87 @@ def test_the_callers_floating_point_error_handling_holds_in_the_shards():
     with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isinf(dp.forward(x)).all()
+
+
+needs_fork = pytest.mark.skipif(not processes_available(), reason="shards in processes need Linux's fork")
+
+
+def train_steps(runner, model, x, y, steps: int = 3) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A few SGD steps through ``runner``: the last scores and input gradient, the final state."""
+    for _ in range(steps):
+        scores, _, dx = step(runner, model, x, y)
+        for p in model.parameters():
+            p.value -= 0.05 * p.grad
+    return scores, dx, {k: v.copy() for k, v in model.state_dict().items()}
+
+
+@needs_fork
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shards_in_processes_are_bit_for_bit_the_shards_in_threads(dtype):
+    """Batch norm (ghost batches, running statistics), dropout (seeds drawn from the model's
+    generators), three steps with updates in between: the same bits on processes as on threads."""
+    x, y = batch(30, seed=5)
+    runs = []
+    for processes in (False, True):
+        model = zoo.build("fmnist-cnn", in_shape=(1, 12, 12), rng=0).astype(dtype)
+        runner = DataParallel(model, 2, threads=2, processes=processes)
+        assert runner.processes == processes
+        runs.append(train_steps(runner, model, x.astype(dtype), y))
+        assert (len(runner._workers) == 1) == processes
+        runner.close()
+        assert not runner._workers
+    (s1, dx1, st1), (s2, dx2, st2) = runs
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_array_equal(dx1, dx2)
+    for k in st1:
+        np.testing.assert_array_equal(st1[k], st2[k], err_msg=k)
+
+
+class FailsOnTwo(Dense):
+    """A dense layer that refuses batches of two (the second shard of a batch of five)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if len(x) == 2:
+            raise ValueError("FailsOnTwo: a batch of two")
+        return super().forward(x)
+
+
+@needs_fork
+def test_a_shard_process_error_is_raised_in_the_parent_and_a_dead_one_named():
+    model = Sequential(FailsOnTwo(4, 3, rng=0))
+    dp = DataParallel(model, 2, threads=2, processes=True)
+    x = np.ones((6, 4), np.float32)
+    with pytest.raises(ValueError, match=r"(?s)a batch of two.*scratchnet-shard-1.*Traceback"):
+        dp.forward(x[:5])
+    assert dp.forward(x).shape == (6, 3)  # the worker lives on
+    os.kill(dp._workers[0].process.pid, signal.SIGKILL)
+    dp._workers[0].process.join()
+    with pytest.raises(RuntimeError, match=r"scratchnet-shard-1.*died"):
+        dp.forward(x)
+    dp.close()
+    assert dp.forward(x).shape == (6, 3)  # closed: started again
+    dp.close()
+
+
+@needs_fork
+def test_shard_processes_survive_ctrl_c_and_an_unread_reply():
+    """A worker ignores SIGINT (the parent decides what stops); a reply left unread (a command
+    interrupted in the parent) is never taken for the next command's; a model whose parameters
+    changed shape gets new workers."""
+    x, _ = batch(8)
+    model = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0).astype(np.float64)
+    ref = zoo.build("reference-cnn", in_shape=(1, 12, 12), rng=0).astype(np.float64)
+    dp = DataParallel(model, 2, threads=2, processes=True)
+    expected = ref.forward(x)
+    np.testing.assert_allclose(dp.forward(x), expected, rtol=1e-12)
+    worker = dp._workers[0]
+    os.kill(worker.process.pid, signal.SIGINT)
+    worker.send("forward", x=x[:1], modes=[(False, True, None)] * len(dp._layers[0]))  # never received
+    np.testing.assert_allclose(dp.forward(x), expected, rtol=1e-12)
+    assert worker.process.is_alive() and dp._workers == [worker]
+    last = dp._layers[0][-1]
+    last.params["W"] = np.zeros((last.params["W"].shape[0], 3))
+    last.params["b"] = np.zeros(3)
+    assert dp.forward(x).shape == (8, 3) and dp._workers[0] is not worker
+    dp.close()
+    assert not worker.process.is_alive()

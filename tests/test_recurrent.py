@@ -92,3 +92,23 @@ def test_the_lstm_weight_gradient_is_the_same_either_way(monkeypatch):
     batched = grads()
     for a, g in zip(stepwise, batched, strict=True):
         np.testing.assert_allclose(a, g, rtol=1e-12, atol=1e-12)
+
+
+def test_an_lstm_without_input_gradient_gives_the_same_other_gradients():
+    """``need_dx=False`` (the first layer of a network) shortens each step's GEMM to the state
+    rows: no ``dx``, and the same weight, bias and state gradients (float64, to round-off: BLAS
+    may block a product of fewer rows differently)."""
+    rng = np.random.default_rng(6)
+    layer = LSTM(4, 5, return_sequences=True, rng=1).astype(np.float64)
+    x, g = rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 5))
+    results = []
+    for need_dx in (True, False):
+        layer.forward(x)
+        dx = layer.backward(g, need_dx=need_dx)
+        assert (dx is None) == (not need_dx)
+        results.append(({k: v.copy() for k, v in layer.grads.items()}, layer.state_grads))
+    (g1, s1), (g2, s2) = results
+    for k in g1:
+        np.testing.assert_allclose(g1[k], g2[k], rtol=1e-13, atol=1e-14, err_msg=k)
+    for a, b in zip(s1, s2, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)

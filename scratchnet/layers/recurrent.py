@@ -141,11 +141,11 @@ class LSTM(_Recurrent):
 
     def backward(self, dout: np.ndarray, *, need_dx: bool = True) -> np.ndarray | None:
         dhs, dhT = self._upstream(dout)
-        dx, dh0, dc0, dWx, dWh, db = ops.lstm_backward(dhs, dhT, None, self._saved(), self.workspace)
+        dx, dh0, dc0, dWx, dWh, db = ops.lstm_backward(dhs, dhT, None, self._saved(), self.workspace, need_dx)
         for k, g in (("Wx", dWx), ("Wh", dWh), ("b", db)):
             self._set_grad(k, g)
         self.state_grads = (dh0, dc0)
-        return dx if need_dx else None
+        return dx
 
 
 class GRU(_Recurrent):

@@ -251,12 +251,15 @@ def lstm_backward(
     dcT: np.ndarray | None,
     cache: RecurrentCache,
     ws: Workspace | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    need_dx: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """BPTT of :func:`lstm_forward` (the equations in the module docstring), feature-major.
 
     Args:
         dhs: gradient w.r.t. every output ``(N, T, H)``, or ``None``.
         dhT, dcT: extra gradients w.r.t. the last hidden and cell states ``(N, H)``, or ``None``.
+        need_dx: ``False``: no input gradient (``dx`` is ``None``; each step's GEMM then has
+            ``H`` rows instead of ``D + H``: the first layer of a network needs none).
     Returns:
         ``(dx, dh0, dc0, dWx, dWh, db)``, weights in PyTorch's gate order ``[i, f, g, o]``.
 
@@ -267,8 +270,10 @@ def lstm_backward(
     F = xs.shape[1]  # D + H + 1: xs holds the forward pass's stacks [x_t; h_{t-1}; 1]
     D = F - H - 1
     dt = hs.dtype
-    W_xh = np.concatenate([Wx, Wh])  # (D + H, 4H): one GEMM per step gives dx_t and dh_{t-1}
-    dxs = scratch(ws, "dxs", (T, D, N), dt)
+    # (D + H, 4H): one GEMM per step gives dx_t and dh_{t-1} (only dh_{t-1}: Wh, (H, 4H))
+    W_xh = np.concatenate([Wx, Wh]) if need_dx else np.ascontiguousarray(Wh)
+    rows = D if need_dx else 0  # the rows of dx_t in the GEMM's result
+    dxs = scratch(ws, "dxs", (T, D, N), dt) if need_dx else None
     # (3), sum_t da_t [x_t; h_{t-1}; 1]^T: while that (4H, F) sum fits in the CPU's cache it is
     # accumulated step by step (da_t still hot); a larger one is one GEMM over all T N columns after
     # the loop, from every step's da kept (T thin GEMMs adding T large matrices cost more)
@@ -288,14 +293,15 @@ def lstm_backward(
         if not batched:
             dW += np.matmul(d, xs[t].T, out=dW_step)
         both = W_xh @ d  # (D + H, N): [dx_t; dh_{t-1}]
-        dxs[t] = both[:D]
-        dh = both[D:]
+        if dxs is not None:
+            dxs[t] = both[:D]
+        dh = both[rows:]
     if batched:
         dW = np.tensordot(das, xs[:T], axes=([0, 2], [0, 2]))
     dWx, dWh, db = dW[:, :D].T, dW[:, D : D + H].T, dW[:, D + H]
-    dx = dxs.transpose(2, 0, 1)  # (N, T, D)
+    dx = None if dxs is None else np.ascontiguousarray(dxs.transpose(2, 0, 1))  # (N, T, D)
     back = np.argsort(_ifog(H))  # to PyTorch's order
-    return np.ascontiguousarray(dx), dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
+    return dx, dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
 
 
 RECORDS = (
