@@ -46,8 +46,11 @@ class TrainConfig:
     seed: int = option(0, "seed of initialisation, batch order and augmentation")
     eval_batch_size: int = option(250, "images per evaluation batch")
     clip_norm: float | None = option(None, "clip gradients to this global L2 norm (none if unset)", type=float)
-    shards: int = option(2, "split each batch into this many data-parallel shards, run on parallel threads "
-                            "(1: the model alone, BLAS on every core)")  # fmt: skip
+    shards: int = option(2, "split each batch into this many data-parallel shards, run at once (1: the model "
+                            "alone, BLAS on every core)")  # fmt: skip
+    shard_processes: bool = option(True, "on Linux, run the shards after the first in forked processes when "
+                                         "each has a core (no interpreter lock between them; the same "
+                                         "result as threads)")  # fmt: skip
     flip_tta: bool = option(False, "evaluate on each image and its mirror image (test-time augmentation)")
     val_every: int = option(1, "validate every N epochs and after the last (0: only after the last)")
     loss: str = option("cross-entropy", "what to minimise (`scratchnet names` describes each)", choices=LOSSES)

@@ -165,7 +165,7 @@ class DataParallel:
         args = [{"x": part, "modes": modes} for part, modes in zip(parts[1:], self._modes(), strict=False)]
         with self._shard_blas_threads():
             outs = run_on_processes(workers, "forward", lambda: self.model.forward(parts[0]), args)
-        if self.model.training:  # running statistics: the mean of the shards' updates (as in forward)
+        if self.model.training:  # running statistics: the mean of the shards' updates (summed as threads do)
             for j, (k, key) in enumerate(workers[0].layout.buffers):
                 v = main[k].buffers[key]
                 v += sum(w.layout.buffers_out[j] for w in workers)
@@ -209,12 +209,12 @@ class DataParallel:
         own = lambda: self.model.backward(parts[0], need_dx=need_dx)  # noqa: E731
         with self._shard_blas_threads():
             first, *replies = run_on_processes(workers, "backward", own, args)
-        layout = workers[0].layout
-        for i, (k, key) in enumerate(layout.params):  # the sums, in the order of backward's
+        written = [set(indices) for _, indices in replies]
+        for i, (k, key) in enumerate(workers[0].layout.params):  # summed as the threads' are
             if key not in main[k].grads:
                 continue
-            for w, (_, written) in zip(workers, replies, strict=True):
-                if i not in written:
+            for w, done in zip(workers, written, strict=True):
+                if i not in done:
                     raise RuntimeError(f"DataParallel: the shard process {w.name} computed no gradient "
                                        f"for {type(main[k]).__name__}.{key}")  # fmt: skip
             main[k].grads[key] = main[k].grads[key] + sum(w.layout.grad_arrays[i] for w in workers)
@@ -240,6 +240,7 @@ class DataParallel:
             self._pool.shutdown()
             self._pool = None
         self._stop_workers()
+        self._used = 0  # the shards' caches are gone with their processes: backward needs a forward first
 
 
 def _stop_all(workers: list[ShardWorker]) -> None:

@@ -129,7 +129,9 @@ class Trainer:
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
         # what runs the steps: the model itself, or its data-parallel shards
-        self.runner: Sequential | DataParallel = DataParallel(model, cfg.shards) if cfg.shards > 1 else model
+        processes = None if cfg.shard_processes else False  # None: wherever they can run
+        self.runner: Sequential | DataParallel = (DataParallel(model, cfg.shards, processes=processes)
+                                                  if cfg.shards > 1 else model)  # fmt: skip
         if isinstance(loss, Loss):
             self.objective = Objective(lambda _: loss)
             self.loss_fn = self.eval_loss_fn = loss

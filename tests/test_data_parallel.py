@@ -133,11 +133,15 @@ def test_a_batch_smaller_than_the_shard_count_and_errors():
 
 
 def test_training_with_shards_is_reproducible_and_learns(tmp_path):
-    """Dropout masks come from the layers' seeded generators: the same seed, the same run."""
+    """Dropout masks come from the layers' seeded generators: the same seed, the same run, whether
+    the second shard runs in a process (the default on Linux) or in a thread."""
     runs = []
-    for k in range(2):
-        trainer = make_trainer(tmp_path / str(k), TrainConfig(**{**CFG, "shards": 2}))
+    for k, processes in enumerate((True, False)):
+        cfg = TrainConfig(**{**CFG, "shards": 2, "shard_processes": processes})
+        trainer = make_trainer(tmp_path / str(k), cfg)
+        assert trainer.runner.processes == (processes and processes_available() and trainer.runner.threads == 2)
         trainer.fit(*split())
+        assert not trainer.runner._workers  # the fit ends its processes
         runs.append(trainer)
     a, b = (r.model.state_dict() for r in runs)
     for k in a:
@@ -246,3 +250,5 @@ def test_shard_processes_survive_ctrl_c_and_an_unread_reply():
     assert dp.forward(x).shape == (8, 3) and dp._workers[0] is not worker
     dp.close()
     assert not worker.process.is_alive()
+    with pytest.raises(RuntimeError, match="before forward"):  # the shard's caches went with its process
+        dp.backward(np.zeros((8, 3)))
