@@ -1,5 +1,6 @@
 r"""Data parallelism on one machine: every batch is cut into ``S`` shards, each shard runs through
-its own copy of the network in its own thread, and the gradients are summed.
+its own copy of the network in its own thread (on Linux, in its own process), and the gradients
+are summed.
 
 Why: BLAS parallelises the GEMMs of a step over the cores, but everything between them (im2col
 copies, pooling, batch norm, activations, ``col2im``) is NumPy element-wise code on one core. Run
