@@ -202,9 +202,13 @@ class ShardWorker:
         if status == "ok":
             return value
         kind, message, trace = value
+        text = f"{message}\n(in the shard process {self.name}; its traceback:)\n{trace}"
         error = getattr(builtins, kind, None)  # the same kind of error where it is a built-in one
-        cls = error if isinstance(error, type) and issubclass(error, Exception) else RuntimeError
-        raise cls(f"{message}\n(in the shard process {self.name}; its traceback:)\n{trace}")
+        try:
+            raised = error(text) if isinstance(error, type) and issubclass(error, Exception) else None
+        except TypeError:  # a built-in error that needs more than a message (UnicodeDecodeError)
+            raised = None
+        raise raised or RuntimeError(f"{kind}: {text}")
 
     def stop(self) -> None:
         """Ask the process to end, and end it if it does not within a second."""
