@@ -52,7 +52,7 @@ import numpy as np
 
 from .layers.base import Layer
 from .runtime import compute_threads
-from .shard_processes import ShardWorker, StateLayout, processes_available, run_on_processes
+from .shard_processes import ShardWorker, StateLayout, apply_modes, processes_available, run_on_processes
 
 
 class DataParallel:
@@ -61,15 +61,15 @@ class DataParallel:
     ``forward``/``backward`` have the signatures of ``Layer``'s; after ``backward`` the
     gradients of ``model``'s layers hold the sums over the shards.
 
-    ``processes``: where every shard gets a thread of its own (``threads >= shards``), run the
-    shards after the first in forked processes instead of threads (:mod:`scratchnet.shard_processes`:
-    the same arithmetic, without the interpreter lock between them). ``None``, the default: on
-    Linux; ``True``: insist (an error where ``fork`` is not available); ``False``: threads.
-    :meth:`close` ends the threads or processes (the next pass starts them again).
+    ``processes``: where every shard gets a thread of its own (``threads >= shards``) and the
+    platform forks (Linux), run the shards after the first in forked processes instead of threads
+    (:mod:`scratchnet.shard_processes`: the same arithmetic, without the interpreter lock between
+    them); ``False``: threads. :meth:`close` ends the threads or processes (the next pass starts
+    them again).
     """
 
     def __init__(self, model: Layer, shards: int = 2, threads: int | None = None,
-                 processes: bool | None = None) -> None:  # fmt: skip
+                 processes: bool = True) -> None:  # fmt: skip
         if shards < 2:
             raise ValueError(f"DataParallel: needs at least 2 shards, got {shards}")
         self.model, self.shards = model, shards
@@ -78,11 +78,8 @@ class DataParallel:
             raise ValueError(f"DataParallel: threads must be >= 1, got {threads}")
         self.threads = min(shards, budget)  # shards running at once
         self.blas_threads = max(1, budget // self.threads)  # BLAS threads of each running shard
-        if processes and not processes_available():
-            raise ValueError("DataParallel: shards in processes need the 'fork' start method of Linux")
-        # every shard at once, one per process (the parent's first): where fork is available
-        wanted = processes_available() if processes is None else processes
-        self.processes = bool(wanted) and self.threads == shards
+        # every shard at once, one per process (the parent's first)
+        self.processes = processes and processes_available() and self.threads == shards
         self.replicas = [model] + [_replica(model) for _ in range(shards - 1)]
         self._pool: ThreadPoolExecutor | None = None  # the shards' threads, started at the first pass
         self._layers = [list(r.modules()) for r in self.replicas]
@@ -122,16 +119,14 @@ class DataParallel:
 
     def _sync(self) -> None:
         """Point the copies at the model's current parameter arrays and buffer values, and give
-        their random layers fresh generators drawn from the model's."""
+        them the model's modes and their random layers fresh generators (:meth:`_modes`)."""
         main = self._layers[0]
-        for layers in self._layers[1:]:
+        for layers, modes in zip(self._layers[1:], self._modes(), strict=True):
             for m, r in zip(main, layers, strict=True):
                 r.params.update(m.params)
                 for k, v in m.buffers.items():
                     np.copyto(r.buffers[k], v)
-                if m.rng is not None and m.training:
-                    r.rng = np.random.default_rng(m.rng.integers(2**63))
-                r.training, r.trainable = m.training, m.trainable
+            apply_modes(layers, modes)
 
     def _start_workers(self) -> list[ShardWorker]:
         """The worker processes, started (forked) at the first pass, and again when the model's
@@ -152,38 +147,35 @@ class DataParallel:
 
     def _modes(self) -> list[list[tuple[bool, bool, int | None]]]:
         """Per replica after the first: each layer's (training, trainable, dropout seed), the seeds
-        drawn from the model's generators in the order :meth:`_sync` draws them."""
+        drawn from the model's generators, replica by replica (threads and processes alike)."""
         main = self._layers[0]
         return [[(m.training, m.trainable,
                   int(m.rng.integers(2**63)) if m.rng is not None and m.training else None) for m in main]
                 for _ in self.replicas[1:]]  # fmt: skip
 
-    def _forward_processes(self, parts: list[np.ndarray]) -> list[np.ndarray]:
+    def _forward_processes(self, parts: list[np.ndarray]) -> tuple[list[np.ndarray], list[dict]]:
+        """The shards' outputs and the other shards' buffers (``{(layer index, key): array}``)."""
         workers = self._start_workers()[: len(parts) - 1]
-        main = self._layers[0]
         for w in workers:
-            w.layout.write_state(main)
+            w.layout.write_state(self._layers[0])
         args = [{"x": part, "modes": modes} for part, modes in zip(parts[1:], self._modes(), strict=False)]
         with self._shard_blas_threads():
             outs = run_on_processes(workers, "forward", lambda: self.model.forward(parts[0]), args)
-        if self.model.training:  # running statistics: the mean of the shards' updates (summed as threads do)
-            for j, (k, key) in enumerate(workers[0].layout.buffers):
-                v = main[k].buffers[key]
-                v += sum(w.layout.buffers_out[j] for w in workers)
-                v /= len(parts)
-        return outs
+        return outs, [dict(zip(w.layout.buffers, w.layout.buffers_out, strict=True)) for w in workers]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         parts = self._split(x)
         self._used = len(parts)
         if self.processes and self._used > 1:
-            return np.concatenate(self._forward_processes(parts))
-        self._sync()
-        outs = self._map(lambda r, part: r.forward(part), parts)
+            outs, others = self._forward_processes(parts)
+        else:
+            self._sync()
+            outs = self._map(lambda r, part: r.forward(part), parts)
+            others = [_by_key(layers, "buffers") for layers in self._layers[1 : self._used]]
         if self.model.training and self._used > 1:  # running statistics: the mean of the shards' updates
             for k, m in enumerate(self._layers[0]):
                 for key, v in m.buffers.items():
-                    v += sum(layers[k].buffers[key] for layers in self._layers[1 : self._used])
+                    v += sum(o[k, key] for o in others)
                     v /= self._used
         return np.concatenate(outs)
 
@@ -196,30 +188,29 @@ class DataParallel:
         if len(parts) != self._used:
             raise ValueError(f"DataParallel: backward got a batch of {len(grad)}, smaller than the forward's")
         if self.processes and self._used > 1:
-            dxs = self._backward_processes(parts, need_dx)
+            dxs, others = self._backward_processes(parts, need_dx)
         else:
             dxs = self._map(lambda r, g: r.backward(g, need_dx=need_dx), parts)
-            for k, m in enumerate(self._layers[0]):
-                for key, g in m.grads.items():
-                    m.grads[key] = g + sum(layers[k].grads[key] for layers in self._layers[1 : self._used])
+            others = [_by_key(layers, "grads") for layers in self._layers[1 : self._used]]
+        for k, m in enumerate(self._layers[0]):  # the gradients: the sums over the shards
+            for key, g in m.grads.items():
+                missing = [s for s, o in enumerate(others, start=1) if (k, key) not in o]
+                if missing:
+                    raise RuntimeError(f"DataParallel: shard {missing[0]} computed no gradient for "
+                                       f"{type(m).__name__}.{key}")  # fmt: skip
+                m.grads[key] = g + sum(o[k, key] for o in others)
         return None if dxs[0] is None else np.concatenate(dxs)
 
-    def _backward_processes(self, parts: list[np.ndarray], need_dx: bool) -> list[np.ndarray | None]:
-        workers, main = self._workers[: len(parts) - 1], self._layers[0]
+    def _backward_processes(self, parts: list[np.ndarray], need_dx: bool) -> tuple[list, list[dict]]:
+        """The shards' input gradients and the other shards' parameter gradients (by key)."""
+        workers = self._workers[: len(parts) - 1]
         args = [{"grad": g, "need_dx": need_dx} for g in parts[1:]]
         own = lambda: self.model.backward(parts[0], need_dx=need_dx)  # noqa: E731
         with self._shard_blas_threads():
             first, *replies = run_on_processes(workers, "backward", own, args)
-        written = [set(indices) for _, indices in replies]
-        for i, (k, key) in enumerate(workers[0].layout.params):  # summed as the threads' are
-            if key not in main[k].grads:
-                continue
-            for w, done in zip(workers, written, strict=True):
-                if i not in done:
-                    raise RuntimeError(f"DataParallel: the shard process {w.name} computed no gradient "
-                                       f"for {type(main[k]).__name__}.{key}")  # fmt: skip
-            main[k].grads[key] = main[k].grads[key] + sum(w.layout.grad_arrays[i] for w in workers)
-        return [first] + [dx for dx, _ in replies]
+        grads = [{w.layout.params[i]: w.layout.grad_arrays[i] for i in written}
+                 for w, (_, written) in zip(workers, replies, strict=True)]  # fmt: skip
+        return [first] + [dx for dx, _ in replies], grads
 
     def predict(self, x: np.ndarray, batch_size: int = 1000,
                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
@@ -242,6 +233,11 @@ class DataParallel:
             self._pool = None
         self._stop_workers()
         self._used = 0  # the shards' caches are gone with their processes: backward needs a forward first
+
+
+def _by_key(layers: list[Layer], kind: str) -> dict[tuple[int, str], np.ndarray]:
+    """A replica's buffers or gradients (``kind``) as ``{(layer index, key): array}``."""
+    return {(k, key): v for k, m in enumerate(layers) for key, v in getattr(m, kind).items()}
 
 
 def _stop_all(workers: list[ShardWorker]) -> None:

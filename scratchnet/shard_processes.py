@@ -105,14 +105,20 @@ class StateLayout:
             np.copyto(a, layers[k].buffers[key])
 
 
-def _forward(replica: Layer, layers: list[Layer], layout: StateLayout, x: np.ndarray,
-             modes: list[tuple[bool, bool, int | None]]) -> np.ndarray:  # fmt: skip
-    """The worker's forward pass: modes (train/eval, trainable, dropout seed) and buffers from
-    the parent, the shard's updated buffers back into the block."""
+def apply_modes(layers: Sequence[Layer], modes: Sequence[tuple[bool, bool, int | None]]) -> None:
+    """Give a replica's layers the model's (training, trainable) and, where a seed is given, a
+    fresh generator from it (what the parent draws for each shard, threads or processes)."""
     for m, (training, trainable, seed) in zip(layers, modes, strict=True):
         m.training, m.trainable = training, trainable
         if seed is not None:
             m.rng = np.random.default_rng(seed)
+
+
+def _forward(replica: Layer, layers: list[Layer], layout: StateLayout, x: np.ndarray,
+             modes: list[tuple[bool, bool, int | None]]) -> np.ndarray:  # fmt: skip
+    """The worker's forward pass: modes (train/eval, trainable, dropout seed) and buffers from
+    the parent, the shard's updated buffers back into the block."""
+    apply_modes(layers, modes)
     for (k, key), a in zip(layout.buffers, layout.buffers_in, strict=True):
         np.copyto(layers[k].buffers[key], a)
     out = replica.forward(x)

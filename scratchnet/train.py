@@ -128,10 +128,8 @@ class Trainer:
         optimizer: Optimizer | Lookahead | None = None,
     ) -> None:
         self.model, self.cfg, self.transform = model, cfg, transform
-        # what runs the steps: the model itself, or its data-parallel shards
-        processes = None if cfg.shard_processes else False  # None: wherever they can run
-        self.runner: Sequential | DataParallel = (DataParallel(model, cfg.shards, processes=processes)
-                                                  if cfg.shards > 1 else model)  # fmt: skip
+        self.runner: Layer | DataParallel = (  # what runs the steps: the model, or its data-parallel shards
+            DataParallel(model, cfg.shards, processes=cfg.shard_processes) if cfg.shards > 1 else model)
         if isinstance(loss, Loss):
             self.objective = Objective(lambda _: loss)
             self.loss_fn = self.eval_loss_fn = loss
