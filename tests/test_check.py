@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sandbox_needed import needs_sandbox
 
 from scratchnet.check import OPS, catalogue_markdown, check_op, grade_class, list_ops, template
 from scratchnet.check.adapters import CONVENTIONS
@@ -317,6 +318,7 @@ def test_the_gradescope_format(tmp_path):
     assert {t["visibility"] for t in data["tests"]} == {"after_due_date"}
 
 
+@needs_sandbox  # the command line sandboxes by default
 def test_the_command_line_for_a_teacher(tmp_path, capsys):
     folder = tmp_path / "subs"
     folder.mkdir()

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import resource
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sandbox_needed import needs_sandbox
 
 import scratchnet.check
 from scratchnet.check import check_op, grade_class
@@ -27,10 +27,7 @@ from scratchnet.check.grade import make_cases, spec_of
 HERE = Path(__file__).parent / "check_submissions"
 LOOPS = (HERE / "loops.py").read_text()
 GRADER = Path(scratchnet.check.__file__).parent
-pytestmark = [
-    pytest.mark.skipif(sys.platform != "linux", reason="the sandbox is Linux's namespaces"),
-    pytest.mark.skipif(sys.platform == "linux" and box.works() is not None, reason=f"{box.works()}"),
-]
+pytestmark = needs_sandbox
 OP = "dense"  # a quick op: its loops run in milliseconds
 HONEST = ("alice", "bob", "carol")
 

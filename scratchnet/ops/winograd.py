@@ -59,10 +59,11 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ._util import channel_sum, nhwc, padded_copy
+from ._util import batch_chunks, channel_sum, nhwc, padded_copy
 from .workspace import Workspace, scratch
 
-WINOGRAD_MIN_CHANNELS = 48  # with fewer input channels the im2col path is as fast or faster
+WINOGRAD_MIN_CHANNELS = 8  # with fewer input channels the im2col path is as fast or faster
+WINOGRAD_CHUNK_BYTES = 3 << 19  # 1.5 MiB of transformed tiles per block of images (tile_chunks)
 
 _BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
@@ -106,12 +107,26 @@ def transform_weights(w: np.ndarray) -> np.ndarray:
     return (_kron("G", w.dtype) @ flat).reshape(16, C, Co)
 
 
+def tile_chunks(N: int, T: int, C: int, Co: int, dtype: np.dtype) -> list[slice]:
+    """Blocks of whole images, each with about :data:`WINOGRAD_CHUNK_BYTES` of transformed tiles
+    (16 values per tile and channel, ``C`` in and ``C_out`` out, ``T`` tiles per image).
+
+    Cache blocking (as :func:`scratchnet.ops._util.batch_chunks` describes): each block's
+    transforms and its 16 products run while its tiles are still in the core's cache. Whole images,
+    because the input gradient's overlapping patches never cross an image.
+
+    Equations (12) and (13) of ``docs/conv.md``.
+    """
+    return batch_chunks(N, 16 * T * (C + Co) * np.dtype(dtype).itemsize, target=WINOGRAD_CHUNK_BYTES)
+
+
 def winograd_tiles(
     x: np.ndarray, w: np.ndarray, has_bias: bool, padding: tuple[int, int], ws: Workspace | None
 ) -> tuple[np.ndarray, WinogradCache]:
     """The convolution (no bias) on 2x2 tiles, ``(4, P, C_out)``: block ``2a + b`` holds element
     ``(a, b)`` of every tile, tiles in ``(n, i, j)`` order. The tiles are the 2x2 pooling windows
-    (an odd last output row or column is left out).
+    (an odd last output row or column is left out). Computed a block of images at a time
+    (:func:`tile_chunks`).
 
     Equations (11) and (12) of ``docs/conv.md``.
     """
@@ -119,56 +134,83 @@ def winograd_tiles(
     Co = w.shape[0]
     ph, pw = padding
     th, tw = (H + 2 * ph - 2) // 2, (W + 2 * pw - 2) // 2
-    P, dt = N * th * tw, np.result_type(x, w)
+    T, dt = th * tw, np.result_type(x, w)
     xp = padded_copy(x.astype(dt, copy=False), ph, pw, channels_last=True, ws=ws)  # (N, Hp, Wp, C)
     s = xp.strides  # the 4x4 patch of tile (i, j) starts at row 2i, column 2j
     strides = (s[1], s[2], s[0], 2 * s[1], 2 * s[2], s[3])
-    patches = as_strided(xp, (4, 4, N, th, tw, C), strides, writeable=False)
-    d = scratch(ws, "wino_d", (16, P * C), dt)
-    np.copyto(d.reshape(4, 4, N, th, tw, C), patches)
-    V = scratch(ws, "wino_V", (16, P, C), dt)
-    np.matmul(_kron("B", dt), d, out=V.reshape(16, P * C))
     U = transform_weights(w.astype(dt, copy=False))
-    M = scratch(ws, "wino_M", (16, P, Co), dt)
-    np.matmul(V, U, out=M)
-    Y = scratch(ws, "wino_Y", (4, P, Co), dt)
-    np.matmul(_kron("A", dt), M.reshape(16, P * Co), out=Y.reshape(4, P * Co))
+    V = scratch(ws, "wino_V", (16, N * T, C), dt)
+    Y = scratch(ws, "wino_Y", (4, N * T, Co), dt)
+    chunks = tile_chunks(N, T, C, Co, dt)
+    d = scratch(ws, "wino_d", (16, chunks[0].stop * T * C), dt)
+    M = scratch(ws, "wino_M", (16, chunks[0].stop * T, Co), dt)
+    for sl in chunks:
+        n, rows = sl.stop - sl.start, slice(sl.start * T, sl.stop * T)
+        patches = as_strided(xp[sl], (4, 4, n, th, tw, C), strides, writeable=False)
+        d_n, M_n = d[:, : n * T * C], M[:, : n * T]
+        np.copyto(np.reshape(d_n, (4, 4, n, th, tw, C), copy=False), patches)
+        np.matmul(_kron("B", dt), d_n, out=_flat(V[:, rows]))
+        np.matmul(V[:, rows], U, out=M_n)
+        np.matmul(_kron("A", dt), _flat(M_n), out=_flat(Y[:, rows]))
     return Y, WinogradCache(x.shape, V, U, (ph, pw), (th, tw), has_bias)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    """``(k, rows, cols)`` as ``(k, rows * cols)``, a view (each ``a[i]`` is contiguous)."""
+    return np.reshape(a, (a.shape[0], -1), copy=False)
 
 
 def winograd_gradients(
     g: np.ndarray, cache: WinogradCache, need_dx: bool, need_dw: bool, ws: Workspace | None
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(dx, dw)`` from ``g`` ``(4, P, C_out)``, the gradient of :func:`winograd_tiles`'s output;
-    ``dx`` logical ``(N, C, H, W)``, channels-last in memory.
+    r"""``(dx, dw)`` from ``g`` ``(4, P, C_out)``, the gradient of :func:`winograd_tiles`'s output;
+    ``dx`` logical ``(N, C, H, W)``, channels-last in memory. A block of images at a time
+    (:func:`tile_chunks`): :math:`\delta U` sums the blocks' products.
 
     Equations (11) and (13) of ``docs/conv.md``.
     """
     N, C, H, W = cache.x_shape
     (ph, pw), (th, tw) = cache.padding, cache.tiles
-    _, P, Co = g.shape
-    dt = g.dtype
-    dM = scratch(ws, "wino_dM", (16, P, Co), dt)
-    np.matmul(_kron("A", dt).T, g.reshape(4, P * Co), out=dM.reshape(16, P * Co))
+    T, Co, dt = th * tw, g.shape[2], g.dtype
+    chunks = tile_chunks(N, T, C, Co, dt)
+    most = chunks[0].stop * T  # tiles in the largest block
+    dM = scratch(ws, "wino_dM", (16, most, Co), dt)
+    dU = np.zeros((16, C, Co), dt) if need_dw else None
+    dxp = scratch(ws, "wino_dxp", (N, H + 2 * ph, W + 2 * pw, C), dt, init="zeros") if need_dx else None
+    dV = scratch(ws, "wino_dV", (16, most, C), dt) if need_dx else None
+    dd = scratch(ws, "wino_d", (16, most * C), dt) if need_dx else None  # the forward's patches are done
+    for sl in chunks:
+        rows = slice(sl.start * T, sl.stop * T)
+        k = rows.stop - rows.start
+        np.matmul(_kron("A", dt).T, _flat(g[:, rows]), out=_flat(dM[:, :k]))
+        if dU is not None:
+            dU += np.matmul(cache.V[:, rows].transpose(0, 2, 1), dM[:, :k])
+        if dxp is not None:
+            _add_patch_gradients(dM[:, :k], cache.U, dV[:, :k], dd[:, : k * C], dxp[sl], (th, tw))
     dw = dx = None
-    if need_dw:
-        dU = np.matmul(cache.V.transpose(0, 2, 1), dM)  # (16, C, C_out)
+    if dU is not None:
         flat = _kron("G", dt).T @ dU.reshape(16, C * Co)  # (9, C * C_out)
         dw = np.ascontiguousarray(flat.reshape(3, 3, C, Co).transpose(3, 2, 0, 1))
-    if need_dx:
-        dV = scratch(ws, "wino_dV", (16, P, C), dt)
-        np.matmul(dM, cache.U.transpose(0, 2, 1), out=dV)
-        dd = scratch(ws, "wino_d", (16, P * C), dt)  # the forward's patches are no longer needed
-        np.matmul(_kron("B", dt).T, dV.reshape(16, P * C), out=dd)
-        patches = dd.reshape(4, 4, N, th, tw, C)
-        dxp = scratch(ws, "wino_dxp", (N, H + 2 * ph, W + 2 * pw, C), dt, init="zeros")
-        for k in range(4):  # patches overlap: one strided add per position in the patch
-            for j in range(4):
-                dxp[:, k : k + 2 * th : 2, j : j + 2 * tw : 2] += patches[k, j]
+    if dxp is not None:
         dx_nhwc = scratch(ws, "dx", (N, H, W, C), dt, output=True)
         np.copyto(dx_nhwc, dxp[:, ph : ph + H, pw : pw + W])
         dx = dx_nhwc.transpose(0, 3, 1, 2)
     return dx, dw
+
+
+def _add_patch_gradients(
+    dM: np.ndarray, U: np.ndarray, dV: np.ndarray, dd: np.ndarray, dxp: np.ndarray, tiles: tuple[int, int]
+) -> None:
+    r"""Add one block of images' patch gradients :math:`\delta d = (B^\top\otimes B^\top)^\top
+    \delta V`, :math:`\delta V_\xi = \delta M_\xi U_\xi^\top`, onto ``dxp``, its padded
+    ``(n, H_p, W_p, C)`` input gradient; ``dV`` and ``dd`` are the block's scratch memory."""
+    (th, tw), (n, C) = tiles, (dxp.shape[0], dxp.shape[3])
+    np.matmul(dM, U.transpose(0, 2, 1), out=dV)
+    np.matmul(_kron("B", dM.dtype).T, _flat(dV), out=dd)
+    patches = np.reshape(dd, (4, 4, n, th, tw, C), copy=False)
+    for k in range(4):  # patches overlap: one strided add per position in the patch
+        for j in range(4):
+            dxp[:, k : k + 2 * th : 2, j : j + 2 * tw : 2] += patches[k, j]
 
 
 def winograd_conv2d(
