@@ -26,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 
 # (N, C_in, H, C_out) -> where the recipes use it
 SHAPES: dict[tuple[int, int, int, int], str] = {
+    (64, 1, 28, 32): "1 channel (below the threshold)",
     (64, 8, 28, 32): "threshold (8 channels)",
     (64, 16, 28, 32): "16 channels",
     (64, 32, 14, 64): "mnist-cnn, fmnist-fast: block 2",

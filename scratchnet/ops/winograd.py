@@ -44,10 +44,14 @@ they add rounding of the order of the GEMM's own, relative to the tensor's large
 Here the tiles are the windows of a following 2x2 max-pool (:func:`scratchnet.ops.convpool.
 convpool2d_forward`): :math:`Y` comes out as the four window elements in four blocks, the order
 :func:`scratchnet.ops.conv.im2col` gives with ``phases=2``, and an odd last output row or column,
-which no window holds, is never computed. It pays from :data:`WINOGRAD_MIN_CHANNELS` input channels:
-a shard's forward and backward pass (1 thread) takes 0.73-0.80x the im2col path's time with 64
-or 128 input channels and 0.91x with 48; with 16-32 it is 0.92-1.05x and with 8 1.13x (the
-transforms then cost what the multiplications save), measured in ``docs/speed.md``.
+which no window holds, is never computed.
+
+Every step runs on a block of whole images at a time (:func:`tile_chunks`), so that a block's
+transformed tiles are still in the core's cache when the next step reads them; on the whole batch
+at once the transforms were passes over arrays of 6-30 MB, bound by memory. Then it pays from
+:data:`WINOGRAD_MIN_CHANNELS` input channels: a shard's forward and backward pass (1 thread) takes
+0.64-0.72x the im2col path's time with 16 to 128 input channels and 0.90x with 8; with fewer, the
+im2col path's K-major layout wins (``bench/bench_winograd.py``, ``docs/speed.md``).
 
 Equations (11)-(13) of ``docs/conv.md``.
 """
