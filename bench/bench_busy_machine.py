@@ -253,7 +253,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
-    from common import cpu_name
+    from common import cpu_name, publish
 
     loads = {"torch": "PyTorch, reference CNN, 2 threads",
              "scratchnet": "scratchnet, reference CNN, 1 shard, BLAS 2 threads"}  # fmt: skip
@@ -285,10 +285,7 @@ def main() -> None:
             print(f"{name}: {json.dumps(rounded)}", file=sys.stderr)
         results["cases"][name] = r
     md = markdown(results)
-    print(md)
-    if not args.no_write:
-        (HERE / "RESULTS-busy-machine.json").write_text(json.dumps(results, indent=2) + "\n")
-        (HERE / "RESULTS-busy-machine.md").write_text(md)
+    publish("RESULTS-busy-machine", results, md, not args.no_write)
 
 
 if __name__ == "__main__":

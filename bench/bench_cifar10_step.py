@@ -33,7 +33,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import limit_threads, machine  # noqa: E402
+from common import limit_threads, machine, publish  # noqa: E402
 
 WORKERS = {}  # filled below: "scratchnet", "torch", "profile"
 
@@ -181,10 +181,7 @@ def main() -> None:
               f"ratio {s['step_ms'] / t['step_ms']:.2f}", flush=True)  # fmt: skip
         results["profiles"].append(run_isolated("profile", threads, args.steps))
     text = markdown(results)
-    print(text)
-    if not args.no_write:
-        (HERE / "RESULTS-cifar10-step.json").write_text(json.dumps(results, indent=1) + "\n")
-        (HERE / "RESULTS-cifar10-step.md").write_text(text)
+    publish("RESULTS-cifar10-step", results, text, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ def main() -> None:
     import os
 
     from bench_reference import run_worker_script
-    from common import cpu_name
+    from common import cpu_name, publish
 
     runs = []
     for name in args.layers:
@@ -125,10 +125,7 @@ def main() -> None:
             settings = [name, str(t), str(args.rounds), str(args.block)]
             runs.append(run_worker_script(HERE / "bench_layers.py", settings))
     md = markdown(runs, f"{cpu_name()} ({os.cpu_count()} cores)")
-    print(md)
-    if not args.no_write:
-        (HERE / "RESULTS-layers.json").write_text(json.dumps(runs, indent=2) + "\n")
-        (HERE / "RESULTS-layers.md").write_text(md)
+    publish("RESULTS-layers", runs, md, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -104,13 +104,10 @@ def main() -> None:
             print(f"{model}, {t} thread(s) ...", file=sys.stderr)
             settings = [str(args.rounds), str(args.block), str(args.warmup)]
             runs.append(run_worker_script(HERE / "bench_lstm.py", [model, str(t), *settings]))
-    from common import host_kind
+    from common import host_kind, publish
 
     md = markdown(runs, host_kind())
-    print(md)
-    if not args.no_write:
-        (HERE / "RESULTS-lstm.json").write_text(json.dumps(runs, indent=2) + "\n")
-        (HERE / "RESULTS-lstm.md").write_text(md)
+    publish("RESULTS-lstm", runs, md, not args.no_write)
 
 
 if __name__ == "__main__":

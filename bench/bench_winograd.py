@@ -112,7 +112,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from bench_reference import run_worker_script
-    from common import cpu_name
+    from common import cpu_name, publish
 
     runs = []
     for shape in SHAPES:
@@ -120,10 +120,7 @@ def main() -> None:
         settings = [",".join(map(str, shape)), str(args.rounds), str(args.block)]
         runs.append(run_worker_script(HERE / "bench_winograd.py", settings, args.root.resolve()))
     md = markdown(runs, f"{cpu_name()} ({os.cpu_count()} cores)")
-    print(md)
-    if not args.no_write:
-        (HERE / "RESULTS-winograd.json").write_text(json.dumps(runs, indent=2) + "\n")
-        (HERE / "RESULTS-winograd.md").write_text(md)
+    publish("RESULTS-winograd", runs, md, not args.no_write)
 
 
 if __name__ == "__main__":

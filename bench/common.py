@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
@@ -75,3 +76,13 @@ def machine() -> dict[str, Any]:
         "load": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }  # fmt: skip
+
+
+def publish(stem: str, results: Any, md: str, write: bool) -> None:
+    """Print a benchmark's Markdown report and, if ``write``, keep it beside its data as
+    ``bench/{stem}.md`` and ``bench/{stem}.json``."""
+    print(md)
+    if write:
+        here = Path(__file__).resolve().parent
+        (here / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
+        (here / f"{stem}.md").write_text(md)
