@@ -58,6 +58,7 @@ Equations (11)-(13) of ``docs/conv.md``.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -75,8 +76,12 @@ _AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 _KRON = {"B": np.kron(_BT, _BT), "G": np.kron(_G, _G), "A": np.kron(_AT, _AT)}  # (16,16), (16,9), (4,16)
 
 
+@functools.cache
 def _kron(name: str, dtype: np.dtype) -> np.ndarray:
-    return _KRON[name].astype(dtype, copy=False)
+    """A transform matrix of :data:`_KRON` in ``dtype``, converted once (read-only: shared)."""
+    m = _KRON[name].astype(dtype)
+    m.flags.writeable = False
+    return m
 
 
 class WinogradCache(NamedTuple):
@@ -180,7 +185,8 @@ def winograd_gradients(
     most = chunks[0].stop * T  # tiles in the largest block
     dM = scratch(ws, "wino_dM", (16, most, Co), dt)
     dU = np.zeros((16, C, Co), dt) if need_dw else None
-    dxp = scratch(ws, "wino_dxp", (N, H + 2 * ph, W + 2 * pw, C), dt, init="zeros") if need_dx else None
+    dx_nhwc = scratch(ws, "dx", (N, H, W, C), dt, output=True) if need_dx else None
+    dxp = scratch(ws, "wino_dxp", (chunks[0].stop, H + 2 * ph, W + 2 * pw, C), dt) if need_dx else None
     dV = scratch(ws, "wino_dV", (16, most, C), dt) if need_dx else None
     dd = scratch(ws, "wino_d", (16, most * C), dt) if need_dx else None  # the forward's patches are done
     for sl in chunks:
@@ -189,16 +195,16 @@ def winograd_gradients(
         np.matmul(_kron("A", dt).T, _flat(g[:, rows]), out=_flat(dM[:, :k]))
         if dU is not None:
             dU += np.matmul(cache.V[:, rows].transpose(0, 2, 1), dM[:, :k])
-        if dxp is not None:
-            _add_patch_gradients(dM[:, :k], cache.U, dV[:, :k], dd[:, : k * C], dxp[sl], (th, tw))
-    dw = dx = None
+        if dx_nhwc is not None:  # the block's padded input gradient, zeroed, summed and cropped in cache
+            block = dxp[: sl.stop - sl.start]
+            block.fill(0)
+            _add_patch_gradients(dM[:, :k], cache.U, dV[:, :k], dd[:, : k * C], block, (th, tw))
+            np.copyto(dx_nhwc[sl], block[:, ph : ph + H, pw : pw + W])
+    dw = None
     if dU is not None:
         flat = _kron("G", dt).T @ dU.reshape(16, C * Co)  # (9, C * C_out)
         dw = np.ascontiguousarray(flat.reshape(3, 3, C, Co).transpose(3, 2, 0, 1))
-    if dxp is not None:
-        dx_nhwc = scratch(ws, "dx", (N, H, W, C), dt, output=True)
-        np.copyto(dx_nhwc, dxp[:, ph : ph + H, pw : pw + W])
-        dx = dx_nhwc.transpose(0, 3, 1, 2)
+    dx = None if dx_nhwc is None else dx_nhwc.transpose(0, 3, 1, 2)
     return dx, dw
 
 
