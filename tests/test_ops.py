@@ -71,6 +71,10 @@ def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -
                      for i, (d, xt) in enumerate(zip(dxs, xts, strict=True))})  # fmt: skip
     for p in params:
         assert p.grad.dtype == dtype
+        # an optimizer's element-wise passes over a gradient and its parameter of different
+        # memory layouts run several times slower (Adam on char-lstm's LSTM: 19 against 3.7 ms)
+        assert _layout(p.grad) == _layout(p.value), f"{p.name}: gradient strides {p.grad.strides}, parameter's " \
+            f"{p.value.strides}"
         errs[p.name] = rel_err(p.grad, pt[p.name].grad.numpy())
     if s.after is not None:
         errs.update(s.after(layer))
@@ -78,6 +82,11 @@ def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -
         if np.abs(dx - xts[0].grad.numpy()).max(initial=0.0) <= s.grad_atol * np.abs(douts[0]).max():
             errs["input"] = 0.0
     return errs
+
+
+def _layout(a: np.ndarray) -> list[int]:
+    """The strides of ``a``'s axes longer than one (those of the others mean nothing)."""
+    return [s for s, n in zip(a.strides, a.shape, strict=True) if n > 1]
 
 
 def _loss_parity(s: Sample, dtype: np.dtype, torch) -> dict[str, float]:

@@ -72,28 +72,6 @@ def test_lstm_learns_to_remember_the_first_token():
     assert accuracy > 0.95, accuracy
 
 
-def test_the_lstm_weight_gradient_is_the_same_either_way(monkeypatch):
-    """Summed step by step (a small layer) or as one GEMM after the loop (a large one): the same
-    weight, bias, input and state gradients, to round-off (float64)."""
-    from scratchnet.ops import recurrent as rec
-
-    rng = np.random.default_rng(5)
-    N, T, D, H = 3, 6, 4, 5
-    x, h0, c0 = rng.standard_normal((N, T, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
-    Wx, Wh, b = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
-    dhs = rng.standard_normal((N, T, H))
-
-    def grads():
-        _, _, cache = rec.lstm_forward(x, h0, c0, Wx, Wh, b)
-        return rec.lstm_backward(dhs, None, None, cache)
-
-    stepwise = grads()
-    monkeypatch.setattr(rec, "_ACCUMULATE_BYTES", 0)  # every weight gradient "too large": one GEMM
-    batched = grads()
-    for a, g in zip(stepwise, batched, strict=True):
-        np.testing.assert_allclose(a, g, rtol=1e-12, atol=1e-12)
-
-
 def test_an_lstm_without_input_gradient_gives_the_same_other_gradients():
     """``need_dx=False`` (the first layer of a network) shortens each step's GEMM to the state
     rows: no ``dx``, and the same weight, bias and state gradients (float64, to round-off: BLAS

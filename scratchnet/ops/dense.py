@@ -21,17 +21,37 @@ import numpy as np
 from .record import OpRecord
 
 
+def _lead_order(x: np.ndarray) -> tuple[int, ...]:
+    """The leading axes of ``x`` from the largest stride to the smallest: flattened in that order
+    they are a view, not a copy, also when ``x`` is a transposed view (e.g. an LSTM's
+    feature-major states, or a batch-major view of time-major memory)."""
+    return tuple(sorted(range(x.ndim - 1), key=lambda k: -abs(x.strides[k])))
+
+
+def _rows(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """``a``'s leading axes taken in ``order`` and flattened: ``(rows, a.shape[-1])``."""
+    return a.transpose(*order, a.ndim - 1).reshape(-1, a.shape[-1])
+
+
+def _unrows(rows: np.ndarray, like: tuple[int, ...], order: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`_rows`: ``(rows, D)`` back to the leading shape ``like`` (a view)."""
+    lead = rows.reshape(*(like[k] for k in order), rows.shape[-1])
+    return lead.transpose(*np.argsort(order), len(order))
+
+
 def dense_forward(
     x: np.ndarray, w: np.ndarray, b: np.ndarray | None
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, bool]]:
-    """``y = x @ w + b``. Returns ``(y, cache)``.
+    """``y = x @ w + b``. Returns ``(y, cache)``. The leading axes of ``x`` are flattened in
+    memory order (:func:`_lead_order`), so that no input is copied; ``y`` has the same order.
 
     Equation (6) of ``docs/activations.md``.
     """
-    y = x @ w
+    order = _lead_order(x)
+    y = _rows(x, order) @ w
     if b is not None:
         y += b
-    return y, (x, w, b is not None)
+    return _unrows(y, x.shape[:-1], order), (x, w, b is not None)
 
 
 def dense_backward(
@@ -42,10 +62,11 @@ def dense_backward(
     Equation (7) of ``docs/activations.md``.
     """
     x, w, has_bias = cache
-    rows = dout.reshape(-1, dout.shape[-1])
-    dw = x.reshape(-1, x.shape[-1]).T @ rows
+    order = _lead_order(x)  # the rows of dout in the order of x's
+    rows = _rows(dout, order)
+    dw = _rows(x, order).T @ rows
     db = rows.sum(axis=0) if has_bias else None
-    dx = dout @ w.T if need_dx else None
+    dx = _unrows(rows @ w.T, x.shape[:-1], order) if need_dx else None
     return dx, dw, db
 
 

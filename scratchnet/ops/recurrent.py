@@ -58,19 +58,26 @@ from .workspace import Workspace, scratch
 
 
 class RecurrentCache(NamedTuple):
-    """What BPTT needs. ``hs``/``cs`` hold the states ``0..T`` (index 0 is the initial state);
-    ``gates`` the activated gates (LSTM) or nothing (RNN). RNN arrays are time-major
-    ``(T, N, ...)``; LSTM arrays feature-major ``(T, ..., N)`` with gates ``[i, f, o, g]`` and
-    ``Wx``/``Wh`` permuted to match. The arrays live in the layer's workspace when one is given
-    (overwritten by its next forward pass)."""
+    """What the RNN's BPTT needs: time-major arrays ``(T, N, ...)``. The arrays live in the
+    layer's workspace when one is given (overwritten by its next forward pass)."""
 
-    xs: np.ndarray  # RNN (T, N, D); LSTM the stacks [x_t; h_{t-1}; 1], (T + 1, D + H + 1, N)
-    hs: np.ndarray  # RNN (T + 1, N, H); LSTM (T + 1, H, N), a view into xs
-    cs: np.ndarray | None  # LSTM only
-    gates: np.ndarray | None  # LSTM only, (T, 4H, N)
-    tanh_c: np.ndarray | None  # LSTM only, (T, H, N)
+    xs: np.ndarray  # (T, N, D)
+    hs: np.ndarray  # (T + 1, N, H), index 0 the initial state
     Wx: np.ndarray
     Wh: np.ndarray
+
+
+class LSTMCache(NamedTuple):
+    """What the LSTM's BPTT needs, feature-major with gates in the order ``[i, f, o, g]``. Step
+    ``t``'s stack :math:`[x_t; h_{t-1}; 1]` is column ``t`` of ``xh``, so that the weight gradient
+    (3) is one GEMM over all ``T N`` columns, and ``h_t`` lives in column ``t + 1``. The arrays
+    live in the layer's workspace when one is given (overwritten by its next forward pass)."""
+
+    xh: np.ndarray  # (D + H + 1, T + 1, N)
+    cs: np.ndarray  # (T + 1, H, N) cell states, index 0 the initial one
+    gates: np.ndarray  # (T, 4H, N) the activated gates
+    tanh_c: np.ndarray  # (T, H, N)
+    W: np.ndarray  # (D + H + 1, 4H): the stack [W_x; W_h; b^T], columns [i, f, o, g]
 
 
 def _project_inputs(
@@ -102,13 +109,32 @@ def rnn_forward(
         np.matmul(hs[t], Wh, out=hs[t + 1])
         hs[t + 1] += a[t]
         np.tanh(hs[t + 1], out=hs[t + 1])
-    return hs[1:].transpose(1, 0, 2), RecurrentCache(xs, hs, None, None, None, Wx, Wh)
+    return hs[1:].transpose(1, 0, 2), RecurrentCache(xs, hs, Wx, Wh)
 
 
-def _ifog(H: int) -> np.ndarray:
-    """Column order ``[i, f, o, g]`` from PyTorch's ``[i, f, g, o]``: the three sigmoid gates are
-    then one contiguous block, activated by one call per step."""
-    return np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+# [i, f, o, g] from PyTorch's [i, f, g, o]: the three sigmoid gates are then one contiguous block,
+# activated by one call per step; entry k is the PyTorch block that internal block k comes from
+_IFOG = (0, 1, 3, 2)
+
+
+def _stack_weights(Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, dt: np.dtype, ws: Workspace | None
+                   ) -> np.ndarray:  # fmt: skip
+    """``[W_x; W_h; b^T]`` ``(D + H + 1, 4H)`` with the gate columns in the order ``[i, f, o, g]``."""
+    D, H = Wx.shape[0], Wh.shape[0]
+    W = scratch(ws, "W", (D + H + 1, 4 * H), dt)
+    for k, s in enumerate(_IFOG):
+        to, of = slice(k * H, (k + 1) * H), slice(s * H, (s + 1) * H)
+        W[:D, to], W[D : D + H, to], W[D + H, to] = Wx[:, of], Wh[:, of], b[of]
+    return W
+
+
+def _torch_order(dW: np.ndarray, D: int, H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dWx, dWh, db)`` in PyTorch's gate order from the gradient of the stack of
+    :func:`_stack_weights`."""
+    out = np.empty_like(dW)
+    for k, s in enumerate(_IFOG):
+        out[:, s * H : (s + 1) * H] = dW[:, k * H : (k + 1) * H]
+    return out[:D], out[D : D + H], out[D + H]
 
 
 def lstm_forward(
@@ -119,40 +145,40 @@ def lstm_forward(
     Wh: np.ndarray,
     b: np.ndarray,
     ws: Workspace | None = None,
-) -> tuple[np.ndarray, np.ndarray, RecurrentCache]:
-    """LSTM over a sequence. Returns all hidden states ``(N, T, H)``, the last cell state
+) -> tuple[np.ndarray, np.ndarray, LSTMCache]:
+    r"""LSTM over a sequence. Returns all hidden states ``(N, T, H)``, the last cell state
     ``(N, H)`` and the cache.
 
-    Internally the arrays are feature-major, ``(T, features, N)``, gates in the order
-    ``[i, f, o, g]``: every gate of a step is then a contiguous ``(H, N)`` block (element-wise
-    passes over contiguous memory run about four times faster than over column blocks), the
-    recurrent product is :math:`W_h^\\top h_{t-1}` and the three sigmoid gates are one block. The sigmoid
-    uses :math:`\\sigma(a) = \\tfrac12 + \\tfrac12\\tanh(a/2)`, with the halving folded into a copy of
-    their weights, so one ``tanh`` call activates all four gates.
+    Internally the arrays are feature-major, gates in the order ``[i, f, o, g]`` (see
+    :class:`LSTMCache`): every gate of a step is then a contiguous ``(H, N)`` block (element-wise
+    passes over contiguous memory run about four times faster than over column blocks), each step
+    is **one** GEMM, :math:`[W_x; W_h; b^\top]^\top [x_t; h_{t-1}; 1]`, and the three sigmoid gates
+    are one block. The sigmoid uses :math:`\sigma(a) = \tfrac12 + \tfrac12\tanh(a/2)`, with the
+    halving folded into that GEMM's copy of their weights, so one ``tanh`` call activates all four
+    gates.
 
     Equations (4) and (5) of ``docs/recurrent.md``.
     """
     N, T, D = x.shape
     H = Wh.shape[0]
-    order = _ifog(H)
-    Wx, Wh, b = Wx[:, order], Wh[:, order], b[order]  # unscaled, [i, f, o, g]: what BPTT needs
-    half = np.ones(4 * H, dtype=Wx.dtype)
-    half[: 3 * H] = 0.5
     dt = np.result_type(x, Wx)
-    # one GEMM per step: [W_x; W_h; b]^T (4H, D+H+1) times the column stack [x_t; h_{t-1}; 1]
-    W_all = np.ascontiguousarray(np.concatenate([Wx, Wh, b[None]]).T * half[:, None])
-    xh = scratch(ws, "xh", (T + 1, D + H + 1, N), dt)
-    np.copyto(xh[:T, :D], x.transpose(1, 2, 0))
-    xh[:, D + H] = 1
-    hs = xh[:, D : D + H]  # h_t lives in step t+1's stack; (T + 1, H, N) view
-    hs[0] = h0.T
+    W = _stack_weights(Wx, Wh, b, dt, ws)  # unscaled: what BPTT needs
+    half = np.ones((4 * H, 1), dtype=dt)
+    half[: 3 * H] = 0.5
+    W_all = scratch(ws, "W_all", (4 * H, D + H + 1), dt)  # (4H, F): the row-major operand runs fastest
+    np.multiply(W.T, half, out=W_all)
+    xh = scratch(ws, "xh", (D + H + 1, T + 1, N), dt)
+    np.copyto(xh[:D, :T], x.transpose(2, 1, 0))
+    xh[D + H] = 1
+    hs = xh[D : D + H]  # h_t lives in step t+1's stack; (H, T + 1, N) view
+    hs[:, 0] = h0.T
     gates = scratch(ws, "gates", (T, 4 * H, N), dt)
     cs = scratch(ws, "cs", (T + 1, H, N), dt)
     tanh_c = scratch(ws, "tanh_c", (T, H, N), dt)
     ig = scratch(ws, "ig", (H, N), dt)
     cs[0] = c0.T
     for t in range(T):
-        a = np.matmul(W_all, xh[t], out=gates[t])
+        a = np.matmul(W_all, xh[:, t], out=gates[t])
         np.tanh(a, out=a)
         sig = a[: 3 * H]
         sig *= 0.5
@@ -161,8 +187,8 @@ def lstm_forward(
         c = np.multiply(f, cs[t], out=cs[t + 1])
         c += np.multiply(i, g, out=ig)
         np.tanh(c, out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=hs[t + 1])
-    return hs[1:].transpose(2, 0, 1), cs[T].T, RecurrentCache(xh, hs, cs, gates, tanh_c, Wx, Wh)
+        np.multiply(o, tanh_c[t], out=hs[:, t + 1])
+    return hs[:, 1:].transpose(2, 1, 0), cs[T].T, LSTMCache(xh, cs, gates, tanh_c, W)
 
 
 def _weight_gradients(
@@ -207,12 +233,6 @@ def rnn_backward(
     return dx, dh, dWx, dWh, db
 
 
-# the largest (4H, D + H + 1) weight gradient the LSTM's backward pass accumulates step by step;
-# above it, one GEMM after the loop (bench/bench_lstm.py on the 2-core EPYC: char-lstm's 4.7 MB
-# backward 420 -> 260 ms; lstm-rows' 0.3 MB was 5% slower that way)
-_ACCUMULATE_BYTES = 1 << 20
-
-
 def _lstm_gate_gradients(dh: np.ndarray, dc: np.ndarray, a: np.ndarray, tc: np.ndarray, c_prev: np.ndarray,
                          d: np.ndarray, tmp: np.ndarray, tmp3: np.ndarray) -> np.ndarray:  # fmt: skip
     r"""One step of :func:`lstm_backward`, feature-major: from ``dh`` and ``dc`` (which becomes
@@ -249,11 +269,11 @@ def lstm_backward(
     dhs: np.ndarray | None,
     dhT: np.ndarray | None,
     dcT: np.ndarray | None,
-    cache: RecurrentCache,
+    cache: LSTMCache,
     ws: Workspace | None = None,
     need_dx: bool = True,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """BPTT of :func:`lstm_forward` (the equations in the module docstring), feature-major.
+    r"""BPTT of :func:`lstm_forward` (the equations in the module docstring), feature-major.
 
     Args:
         dhs: gradient w.r.t. every output ``(N, T, H)``, or ``None``.
@@ -263,45 +283,40 @@ def lstm_backward(
     Returns:
         ``(dx, dh0, dc0, dWx, dWh, db)``, weights in PyTorch's gate order ``[i, f, g, o]``.
 
+    Per step one GEMM gives :math:`[\delta x_t; \delta h_{t-1}] = [W_x; W_h]\,\delta a_t`; every
+    step's :math:`\delta a_t` is kept, column ``t`` of ``(4H, T, N)``, and the weight gradient (3) is
+    one GEMM over all ``T N`` columns after the loop.
+
     Equations (6)–(9) and (3) of ``docs/recurrent.md``.
     """
-    xs, hs, cs, gates, tanh_c, Wx, Wh = cache
+    xh, cs, gates, tanh_c, W = cache
     T, H, N = tanh_c.shape
-    F = xs.shape[1]  # D + H + 1: xs holds the forward pass's stacks [x_t; h_{t-1}; 1]
-    D = F - H - 1
-    dt = hs.dtype
-    # (D + H, 4H): one GEMM per step gives dx_t and dh_{t-1} (only dh_{t-1}: Wh, (H, 4H))
-    W_xh = np.concatenate([Wx, Wh]) if need_dx else np.ascontiguousarray(Wh)
+    F = xh.shape[0]  # D + H + 1
+    D, dt = F - H - 1, xh.dtype
     rows = D if need_dx else 0  # the rows of dx_t in the GEMM's result
-    dxs = scratch(ws, "dxs", (T, D, N), dt) if need_dx else None
-    # (3), sum_t da_t [x_t; h_{t-1}; 1]^T: while that (4H, F) sum fits in the CPU's cache it is
-    # accumulated step by step (da_t still hot); a larger one is one GEMM over all T N columns after
-    # the loop, from every step's da kept (T thin GEMMs adding T large matrices cost more)
-    batched = 4 * H * F * np.dtype(dt).itemsize > _ACCUMULATE_BYTES
-    das = scratch(ws, "das", (T if batched else 1, 4 * H, N), dt)  # pre-activation gradients, [i, f, o, g]
-    dW = None if batched else np.zeros((4 * H, F), dt)
-    dW_step = None if batched else scratch(ws, "dW_step", (4 * H, F), dt)
-    tmp = scratch(ws, "tmp", (H, N), dt)
-    tmp3 = scratch(ws, "tmp3", (3 * H, N), dt)
-    upstream = None if dhs is None else np.ascontiguousarray(dhs.transpose(1, 2, 0), dtype=dt)  # (T, H, N)
-    dh = np.zeros((H, N), dt) if dhT is None else np.array(dhT.T, dtype=dt)
+    W_back = W[D - rows : D + H]  # (rows + H, 4H): [W_x; W_h], or W_h alone
+    both = scratch(ws, "both", (rows + H, N), dt)  # [dx_t; dh_{t-1}]
+    dh = both[rows:]
+    dh[...] = 0 if dhT is None else dhT.T
     dc = np.zeros((H, N), dt) if dcT is None else np.array(dcT.T, dtype=dt)
+    dxs = scratch(ws, "dxs", (D, T, N), dt) if need_dx else None
+    das = scratch(ws, "das", (4 * H, T, N), dt)  # every step's pre-activation gradients, [i, f, o, g]
+    d = scratch(ws, "d", (4 * H, N), dt)  # this step's, contiguous
+    tmp, tmp3 = scratch(ws, "tmp", (H, N), dt), scratch(ws, "tmp3", (3 * H, N), dt)
     for t in range(T - 1, -1, -1):
-        if upstream is not None:
-            dh += upstream[t]
-        d = _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], das[t if batched else 0], tmp, tmp3)
-        if not batched:
-            dW += np.matmul(d, xs[t].T, out=dW_step)
-        both = W_xh @ d  # (D + H, N): [dx_t; dh_{t-1}]
+        if dhs is not None:
+            dh += dhs[:, t].T
+        _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], d, tmp, tmp3)
+        das[:, t] = d
+        np.matmul(W_back, d, out=both)
         if dxs is not None:
-            dxs[t] = both[:D]
-        dh = both[rows:]
-    if batched:
-        dW = np.tensordot(das, xs[:T], axes=([0, 2], [0, 2]))
-    dWx, dWh, db = dW[:, :D].T, dW[:, D : D + H].T, dW[:, D + H]
-    dx = None if dxs is None else np.ascontiguousarray(dxs.transpose(2, 0, 1))  # (N, T, D)
-    back = np.argsort(_ifog(H))  # to PyTorch's order
-    return dx, dh.T.copy(), dc.T.copy(), dWx[:, back], dWh[:, back], db[back]
+            dxs[:, t] = both[:D]
+    # (3): sum_t [x_t; h_{t-1}; 1] da_t^T, one GEMM, (F, T N) x (T N, 4H)
+    dW = scratch(ws, "dW", (F, 4 * H), dt)
+    np.matmul(xh[:, :T].reshape(F, T * N), das.reshape(4 * H, T * N).T, out=dW)
+    dWx, dWh, db = _torch_order(dW, D, H)
+    dx = None if dxs is None else np.ascontiguousarray(dxs.transpose(2, 1, 0))  # (N, T, D)
+    return dx, dh.T.copy(), dc.T.copy(), dWx, dWh, db
 
 
 RECORDS = (
