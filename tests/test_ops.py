@@ -73,8 +73,8 @@ def _layer_parity(s: Sample, dtype: np.dtype, rng: np.random.Generator, torch) -
         assert p.grad.dtype == dtype
         # an optimizer's element-wise passes over a gradient and its parameter of different
         # memory layouts run several times slower (Adam on char-lstm's LSTM: 19 against 3.7 ms)
-        assert _layout(p.grad) == _layout(p.value), f"{p.name}: gradient strides {p.grad.strides}, parameter's " \
-            f"{p.value.strides}"
+        assert _layout(p.grad) == _layout(p.value), \
+            f"{p.name}: gradient strides {p.grad.strides}, parameter's {p.value.strides}"
         errs[p.name] = rel_err(p.grad, pt[p.name].grad.numpy())
     if s.after is not None:
         errs.update(s.after(layer))
