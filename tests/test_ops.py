@@ -233,3 +233,35 @@ def test_gelu_blocks_views_and_reuse(approximate):
         np.testing.assert_allclose(y, want_y, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(dx, g * want_d, rtol=1e-12, atol=1e-14)
         np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("view", ["feature-major (H, T, N)", "time-major (T, N, H)", "2-D, transposed",
+                                  "reversed batch", "one step"])  # fmt: skip
+def test_dense_on_a_view_matches_its_copy_and_keeps_its_layout(view):
+    """``Dense`` reads the rows of a transposed input in memory order instead of copying it: the
+    output and every gradient equal those of a contiguous copy (float64, to round-off: the GEMMs
+    run on other operand layouts), and ``dx`` has the input's layout (a feature-major input, as an
+    LSTM's states, gets a feature-major gradient)."""
+    rng = np.random.default_rng(3)
+    N, T, H, C = 3, 5, 4, 6
+    x = {"feature-major (H, T, N)": lambda: rng.standard_normal((H, T, N)).transpose(2, 1, 0),
+         "time-major (T, N, H)": lambda: rng.standard_normal((T, N, H)).transpose(1, 0, 2),
+         "2-D, transposed": lambda: rng.standard_normal((H, N)).T,
+         "reversed batch": lambda: rng.standard_normal((N, T, H))[::-1],
+         "one step": lambda: rng.standard_normal((H, 1, N)).transpose(2, 1, 0)}[view]()  # fmt: skip
+    layer = sn.layers.Dense(H, C, rng=0).astype(np.float64)
+    dout = rng.standard_normal((*x.shape[:-1], C))
+    results = []
+    for inp in (x, np.ascontiguousarray(x)):
+        y = layer.forward(inp)
+        dx = layer.backward(dout)
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    for ours, copy in zip(*results, strict=True):
+        np.testing.assert_allclose(ours, copy, rtol=1e-13, atol=1e-13)
+    dx = results[0][1]
+    assert _memory_order(dx) == _memory_order(x), (dx.strides, x.strides)
+
+
+def _memory_order(a: np.ndarray) -> list[int]:
+    """``a``'s axes from the outermost in memory to the innermost (axes of size one last)."""
+    return sorted(range(a.ndim), key=lambda k: (a.shape[k] == 1, -abs(a.strides[k])))

@@ -278,14 +278,16 @@ def lstm_backward(
     Args:
         dhs: gradient w.r.t. every output ``(N, T, H)``, or ``None``.
         dhT, dcT: extra gradients w.r.t. the last hidden and cell states ``(N, H)``, or ``None``.
-        need_dx: ``False``: no input gradient (``dx`` is ``None``; each step's GEMM then has
-            ``H`` rows instead of ``D + H``: the first layer of a network needs none).
+        need_dx: ``False``: no input gradient (``dx`` is ``None``: the first layer of a network
+            needs none).
     Returns:
         ``(dx, dh0, dc0, dWx, dWh, db)``, weights in PyTorch's gate order ``[i, f, g, o]``.
 
-    Per step one GEMM gives :math:`[\delta x_t; \delta h_{t-1}] = [W_x; W_h]\,\delta a_t`; every
-    step's :math:`\delta a_t` is kept, column ``t`` of ``(4H, T, N)``, and the weight gradient (3) is
-    one GEMM over all ``T N`` columns after the loop.
+    Per step one GEMM gives :math:`\delta h_{t-1} \mathrel{+}= W_h\,\delta a_t`; every step's
+    :math:`\delta a_t` is kept, column ``t`` of ``(4H, T, N)``, and after the loop one GEMM each over
+    all ``T N`` columns gives the weight gradient (3) and the input gradient
+    :math:`\delta x_t = W_x\,\delta a_t` (in the loop, ``D`` more rows of every step's thin GEMM
+    cost char-lstm's shard 17 ms; after it, 11).
 
     Equations (6)–(9) and (3) of ``docs/recurrent.md``.
     """
@@ -293,13 +295,10 @@ def lstm_backward(
     T, H, N = tanh_c.shape
     F = xh.shape[0]  # D + H + 1
     D, dt = F - H - 1, xh.dtype
-    rows = D if need_dx else 0  # the rows of dx_t in the GEMM's result
-    W_back = W[D - rows : D + H]  # (rows + H, 4H): [W_x; W_h], or W_h alone
-    both = scratch(ws, "both", (rows + H, N), dt)  # [dx_t; dh_{t-1}]
-    dh = both[rows:]
+    W_h = W[D : D + H]  # (H, 4H)
+    dh = scratch(ws, "dh", (H, N), dt)
     dh[...] = 0 if dhT is None else dhT.T
     dc = np.zeros((H, N), dt) if dcT is None else np.array(dcT.T, dtype=dt)
-    dxs = scratch(ws, "dxs", (D, T, N), dt) if need_dx else None
     das = scratch(ws, "das", (4 * H, T, N), dt)  # every step's pre-activation gradients, [i, f, o, g]
     d = scratch(ws, "d", (4 * H, N), dt)  # this step's, contiguous
     tmp, tmp3 = scratch(ws, "tmp", (H, N), dt), scratch(ws, "tmp3", (3 * H, N), dt)
@@ -308,14 +307,13 @@ def lstm_backward(
             dh += dhs[:, t].T
         _lstm_gate_gradients(dh, dc, gates[t], tanh_c[t], cs[t], d, tmp, tmp3)
         das[:, t] = d
-        np.matmul(W_back, d, out=both)
-        if dxs is not None:
-            dxs[:, t] = both[:D]
+        np.matmul(W_h, d, out=dh)
+    flat = das.reshape(4 * H, T * N)
     # (3): sum_t [x_t; h_{t-1}; 1] da_t^T, one GEMM, (F, T N) x (T N, 4H)
     dW = scratch(ws, "dW", (F, 4 * H), dt)
-    np.matmul(xh[:, :T].reshape(F, T * N), das.reshape(4 * H, T * N).T, out=dW)
+    np.matmul(xh[:, :T].reshape(F, T * N), flat.T, out=dW)
     dWx, dWh, db = _torch_order(dW, D, H)
-    dx = None if dxs is None else np.ascontiguousarray(dxs.transpose(2, 1, 0))  # (N, T, D)
+    dx = None if not need_dx else np.ascontiguousarray((W[:D] @ flat).reshape(D, T, N).transpose(2, 1, 0))
     return dx, dh.T.copy(), dc.T.copy(), dWx, dWh, db
 
 
