@@ -198,7 +198,8 @@ class DataParallel:
                 if missing:
                     raise RuntimeError(f"DataParallel: shard {missing[0]} computed no gradient for "
                                        f"{type(m).__name__}.{key}")  # fmt: skip
-                m.grads[key] = g + sum(o[k, key] for o in others)
+                parts = [o[k, key] for o in others]
+                m.grads[key] = g + (sum(parts[1:], parts[0]) if parts else 0)  # one pass for two shards
         return None if dxs[0] is None else np.concatenate(dxs)
 
     def _backward_processes(self, parts: list[np.ndarray], need_dx: bool) -> tuple[list, list[dict]]:
