@@ -6,11 +6,13 @@ side, 1 and 2 threads.
 
 Shapes: the sequential-MNIST models (``lstm-rows``, ``gru-rows``: 28 steps of 28 values, H = 128,
 batch 128, last hidden state -> dense(10)) and the character model (``char-lstm``: embedding(64),
-H = 512, T = 128, batch 64, every position -> dense(65)). Each model is built with ``scratchnet.zoo`` and
-mirrored layer by layer in torch with the same weights (``torch_mirror.py``); steps (forward,
-cross-entropy, backward, Adam) alternate in blocks between the two frameworks in one worker
-process per thread count (``timing.py``). Inputs are random (an LSTM's cost does not depend on
-the values). A per-layer profile of scratchnet's step names what bounds the rest.
+H = 512, T = 128, batch 64, every position -> dense(65)). Each model is built with ``scratchnet.zoo``
+and mirrored layer by layer in torch with the same weights (``torch_mirror.py``); steps (forward,
+cross-entropy, backward, Adam with clipping at norm 1 as in the recipes) alternate in blocks
+between the two frameworks in one worker process per thread count (``timing.py``). At 2 threads a
+third runner takes part: the same model with each batch in two shards, the second in a forked
+process (``DataParallel``, what ``scratchnet train`` runs). Inputs are random (an LSTM's cost does
+not depend on the values). A per-layer profile of scratchnet's step names what bounds the rest.
 """
 
 from __future__ import annotations
@@ -46,12 +48,22 @@ def worker(model_name: str, threads: int, rounds: int, block: int, warmup: int) 
     else:
         batches = [(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, batch))
                    for _ in range(n)]  # fmt: skip
-    ours = zoo.build(model_name, rng=0, in_shape=shape["in_shape"], num_classes=shape["num_classes"])
+    def build():
+        return zoo.build(model_name, rng=0, in_shape=shape["in_shape"], num_classes=shape["num_classes"])
+
+    ours = build()
+    extra = {}
+    if threads > 1:  # the recipes' setting: each batch in `threads` shards, the others in forked processes
+        from scratchnet.data_parallel import DataParallel
+
+        extra["scratchnet-dp"] = DataParallel(build(), threads)
     out = {
         "threads": threads,
         "model": model_name,
-        **time_pair(ours, mirror(ours), batches, rounds, block, warmup),
+        **time_pair(ours, mirror(ours), batches, rounds, block, warmup, extra, adam=True),
     }
+    if extra:
+        extra["scratchnet-dp"].close()
     out["profile"] = profile(ours, batches[0][0], reps=5)
     return out
 
@@ -65,13 +77,17 @@ def markdown(runs: list[dict], host: str) -> str:
         "Ratio = scratchnet / PyTorch step time (lower is better for scratchnet).",
         "Reproduce: `python bench/bench_lstm.py`",
         "",
-        "| model | shape | threads | scratchnet ms/step | PyTorch ms/step | ratio |",
-        "|---|---|---:|---:|---:|---:|",
+        "| model | shape | threads | scratchnet ms/step | PyTorch ms/step | ratio | scratchnet, shards in "
+        "processes (the recipes' setting) | ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         s, p = r["scratchnet"]["step_ms_median"], r["torch"]["step_ms_median"]
+        dp = r.get("scratchnet-dp", {}).get("step_ms_median")
+        sharded = f"{dp:.1f} | **{dp / p:.2f}**" if dp else "– | –"
         shape = SHAPES[r["model"]]["label"]
-        lines.append(f"| {r['model']} | {shape} | {r['threads']} | {s:.1f} | {p:.1f} | **{s / p:.2f}** |")
+        row = f"| {r['model']} | {shape} | {r['threads']} | {s:.1f} | {p:.1f} | **{s / p:.2f}** | {sharded} |"
+        lines.append(row)
     for r in runs:
         lines += ["", f"## Profile: {r['model']}, {r['threads']} thread(s) (forward + backward per layer)", "",
                   "| layer | forward ms | backward ms |", "|---|---:|---:|"]  # fmt: skip

@@ -19,13 +19,15 @@ def build_pair(model_name: str, seed: int = 0) -> tuple[Any, Any]:
     return ours, mirror(ours)
 
 
-def _stepper(ours: Any, batches: list) -> Any:
-    """A scratchnet training step (SGD) on batch ``i``; ``ours``: a model or its ``DataParallel``."""
+def _stepper(ours: Any, batches: list, adam: bool = False) -> Any:
+    """A scratchnet training step (SGD with momentum, or Adam with the recurrent recipes' clipping
+    at norm 1) on batch ``i``; ``ours``: a model or its ``DataParallel``."""
     import scratchnet as sn
 
     loss_fn = sn.losses.SoftmaxCrossEntropy()
     model = getattr(ours, "model", ours)
-    opt = sn.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    opt = sn.optim.Adam(model.parameters(), lr=1e-3, clip_norm=1.0) if adam else \
+        sn.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def step_ours(i: int) -> None:
         x, y = batches[i]
@@ -36,12 +38,13 @@ def _stepper(ours: Any, batches: list) -> Any:
     return step_ours
 
 
-def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
+def _steppers(ours: Any, theirs: Any, batches: list, adam: bool = False) -> tuple[Any, Any]:
     import torch
 
-    topt = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
+    topt = torch.optim.Adam(theirs.parameters(), lr=1e-3) if adam else \
+        torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
     tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-    step_ours = _stepper(ours, batches)
+    step_ours = _stepper(ours, batches, adam)
 
     def torch_loss(scores: Any, y: Any) -> Any:  # classes on the last axis, as ours
         return torch.nn.functional.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
@@ -50,6 +53,8 @@ def _steppers(ours: Any, theirs: Any, batches: list) -> tuple[Any, Any]:
         x, y = tbatches[i]
         topt.zero_grad(set_to_none=True)
         torch_loss(theirs(x), y).backward()
+        if adam:
+            torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
         topt.step()
 
     return step_ours, step_torch
@@ -104,14 +109,15 @@ def time_training(model_name: str, threads: int, rounds: int, block: int, warmup
 
 
 def time_pair(ours: Any, theirs: Any, batches: list, rounds: int, block: int, warmup: int,
-              extra: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+              extra: dict[str, Any] | None = None, adam: bool = False) -> dict[str, Any]:  # fmt: skip
     """Alternating training steps, then inference, of a scratchnet model and its torch twin
-    (and of ``extra`` scratchnet runners, e.g. a ``DataParallel``, by name)."""
+    (and of ``extra`` scratchnet runners, e.g. a ``DataParallel``, by name); ``adam``: Adam with
+    clipping (the recurrent recipes' update) instead of SGD."""
     import torch
 
-    step_ours, step_torch = _steppers(ours, theirs, batches)
+    step_ours, step_torch = _steppers(ours, theirs, batches, adam)
     steppers = {"scratchnet": step_ours, "torch": step_torch}
-    steppers.update({name: _stepper(runner, batches) for name, runner in (extra or {}).items()})
+    steppers.update({name: _stepper(runner, batches, adam) for name, runner in (extra or {}).items()})
     for i in range(warmup):
         for fn in steppers.values():
             fn(i)
