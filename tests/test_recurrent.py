@@ -72,10 +72,30 @@ def test_lstm_learns_to_remember_the_first_token():
     assert accuracy > 0.95, accuracy
 
 
+@pytest.mark.parametrize("steps", [1, 6])
+def test_the_lstm_gives_the_same_results_with_either_forward_operand(monkeypatch, steps):
+    """From ``_TRANSPOSE_FROM_STEPS`` steps on the forward pass copies its weights to a row-major
+    ``(4H, F)`` operand, below it multiplies by a transposed view: the same outputs, states and
+    gradients either way (float64, to round-off), for one step (text generation) and several."""
+    from scratchnet.ops import recurrent as rec
+
+    rng = np.random.default_rng(7)
+    N, D, H = 3, 4, 5
+    x, h0, c0 = rng.standard_normal((N, steps, D)), rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    Wx, Wh, b = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
+    dhs, dcT = rng.standard_normal((N, steps, H)), rng.standard_normal((N, H))
+    results = []
+    for threshold in (1, steps + 1):  # the copy, then the view
+        monkeypatch.setattr(rec, "_TRANSPOSE_FROM_STEPS", threshold)
+        hs, cT, cache = rec.lstm_forward(x, h0, c0, Wx, Wh, b)
+        results.append((hs.copy(), cT.copy(), *rec.lstm_backward(dhs, None, dcT, cache)))
+    for a, g in zip(*results, strict=True):
+        np.testing.assert_allclose(a, g, rtol=1e-12, atol=1e-12)
+
+
 def test_an_lstm_without_input_gradient_gives_the_same_other_gradients():
-    """``need_dx=False`` (the first layer of a network) shortens each step's GEMM to the state
-    rows: no ``dx``, and the same weight, bias and state gradients (float64, to round-off: BLAS
-    may block a product of fewer rows differently)."""
+    """``need_dx=False`` (the first layer of a network) gives no ``dx``, and the same weight,
+    bias and state gradients (float64, to round-off)."""
     rng = np.random.default_rng(6)
     layer = LSTM(4, 5, return_sequences=True, rng=1).astype(np.float64)
     x, g = rng.standard_normal((3, 6, 4)), rng.standard_normal((3, 6, 5))
