@@ -9,10 +9,12 @@ batch 128, last hidden state -> dense(10)) and the character model (``char-lstm`
 H = 512, T = 128, batch 64, every position -> dense(65)). Each model is built with ``scratchnet.zoo``
 and mirrored layer by layer in torch with the same weights (``torch_mirror.py``); steps (forward,
 cross-entropy, backward, Adam with clipping at norm 1 as in the recipes) alternate in blocks
-between the two frameworks in one worker process per thread count (``timing.py``). At 2 threads a
-third runner takes part: the same model with each batch in two shards, the second in a forked
-process (``DataParallel``, what ``scratchnet train`` runs). Inputs are random (an LSTM's cost does
-not depend on the values). A per-layer profile of scratchnet's step names what bounds the rest.
+between the two frameworks in one worker process per thread count (``timing.py``). At 2 threads
+scratchnet runs as ``scratchnet train`` does, each batch in two shards with the second in a forked
+process (``DataParallel``); a third runner of one process on 2 BLAS threads in the same
+alternation slowed both others by half or more (spinning thread pools). Inputs are random (an
+LSTM's cost does not depend on the values). A per-layer profile of scratchnet's step (one
+process) names what bounds the rest.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def worker(model_name: str, threads: int, rounds: int, block: int, warmup: int) 
     from torch_mirror import mirror
 
     from scratchnet import zoo
+    from scratchnet.data_parallel import DataParallel
 
     _limits = limit_threads(threads)
     shape = SHAPES[model_name]
@@ -48,22 +51,18 @@ def worker(model_name: str, threads: int, rounds: int, block: int, warmup: int) 
     else:
         batches = [(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, batch))
                    for _ in range(n)]  # fmt: skip
-    def build():
-        return zoo.build(model_name, rng=0, in_shape=shape["in_shape"], num_classes=shape["num_classes"])
-
-    ours = build()
-    extra = {}
-    if threads > 1:  # the recipes' setting: each batch in `threads` shards, the others in forked processes
-        from scratchnet.data_parallel import DataParallel
-
-        extra["scratchnet-dp"] = DataParallel(build(), threads)
+    ours = zoo.build(model_name, rng=0, in_shape=shape["in_shape"], num_classes=shape["num_classes"])
+    theirs = mirror(ours)
+    # at 2 threads as `scratchnet train` runs: each batch in two shards, the second in a forked process
+    runner = DataParallel(ours, threads) if threads > 1 else ours
     out = {
         "threads": threads,
         "model": model_name,
-        **time_pair(ours, mirror(ours), batches, rounds, block, warmup, extra, adam=True),
+        "shards": threads,
+        **time_pair(runner, theirs, batches, rounds, block, warmup, adam=True),
     }
-    if extra:
-        extra["scratchnet-dp"].close()
+    if runner is not ours:
+        runner.close()
     out["profile"] = profile(ours, batches[0][0], reps=5)
     return out
 
@@ -77,17 +76,14 @@ def markdown(runs: list[dict], host: str) -> str:
         "Ratio = scratchnet / PyTorch step time (lower is better for scratchnet).",
         "Reproduce: `python bench/bench_lstm.py`",
         "",
-        "| model | shape | threads | scratchnet ms/step | PyTorch ms/step | ratio | scratchnet, shards in "
-        "processes (the recipes' setting) | ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| model | shape | threads | scratchnet ms/step | PyTorch ms/step | ratio |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in runs:
         s, p = r["scratchnet"]["step_ms_median"], r["torch"]["step_ms_median"]
-        dp = r.get("scratchnet-dp", {}).get("step_ms_median")
-        sharded = f"{dp:.1f} | **{dp / p:.2f}**" if dp else "– | –"
         shape = SHAPES[r["model"]]["label"]
-        row = f"| {r['model']} | {shape} | {r['threads']} | {s:.1f} | {p:.1f} | **{s / p:.2f}** | {sharded} |"
-        lines.append(row)
+        how = f"{r['threads']} (shards in processes)" if r.get("shards", 1) > 1 else str(r["threads"])
+        lines.append(f"| {r['model']} | {shape} | {how} | {s:.1f} | {p:.1f} | **{s / p:.2f}** |")
     for r in runs:
         lines += ["", f"## Profile: {r['model']}, {r['threads']} thread(s) (forward + backward per layer)", "",
                   "| layer | forward ms | backward ms |", "|---|---:|---:|"]  # fmt: skip
