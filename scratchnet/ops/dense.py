@@ -74,10 +74,10 @@ def _input_gradient(rows: np.ndarray, w: np.ndarray, x: np.ndarray, order: tuple
     """``dx = dout @ w.T`` in the memory layout of ``x``: a feature-major ``x`` (its last axis the
     outermost in memory, as an LSTM's states) gets a feature-major ``dx``, which its producer reads
     a step at a time as contiguous rows (char-lstm's shard: 8 ms of strided reads less)."""
-    lead = [abs(s) for s, n in zip(x.strides[:-1], x.shape[:-1], strict=True) if n > 1]
-    if lead and abs(x.strides[-1]) > max(lead):
-        lead = (w @ rows.T).reshape(w.shape[0], *(x.shape[k] for k in order))  # (D_in, rows...)
-        return lead.transpose(*(1 + np.argsort(order)), 0)
+    strides = [abs(s) for s, n in zip(x.strides[:-1], x.shape[:-1], strict=True) if n > 1]
+    if strides and abs(x.strides[-1]) > max(strides):
+        dx_t = (w @ rows.T).reshape(w.shape[0], *(x.shape[k] for k in order))  # (D_in, rows...)
+        return dx_t.transpose(*(1 + np.argsort(order)), 0)
     return _unrows(rows @ w.T, x.shape[:-1], order)
 
 
