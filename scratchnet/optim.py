@@ -113,9 +113,8 @@ class Optimizer:
         return a
 
     def _work(self, i: int, w: np.ndarray) -> np.ndarray:
-        """A work array like parameter ``i``, kept from step to step (not state: never saved), so
-        that an update allocates nothing (an optimizer's temporaries of char-lstm's 4.7 MB
-        weights were each a fresh, page-faulted allocation)."""
+        """A work array like parameter ``i``, kept from step to step (not saved): an update then
+        allocates nothing (each temporary of a 4.7 MB weight was a fresh, page-faulted array)."""
         a = self._works.get(i)
         if a is None or a.shape != w.shape or a.dtype != w.dtype:
             a = self._works[i] = np.empty_like(w)
@@ -227,9 +226,7 @@ class Adam(Optimizer):
         m *= np.asarray(self.beta1, dtype=dt)  # m = beta1 m + (1 - beta1) g
         m += np.multiply(g, np.asarray(1 - self.beta1, dtype=dt), out=tmp)
         v *= np.asarray(self.beta2, dtype=dt)  # v = beta2 v + (1 - beta2) g^2
-        tmp = np.multiply(g, g, out=tmp)
-        tmp *= np.asarray(1 - self.beta2, dtype=dt)
-        v += tmp
+        v += np.multiply(np.multiply(g, g, out=tmp), np.asarray(1 - self.beta2, dtype=dt), out=tmp)
         bc1 = 1.0 - self.beta1**self.t
         bc2_sqrt = np.sqrt(1.0 - self.beta2**self.t)
         denom = np.sqrt(v, out=tmp)  # sqrt(v / bc2) + eps, as sqrt(v) / sqrt(bc2) + eps
