@@ -10,6 +10,8 @@ import numpy as np
 from common import BATCH, EPOCH_IMAGES, LR, MOMENTUM, limit_threads, load_batches
 from torch_mirror import mirror
 
+from scratchnet.recipes import ROWS_RECIPE
+
 
 def build_pair(model_name: str, seed: int = 0) -> tuple[Any, Any]:
     """The zoo model (as ``scratchnet train`` builds it) and its torch twin, same weights."""
@@ -19,6 +21,10 @@ def build_pair(model_name: str, seed: int = 0) -> tuple[Any, Any]:
     return ours, mirror(ours)
 
 
+ADAM_LR = 1e-3  # the recurrent benchmarks' update: Adam, clipped at the recurrent recipes' norm
+CLIP_NORM = ROWS_RECIPE["*"]["clip_norm"]
+
+
 def _stepper(ours: Any, batches: list, adam: bool = False) -> Any:
     """A scratchnet training step (SGD with momentum, or Adam with the recurrent recipes' clipping
     at norm 1) on batch ``i``; ``ours``: a model or its ``DataParallel``."""
@@ -26,7 +32,7 @@ def _stepper(ours: Any, batches: list, adam: bool = False) -> Any:
 
     loss_fn = sn.losses.SoftmaxCrossEntropy()
     model = getattr(ours, "model", ours)
-    opt = sn.optim.Adam(model.parameters(), lr=1e-3, clip_norm=1.0) if adam else \
+    opt = sn.optim.Adam(model.parameters(), lr=ADAM_LR, clip_norm=CLIP_NORM) if adam else \
         sn.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
     def step_ours(i: int) -> None:
@@ -41,7 +47,7 @@ def _stepper(ours: Any, batches: list, adam: bool = False) -> Any:
 def _steppers(ours: Any, theirs: Any, batches: list, adam: bool = False) -> tuple[Any, Any]:
     import torch
 
-    topt = torch.optim.Adam(theirs.parameters(), lr=1e-3) if adam else \
+    topt = torch.optim.Adam(theirs.parameters(), lr=ADAM_LR) if adam else \
         torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
     tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
     step_ours = _stepper(ours, batches, adam)
@@ -54,7 +60,7 @@ def _steppers(ours: Any, theirs: Any, batches: list, adam: bool = False) -> tupl
         topt.zero_grad(set_to_none=True)
         torch_loss(theirs(x), y).backward()
         if adam:
-            torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(theirs.parameters(), CLIP_NORM)
         topt.step()
 
     return step_ours, step_torch
